@@ -1,0 +1,6 @@
+#pragma once
+/// @file
+/// @brief Everything choreo offers without extra libraries to link.
+
+#include <choreo/version.hpp>
+#include <choreo/core.hpp>

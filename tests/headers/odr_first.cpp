@@ -1,0 +1,12 @@
+#include <choreo/choreo.hpp>
+
+struct odr_event {
+    int value;
+};
+
+int publish_from_first(choreo::bus& bus) {
+    int seen = 0;
+    auto connection = bus.subscribe<odr_event>([&](const odr_event& e) { seen += e.value; });
+    bus.publish(odr_event{1});
+    return seen;
+}
