@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds choreo with GCC and with Clang (warnings are errors) and runs every test.
+# Builds choreo with GCC and with Clang (warnings are errors) and runs every test, then
+# runs the test binaries again under ThreadSanitizer and Address+UB sanitizers.
 # On a fresh Debian 12 machine it first installs what is missing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -14,3 +15,20 @@ ctest --test-dir build -j 2 --output-on-failure
 echo "==> Clang build"
 configure_and_build build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DCHOREO_WERROR=ON
 ctest --test-dir build-clang -j 2 --output-on-failure
+
+# Sanitizers cover the test binaries only (examples and benchmarks add nothing there).
+sanitized() {
+  local dir=$1 flags=$2
+  shift 2
+  cmake -S "$choreo_root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \
+    -DCMAKE_CXX_FLAGS="$flags" -DCHOREO_BUILD_EXAMPLES=OFF -DCHOREO_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build "$dir" -j "$(nproc)" --target "$@"
+}
+
+echo "==> ThreadSanitizer"
+sanitized build-tsan "-fsanitize=thread -O1" choreo_core_tests
+TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -R '^core$' --output-on-failure
+
+echo "==> AddressSanitizer + UndefinedBehaviorSanitizer"
+sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all -O1" choreo_core_tests
+ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -R '^core$' --output-on-failure

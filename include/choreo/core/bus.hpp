@@ -176,6 +176,9 @@ private:
     std::vector<std::shared_ptr<detail::channel>> channels_;
     std::atomic<std::uint64_t> next_listener_{1};
 
+    // Before the lanes: strands on the pool must be destroyed while the pool exists.
+    // Its threads have been joined by shutdown() in the destructor already.
+    boost::asio::thread_pool pool_;
     std::mutex lanes_mutex_;
     std::vector<std::unique_ptr<detail::lane>> lanes_;
 
@@ -188,8 +191,6 @@ private:
     std::condition_variable drained_;
     std::mutex shutdown_mutex_;
     bool stopped_ = false;
-
-    boost::asio::thread_pool pool_; // last: its threads stop before the rest is destroyed
 };
 
 } // namespace choreo

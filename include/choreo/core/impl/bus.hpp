@@ -565,9 +565,12 @@ inline void bus::release_batch(detail::async_batch* batch) noexcept {
 
 // The caller holds a work_scope, so a concurrent shutdown waits for these jobs.
 inline void bus::post_batch(detail::async_batch* batch) {
-    batch->pending.store(batch->used, std::memory_order_relaxed);
-    in_flight_.fetch_add(batch->used, std::memory_order_seq_cst);
-    for (std::size_t g = 0; g < batch->used; ++g)
+    // Once the last job is posted the batch may finish and be reused at once: read
+    // nothing of it after that post.
+    const std::size_t groups = batch->used;
+    batch->pending.store(groups, std::memory_order_relaxed);
+    in_flight_.fetch_add(groups, std::memory_order_seq_cst);
+    for (std::size_t g = 0; g < groups; ++g)
         boost::asio::post(batch->groups[g].target->executor, [this, batch, g] { run_group(batch, g, 0); });
 }
 
