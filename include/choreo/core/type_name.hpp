@@ -64,14 +64,24 @@ std::size_t event_index() noexcept {
 
 } // namespace detail
 
+namespace detail {
+template <class E>
+constexpr std::string_view compute_event_type_name() noexcept {
+    if constexpr (has_event_name<E>)
+        return std::string_view{E::choreo_event_name};
+    else
+        return parse_type_name<E>();
+}
+// A constant, so the name is computed by the compiler, never at publish.
+template <class E>
+inline constexpr std::string_view event_type_name_v = compute_event_type_name<E>();
+} // namespace detail
+
 /// @brief The name of an event type: `E::choreo_event_name` if the struct has one,
 /// else the qualified C++ name. Used in errors, traces, diagrams and saga keys.
 template <class E>
 [[nodiscard]] constexpr std::string_view event_type_name() noexcept {
-    if constexpr (detail::has_event_name<E>)
-        return std::string_view{E::choreo_event_name};
-    else
-        return detail::parse_type_name<E>();
+    return detail::event_type_name_v<E>;
 }
 
 /// @brief The requirements on an event: a plain object type that can be copied or moved into a buffer.
