@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -691,24 +692,13 @@ inline void unit_of_work::commit() {
             throw usage_error("commit() was called again while the unit of work is committing");
         require_open("commit");
     }
-    if (!events_ || events_->empty()) {
-        // Nothing to deliver (the common case for a listener's own unit of work).
-        if (bus_->is_closed() && detail::working_for != bus_) {
-            finish_rollback(completion::rolled_back);
-            bus_->throw_closed();
-        }
-        try {
-            resource_.commit();
-        } catch (...) {
-            finish_rollback(completion::rolled_back);
-            throw;
-        }
-        state_ = unit_state::committed;
-        unlink();
-        return;
-    }
-    bus::work_scope work{*bus_};
-    if (!work.admitted()) {
+    // A unit with nothing to deliver (the common case for a listener's own unit) skips
+    // the in-flight accounting: there is nothing for a shutdown to wait for.
+    const bool has_events = events_ && !events_->empty();
+    std::optional<bus::work_scope> work;
+    if (has_events) work.emplace(*bus_);
+    const bool admitted = has_events ? work->admitted() : !(bus_->is_closed() && detail::working_for != bus_);
+    if (!admitted) {
         finish_rollback(completion::rolled_back);
         bus_->throw_closed();
     }
@@ -724,6 +714,7 @@ inline void unit_of_work::commit() {
     }
     state_ = unit_state::committed;
     unlink();
+    if (!has_events) return;
     try {
         bus_->run_after(*this, completion::committed);
     } catch (...) {
