@@ -62,9 +62,6 @@ std::size_t event_index() noexcept {
     return index;
 }
 
-} // namespace detail
-
-namespace detail {
 template <class E>
 constexpr std::string_view compute_event_type_name() noexcept {
     if constexpr (has_event_name<E>)
