@@ -3,6 +3,7 @@
 /// @brief The core layer: events, phases, units of work, the bus and typed publishers.
 
 #include <choreo/core/bus.hpp>
+#include <choreo/core/causation.hpp>
 #include <choreo/core/connection.hpp>
 #include <choreo/core/delivery_info.hpp>
 #include <choreo/core/envelope.hpp>

@@ -1,0 +1,718 @@
+#pragma once
+/// @file
+/// @brief A participant of choreographed sagas: the steps one bounded context runs, each
+/// with its compensation, in its own local transaction.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <choreo/core/bus.hpp>
+#include <choreo/core/causation.hpp>
+#include <choreo/core/connection.hpp>
+#include <choreo/core/delivery_info.hpp>
+#include <choreo/core/errors.hpp>
+#include <choreo/core/resource.hpp>
+#include <choreo/core/type_name.hpp>
+#include <choreo/saga/events.hpp>
+#include <choreo/saga/key.hpp>
+#include <choreo/saga/runtime.hpp>
+
+namespace choreo::saga {
+
+/// @brief A saga with the key given to participant::start() exists already.
+class saga_exists_error : public choreo::error {
+public:
+    using choreo::error::error;
+};
+
+class step_context;
+
+namespace detail {
+
+struct step_def {
+    enum class kind : std::uint8_t { origin, step, join };
+    kind type = kind::step;
+    std::string name;                  // "participant/step"
+    std::string event_type;            // the event it consumes (origin: the event it starts with)
+    std::vector<std::string> branches; // join: full names of the steps it waits for
+    std::function<void(step_context&)> join_action;
+    std::function<void(step_context&)> join_compensation;
+};
+
+// One run of a step for one saga, with the consumed event bound into its action and
+// compensation, kept until the saga ends so the step can be compensated.
+struct step_call {
+    const step_def* def = nullptr;
+    correlation_key key;
+    envelope cause;
+    std::function<void(step_context&)> action;
+    std::function<void(step_context&)> compensation; // empty: nothing to undo
+};
+
+// Thrown by step_context::hold() and caught by the participant: the step waits and retries.
+struct aggregate_busy {
+    std::string aggregate;
+    std::string holder;
+};
+
+class participant_core;
+
+} // namespace detail
+
+/// @brief What a step or compensation can do: publish in its local transaction (the
+/// events carry the saga key and causation), mark aggregates in progress, complete the saga.
+class step_context {
+public:
+    step_context(const step_context&) = delete;
+    step_context& operator=(const step_context&) = delete;
+
+    /// @brief The saga's key.
+    [[nodiscard]] const correlation_key& saga() const noexcept { return call_->key; }
+    /// @brief The step's full name, "participant/step".
+    [[nodiscard]] std::string_view step() const noexcept { return call_->def->name; }
+    /// @brief The local unit of work the step runs in.
+    [[nodiscard]] unit_of_work& unit() const noexcept { return *unit_; }
+    /// @brief The envelope of the event being handled (the rollback event, in a compensation).
+    [[nodiscard]] const envelope& cause() const noexcept { return *cause_; }
+    /// @brief True in a compensation.
+    [[nodiscard]] bool compensating() const noexcept { return compensating_; }
+
+    /// @brief Publishes into the step's unit of work: delivered to other contexts after it commits.
+    template <class E>
+    void publish(E&& event) {
+        unit_->publish(std::forward<E>(event));
+    }
+    /// @brief Marks `aggregate` in progress for this saga until the saga ends. If another
+    /// running saga holds it, the step stops here, its transaction rolls back, and it is
+    /// run again after a backoff (runtime_options::contention). Do not catch what it throws.
+    void hold(std::string_view aggregate);
+    /// @brief Completes the saga once this step's transaction has committed.
+    void complete_saga();
+
+private:
+    friend class detail::participant_core;
+    step_context(detail::participant_core& core, const detail::step_call& call, const envelope& cause,
+                 unit_of_work& unit, bool compensating) noexcept
+        : core_(&core), call_(&call), cause_(&cause), unit_(&unit), compensating_(compensating) {}
+
+    detail::participant_core* core_;
+    const detail::step_call* call_;
+    const envelope* cause_;
+    unit_of_work* unit_;
+    bool compensating_;
+    bool complete_ = false;
+};
+
+namespace detail {
+
+class participant_core : public std::enable_shared_from_this<participant_core> {
+public:
+    participant_core(std::shared_ptr<runtime_core> runtime, std::string name, choreo::detail::resource_ref resource)
+        : rt_(std::move(runtime)), name_(std::move(name)), prefix_(name_ + "/"), resource_(resource) {
+        if (name_.empty() || name_.find('/') != std::string::npos)
+            throw usage_error(fmt::format("a participant needs a non-empty name without '/' (got '{}')", name_));
+    }
+
+    const std::string& name() const noexcept { return name_; }
+    runtime_core& rt() noexcept { return *rt_; }
+    bool owns(std::string_view step) const noexcept { return step.starts_with(prefix_); }
+
+    const step_def& add(step_def def) {
+        if (def.name.empty()) throw usage_error(fmt::format("a step of participant '{}' needs a name", name_));
+        def.name = prefix_ + def.name;
+        std::lock_guard lock{mutex_};
+        for (auto& b : def.branches) {
+            b = prefix_ + b;
+            bool known = false;
+            for (auto& d : defs_) known = known || (d->name == b && d->type != step_def::kind::origin);
+            if (!known)
+                throw usage_error(fmt::format("join '{}' waits for '{}', which is not a step of participant '{}' "
+                                              "(register its branches first)",
+                                              def.name, b, name_));
+        }
+        rt_->register_step(def.name);
+        defs_.push_back(std::make_unique<step_def>(std::move(def)));
+        return *defs_.back();
+    }
+
+    const step_def& origin(std::string_view event_type) const {
+        std::lock_guard lock{mutex_};
+        for (auto& d : defs_)
+            if (d->type == step_def::kind::origin && d->event_type == event_type) return *d;
+        throw usage_error(fmt::format("participant '{}' does not start sagas with {}: declare it with starts<{}>()",
+                                      name_, event_type, event_type));
+    }
+
+    // Hands a delivery to the runtime's test network, or runs it now.
+    void deliver(std::function<void()> work) {
+        if (rt_->options().deliver)
+            rt_->options().deliver(std::move(work));
+        else
+            work();
+    }
+
+    void begin_saga(const step_def& def, const correlation_key& key, std::shared_ptr<step_call> call,
+                    unit_of_work* unit) {
+        auto& clock = rt_->clock();
+        auto now = clock.now();
+        auto timeout = rt_->options().timeout;
+        auto deadline = timeout.count() > 0 ? now + timeout : time_point::max();
+        if (!rt_->store().create(key.view(), now, deadline, def.name, unit ? step_state::claimed : step_state::done))
+            throw saga_exists_error(fmt::format("a saga with key '{}' exists already", key.view()));
+        keep(std::move(call));
+        if (unit) unit->publish(saga_started{std::string{key.view()}, def.name}, key);
+        if (timeout.count() > 0) rt_->watch(std::string{key.view()}, timeout);
+    }
+
+    void check_fault(std::string_view name) {
+        if (auto* faults = rt_->options().faults) faults->check(name);
+    }
+
+    void run(const std::shared_ptr<step_call>& call, unsigned attempt) noexcept {
+        in_flight guard{*this};
+        if (!guard) return;
+        try {
+            run_step(call, attempt);
+        } catch (...) {
+            rt_->report(saga_incident_kind::step_failed, call->key.view(), call->def->name,
+                        fmt::format("the saga store or bus failed around the step: {}",
+                                    describe(std::current_exception())));
+        }
+    }
+
+    void compensate(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun) noexcept {
+        in_flight guard{*this};
+        if (!guard) return;
+        try {
+            compensate_step(call, cause, attempt, begun);
+        } catch (...) {
+            rt_->report(saga_incident_kind::compensation_failed, call->key.view(), call->def->name,
+                        fmt::format("the saga store or bus failed around the compensation: {}",
+                                    describe(std::current_exception())));
+        }
+    }
+
+    void on_rolled_back(const saga_rolled_back& event, const envelope& env) noexcept {
+        in_flight guard{*this};
+        if (!guard) return;
+        try {
+            auto record = rt_->store().get(event.key);
+            auto calls = kept_for(event.key);
+            // Newest first, as a transaction log is undone: a later step may rely on an earlier one.
+            for (auto it = calls.rbegin(); it != calls.rend(); ++it) compensate_step(*it, env, 1, false);
+            if (!record) return;
+            for (auto& s : record->steps) {
+                if (s.state != step_state::done || !owns(s.name)) continue;
+                bool have = false;
+                for (auto& call : calls) have = have || call->def->name == s.name;
+                if (!have && rt_->store().begin_compensation(event.key, s.name) == compensation_outcome::run)
+                    rt_->report(saga_incident_kind::compensation_unavailable, event.key, s.name,
+                                "the step is done but this process no longer holds the event it consumed "
+                                "(restarted?); compensate it by hand, the saga stays rolling_back");
+            }
+        } catch (...) {
+            rt_->report(saga_incident_kind::compensation_failed, event.key, {},
+                        fmt::format("handling the rollback failed: {}", describe(std::current_exception())));
+        }
+    }
+
+    void on_ended(const saga_ended& event) noexcept {
+        std::vector<std::string> markers;
+        {
+            std::lock_guard lock{mutex_};
+            auto it = memory_.find(event.key);
+            if (it == memory_.end()) return;
+            markers = std::move(it->second.markers);
+            memory_.erase(it);
+        }
+        for (auto& m : markers) {
+            try {
+                rt_->store().release(m, event.key);
+            } catch (...) {
+                rt_->report(saga_incident_kind::compensation_failed, event.key, {},
+                            fmt::format("releasing the marker on '{}' failed (it expires by itself): {}", m,
+                                        describe(std::current_exception())));
+            }
+        }
+    }
+
+    void on_started(const saga_started& event, completion outcome, const envelope& env) noexcept {
+        if (!owns(event.step)) return;
+        in_flight guard{*this};
+        if (!guard) return;
+        try {
+            if (outcome == completion::committed) {
+                auto t = rt_->store().finish(event.key, event.step, true);
+                if (t.found && t.status != saga_status::running)
+                    if (auto call = kept(event.key, event.step)) compensate_step(call, env, 1, false);
+                return;
+            }
+            forget(event.key, event.step);
+            constexpr std::string_view reason = "the unit of work that started the saga rolled back";
+            rt_->announce(event.key, rt_->store().roll_back(event.key, reason, event.step), reason, event.step);
+        } catch (...) {
+            rt_->report(saga_incident_kind::step_failed, event.key, event.step,
+                        fmt::format("recording the start failed: {}", describe(std::current_exception())));
+        }
+    }
+
+    void hold(std::string_view key, std::string_view aggregate) {
+        auto now = rt_->clock().now();
+        auto got = rt_->store().acquire(aggregate, key, now, now + rt_->options().marker_ttl);
+        if (!got.acquired) throw aggregate_busy{std::string{aggregate}, std::move(got.holder)};
+        std::lock_guard lock{mutex_};
+        auto& markers = memory_[std::string{key}].markers;
+        if (std::find(markers.begin(), markers.end(), aggregate) == markers.end()) markers.emplace_back(aggregate);
+    }
+
+    // Stops new work and waits for what runs now; from then on deliveries do nothing.
+    void close() noexcept {
+        std::unique_lock lock{mutex_};
+        closed_ = true;
+        idle_.wait(lock, [&] { return running_ == 0; });
+    }
+
+private:
+    struct saga_memory {
+        std::vector<std::shared_ptr<step_call>> steps;
+        std::vector<std::string> markers;
+    };
+
+    class in_flight {
+    public:
+        explicit in_flight(participant_core& core) noexcept : core_(core) {
+            std::lock_guard lock{core_.mutex_};
+            entered_ = !core_.closed_;
+            if (entered_) ++core_.running_;
+        }
+        ~in_flight() {
+            if (!entered_) return;
+            std::lock_guard lock{core_.mutex_};
+            if (--core_.running_ == 0) core_.idle_.notify_all();
+        }
+        in_flight(const in_flight&) = delete;
+        in_flight& operator=(const in_flight&) = delete;
+        explicit operator bool() const noexcept { return entered_; }
+
+    private:
+        participant_core& core_;
+        bool entered_ = false;
+    };
+
+    void keep(std::shared_ptr<step_call> call) {
+        std::lock_guard lock{mutex_};
+        memory_[std::string{call->key.view()}].steps.push_back(std::move(call));
+    }
+    std::shared_ptr<step_call> kept(std::string_view key, std::string_view step) {
+        std::lock_guard lock{mutex_};
+        auto it = memory_.find(std::string{key});
+        if (it == memory_.end()) return nullptr;
+        for (auto& c : it->second.steps)
+            if (c->def->name == step) return c;
+        return nullptr;
+    }
+    std::vector<std::shared_ptr<step_call>> kept_for(std::string_view key) {
+        std::lock_guard lock{mutex_};
+        auto it = memory_.find(std::string{key});
+        return it == memory_.end() ? std::vector<std::shared_ptr<step_call>>{} : it->second.steps;
+    }
+    void forget(std::string_view key, std::string_view step) {
+        std::lock_guard lock{mutex_};
+        auto it = memory_.find(std::string{key});
+        if (it == memory_.end()) return;
+        std::erase_if(it->second.steps, [&](auto& c) { return c->def->name == step; });
+        if (it->second.steps.empty() && it->second.markers.empty()) memory_.erase(it);
+    }
+    std::vector<const step_def*> joins_waiting_for(std::string_view step) const {
+        std::vector<const step_def*> joins;
+        std::lock_guard lock{mutex_};
+        for (auto& d : defs_)
+            if (d->type == step_def::kind::join && std::find(d->branches.begin(), d->branches.end(), step) != d->branches.end())
+                joins.push_back(d.get());
+        return joins;
+    }
+
+    void retry_later(std::chrono::milliseconds delay, std::function<void(participant_core&)> work) {
+        rt_->clock().after(
+            delay,
+            [weak = weak_from_this(), work = std::move(work)]() mutable {
+                auto self = weak.lock();
+                if (!self) return;
+                self->deliver([self, work = std::move(work)] { work(*self); });
+            },
+            task_kind::work);
+    }
+
+    void run_step(const std::shared_ptr<step_call>& call, unsigned attempt) {
+        auto& store = rt_->store();
+        const std::string& step = call->def->name;
+        std::string_view key = call->key.view();
+        causation_scope scope{call->cause};
+        if (key.empty()) {
+            rt_->report(saga_incident_kind::missing_saga_key, key, step,
+                        fmt::format("{} arrived with no saga key: start sagas with participant::start()",
+                                    call->cause.type_name));
+            return;
+        }
+        if (attempt == 1) {
+            switch (store.claim(key, step)) {
+            case claim_outcome::claimed: break;
+            case claim_outcome::duplicate:
+                rt_->report(saga_incident_kind::duplicate_step, key, step, "delivered again; skipped");
+                return;
+            case claim_outcome::not_running:
+                rt_->report(saga_incident_kind::step_too_late, key, step,
+                            "the saga has ended or is rolling back; skipped");
+                return;
+            case claim_outcome::unknown:
+                rt_->report(saga_incident_kind::unknown_saga, key, step, "no such saga in the store; skipped");
+                return;
+            }
+        } else if (store.status(key) != saga_status::running) {
+            auto t = store.finish(key, step, false);
+            rt_->report(saga_incident_kind::step_too_late, key, step,
+                        "the saga ended or began rolling back while the step waited for an aggregate");
+            rt_->announce(key, t, {}, {});
+            return;
+        }
+        keep(call);
+
+        std::optional<aggregate_busy> busy;
+        std::optional<std::string> failure;
+        bool complete = false;
+        try {
+            check_fault(step);
+            auto unit = rt_->events().begin(resource_);
+            step_context context{*this, *call, call->cause, unit, false};
+            call->action(context);
+            unit.commit();
+            complete = context.complete_;
+        } catch (aggregate_busy& b) {
+            busy = std::move(b);
+        } catch (...) {
+            failure = describe(std::current_exception());
+        }
+
+        if (busy) {
+            forget(key, step);
+            const auto& policy = rt_->options().contention;
+            if (attempt <= policy.delayed_retries) {
+                auto delay = policy.delay_before(attempt - 1);
+                rt_->report(saga_incident_kind::aggregate_busy, key, step,
+                            fmt::format("'{}' is in progress for saga {}; retry {} of {} in {} ms", busy->aggregate,
+                                        busy->holder, attempt, policy.delayed_retries, delay.count()));
+                retry_later(delay, [call, attempt](participant_core& self) { self.run(call, attempt + 1); });
+            } else {
+                auto reason = fmt::format("'{}' stayed in progress for saga {} through {} retries", busy->aggregate,
+                                          busy->holder, policy.delayed_retries);
+                rt_->report(saga_incident_kind::contention_exhausted, key, step, reason);
+                rt_->fail(key, reason, step);
+            }
+            return;
+        }
+        if (failure) {
+            forget(key, step);
+            rt_->report(saga_incident_kind::step_failed, key, step, *failure);
+            rt_->fail(key, *failure, step);
+            return;
+        }
+
+        auto t = store.finish(key, step, true);
+        if (!t.found) {
+            rt_->report(saga_incident_kind::unknown_saga, key, step, "the saga vanished from the store while the step ran");
+            return;
+        }
+        if (t.status != saga_status::running) {
+            // Rolled back while the step ran: the rollback's handlers saw it pending, so it is ours to undo.
+            compensate_step(call, call->cause, 1, false);
+            return;
+        }
+        for (const step_def* join : joins_waiting_for(step)) {
+            auto arrival = store.join(key, join->name, step);
+            if (arrival.found && arrival.added && arrival.arrived == join->branches.size()) {
+                auto joined = std::make_shared<step_call>(
+                    step_call{join, call->key, call->cause, join->join_action, join->join_compensation});
+                run_step(joined, 1);
+            }
+        }
+        if (complete) rt_->announce(key, store.complete(key), {}, {});
+    }
+
+    void compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun) {
+        auto& store = rt_->store();
+        const std::string& step = call->def->name;
+        std::string_view key = call->key.view();
+        if (!begun) {
+            switch (store.begin_compensation(key, step)) {
+            case compensation_outcome::run: break;
+            case compensation_outcome::duplicate:
+                rt_->report(saga_incident_kind::duplicate_compensation, key, step, "compensated already; skipped");
+                return;
+            case compensation_outcome::never_ran: forget(key, step); return;
+            case compensation_outcome::pending:
+            case compensation_outcome::not_rolling_back: return;
+            case compensation_outcome::unknown:
+                rt_->report(saga_incident_kind::unknown_saga, key, step, "no such saga in the store");
+                return;
+            }
+        }
+        causation_scope scope{cause};
+        try {
+            check_fault(fault_injector::compensation_name(step));
+            if (call->compensation) {
+                auto unit = rt_->events().begin(resource_);
+                step_context context{*this, *call, cause, unit, true};
+                call->compensation(context);
+                unit.commit();
+            }
+        } catch (...) {
+            const auto& policy = rt_->options().compensation;
+            auto error = describe(std::current_exception());
+            if (attempt <= policy.delayed_retries) {
+                auto delay = policy.delay_before(attempt - 1);
+                rt_->report(saga_incident_kind::compensation_failed, key, step,
+                            fmt::format("{}; retry {} of {} in {} ms", error, attempt, policy.delayed_retries,
+                                        delay.count()));
+                retry_later(delay, [call, cause, attempt](participant_core& self) {
+                    self.compensate(call, cause, attempt + 1, true);
+                });
+            } else {
+                rt_->report(saga_incident_kind::compensation_exhausted, key, step,
+                            fmt::format("{}; gave up after {} retries, the saga stays rolling_back", error,
+                                        policy.delayed_retries));
+            }
+            return;
+        }
+        forget(key, step);
+        rt_->announce(key, store.finish_compensation(key, step), {}, {});
+    }
+
+    std::shared_ptr<runtime_core> rt_;
+    std::string name_;
+    std::string prefix_;
+    choreo::detail::resource_ref resource_;
+    mutable std::mutex mutex_;
+    std::condition_variable idle_;
+    std::size_t running_ = 0;
+    bool closed_ = false;
+    std::vector<std::unique_ptr<step_def>> defs_;
+    std::unordered_map<std::string, saga_memory> memory_;
+};
+
+} // namespace detail
+
+inline void step_context::hold(std::string_view aggregate) {
+    if (compensating_) throw usage_error("hold() is for steps: a compensation undoes what its step already held");
+    core_->hold(call_->key.view(), aggregate);
+}
+
+inline void step_context::complete_saga() {
+    if (compensating_) throw usage_error("complete_saga() is for steps, not compensations");
+    complete_ = true;
+}
+
+/// @brief One bounded context's part in choreographed sagas: its steps (each with its
+/// compensation), the sagas it starts, and its fan-ins. Every step runs in a local unit
+/// of work on the participant's resource; the barrier in the rollback-state store makes
+/// duplicated, late and out-of-order deliveries harmless. Thread-safe.
+///
+/// Register steps before sagas start. Destroying it unsubscribes and waits for steps
+/// running now; do not destroy it from inside one of its own steps.
+class participant {
+public:
+    /// @brief A participant whose steps run in transactions on `resource` (which must outlive it).
+    template <transactional_resource R>
+    participant(runtime& sagas, std::string name, R& resource)
+        : core_(std::make_shared<detail::participant_core>(sagas.core_, std::move(name),
+                                                           choreo::detail::resource_ref::to(resource))) {
+        subscribe_saga_events();
+    }
+    /// @brief A participant with no resource of its own (its units of work only order listeners).
+    participant(runtime& sagas, std::string name)
+        : core_(std::make_shared<detail::participant_core>(sagas.core_, std::move(name),
+                                                           choreo::detail::resource_ref{})) {
+        subscribe_saga_events();
+    }
+    ~participant() {
+        connections_.clear();
+        core_->close();
+        core_->rt().unregister_steps(core_->name() + "/");
+    }
+    participant(const participant&) = delete;
+    participant& operator=(const participant&) = delete;
+
+    /// @brief The participant's name, the prefix of its steps' names.
+    [[nodiscard]] const std::string& name() const noexcept { return core_->name(); }
+
+    /// @brief A step run for each event E of a saga: `action(const E&, step_context&)` in a
+    /// local transaction; `compensation(const E&, step_context&)` undoes it if the saga rolls back.
+    template <event E, class Action, class Compensation>
+    void step(std::string step_name, Action action, Compensation compensation) {
+        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
+                      "a step's action takes (const E&, choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a step's compensation takes (const E&, choreo::saga::step_context&)");
+        subscribe_step<E>(std::move(step_name), std::move(action), std::move(compensation));
+    }
+    /// @brief A step with nothing to undo (it only reads, or only publishes).
+    template <event E, class Action>
+    void step(std::string step_name, Action action) {
+        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
+                      "a step's action takes (const E&, choreo::saga::step_context&)");
+        subscribe_step<E>(std::move(step_name), std::move(action), nullptr);
+    }
+
+    /// @brief A fan-in: `action(step_context&)` runs once per saga, in its own transaction,
+    /// after every step in `branches` (steps of this participant) has committed, whichever
+    /// arrives last; `compensation(step_context&)` undoes it.
+    template <class Action, class Compensation>
+    void join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation) {
+        static_assert(std::is_invocable_v<Action&, step_context&>, "a join's action takes (choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, step_context&>,
+                      "a join's compensation takes (choreo::saga::step_context&)");
+        if (branches.size() < 2) throw usage_error(fmt::format("join '{}' needs at least two branches", join_name));
+        detail::step_def def;
+        def.type = detail::step_def::kind::join;
+        def.name = std::move(join_name);
+        def.branches = std::move(branches);
+        def.join_action = std::move(action);
+        def.join_compensation = std::move(compensation);
+        (void)core_->add(std::move(def));
+    }
+
+    /// @brief Declares that this participant starts sagas with event E; `compensation(const E&,
+    /// step_context&)` undoes the starting transaction's work if the saga rolls back.
+    template <event E, class Compensation>
+    void starts(std::string step_name, Compensation compensation) {
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a start's compensation takes (const E&, choreo::saga::step_context&)");
+        detail::step_def def;
+        def.type = detail::step_def::kind::origin;
+        def.name = std::move(step_name);
+        def.event_type = std::string{event_type_name<E>()};
+        (void)core_->add(std::move(def));
+        auto shared = std::make_shared<Compensation>(std::move(compensation));
+        std::lock_guard lock{origins_mutex_};
+        origins_.emplace(std::string{event_type_name<E>()}, [shared](std::shared_ptr<const void> event) {
+            return [shared, event](step_context& context) { (*shared)(*static_cast<const E*>(event.get()), context); };
+        });
+    }
+
+    /// @brief Starts a saga with `event` inside `unit` (which should also hold the first
+    /// change, say the order in CREATE_PENDING): creates its record in the store, publishes
+    /// the event with the key key_for<E>(aggregate_id), and watches its deadline. If the
+    /// unit rolls back, so does the saga. Throws saga_exists_error for a key in use.
+    template <class E>
+    correlation_key start(unit_of_work& unit, E&& event, std::string_view aggregate_id) {
+        return start_in(&unit, std::forward<E>(event), aggregate_id);
+    }
+    /// @brief As start(unit, ...) with the thread's current unit of work, or with none (then
+    /// the start counts as committed at once).
+    template <class E>
+    correlation_key start(E&& event, std::string_view aggregate_id) {
+        return start_in(core_->rt().events().current_unit(), std::forward<E>(event), aggregate_id);
+    }
+
+private:
+    template <class E>
+    correlation_key start_in(unit_of_work* unit, E&& event, std::string_view aggregate_id) {
+        using T = std::remove_cvref_t<E>;
+        const auto& def = core_->origin(event_type_name<T>());
+        auto key = key_for<T>(aggregate_id);
+        std::shared_ptr<const T> copy = std::make_shared<const T>(event);
+        auto call = std::make_shared<detail::step_call>();
+        call->def = &def;
+        call->key = key;
+        call->cause.key = key;
+        call->cause.type_name = event_type_name<T>();
+        {
+            std::lock_guard lock{origins_mutex_};
+            call->compensation = origins_.at(std::string{event_type_name<T>()})(copy);
+        }
+        if (!unit) core_->check_fault(def.name);
+        core_->begin_saga(def, key, call, unit);
+        if (unit) {
+            core_->check_fault(def.name); // after saga_started is in the unit: its rollback rolls the saga back
+            unit->publish(std::forward<E>(event), key);
+        } else {
+            core_->rt().events().publish(std::forward<E>(event), key);
+        }
+        return key;
+    }
+
+    template <event E, class Action, class Compensation>
+    void subscribe_step(std::string step_name, Action action, Compensation compensation) {
+        detail::step_def def;
+        def.type = detail::step_def::kind::step;
+        def.name = std::move(step_name);
+        def.event_type = std::string{event_type_name<E>()};
+        const auto* registered = &core_->add(std::move(def));
+        auto act = std::make_shared<Action>(std::move(action));
+        std::shared_ptr<Compensation> undo;
+        if constexpr (!std::is_null_pointer_v<Compensation>) undo = std::make_shared<Compensation>(std::move(compensation));
+        connections_.push_back(core_->rt().events().subscribe<E>(
+            [core = core_, registered, act, undo](const E& event, const envelope& env) {
+                auto copy = std::make_shared<const E>(event);
+                auto call = std::make_shared<detail::step_call>();
+                call->def = registered;
+                call->key = env.key;
+                call->cause = env;
+                call->action = [act, copy](step_context& context) { (*act)(*copy, context); };
+                if constexpr (!std::is_null_pointer_v<Compensation>)
+                    call->compensation = [undo, copy](step_context& context) { (*undo)(*copy, context); };
+                core->deliver([core, call] { core->run(call, 1); });
+            },
+            cross_context_options(registered->name)));
+    }
+
+    listener_options cross_context_options(std::string listener_name) const {
+        const auto& o = core_->rt().options();
+        listener_options options{.name = std::move(listener_name), .when = phase::after_commit};
+        options.without_transaction = no_transaction_policy::run_now;
+        if (!o.deliver) {
+            options.mode = delivery::asynchronous;
+            options.order_by = ordering::per_key;
+            options.executor = o.executor;
+        }
+        return options;
+    }
+
+    void subscribe_saga_events() {
+        auto& events = core_->rt().events();
+        const auto& n = core_->name();
+        connections_.push_back(events.subscribe<saga_rolled_back>(
+            [core = core_](const saga_rolled_back& event, const envelope& env) {
+                core->deliver([core, event, env] { core->on_rolled_back(event, env); });
+            },
+            cross_context_options(n + ": compensate")));
+        connections_.push_back(events.subscribe<saga_ended>(
+            [core = core_](const saga_ended& event) { core->deliver([core, event] { core->on_ended(event); }); },
+            cross_context_options(n + ": release markers")));
+        listener_options local{.name = n + ": record start", .when = phase::after_completion};
+        local.without_transaction = no_transaction_policy::run_now;
+        connections_.push_back(events.subscribe<saga_started>(
+            [core = core_](const saga_started& event, const delivery_info& info) {
+                core->on_started(event, info.outcome(), info.event_envelope());
+            },
+            std::move(local)));
+    }
+
+    using compensation_factory = std::function<std::function<void(step_context&)>(std::shared_ptr<const void>)>;
+    std::shared_ptr<detail::participant_core> core_;
+    std::vector<connection> connections_;
+    std::mutex origins_mutex_;
+    std::unordered_map<std::string, compensation_factory> origins_;
+};
+
+} // namespace choreo::saga

@@ -1,0 +1,228 @@
+#pragma once
+/// @file
+/// @brief The saga runtime: one per bus, shared by that process's participants.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <choreo/core/bus.hpp>
+#include <choreo/core/causation.hpp>
+#include <choreo/core/errors.hpp>
+#include <choreo/core/listener_options.hpp>
+#include <choreo/saga/events.hpp>
+#include <choreo/saga/faults.hpp>
+#include <choreo/saga/observe.hpp>
+#include <choreo/saga/scheduler.hpp>
+#include <choreo/saga/status.hpp>
+#include <choreo/saga/store.hpp>
+#include <choreo/saga/detail/store_ref.hpp>
+
+namespace choreo::saga {
+
+/// @brief Hands a delivery to a test network instead of running it (see testing.hpp).
+using delivery_hook = std::function<void(std::function<void()>)>;
+
+/// @brief Settings of a saga runtime.
+struct runtime_options {
+    /// Deadline of a saga after its start; past it a running saga is rolled back. Zero: none.
+    std::chrono::milliseconds timeout{std::chrono::seconds{30}};
+    /// How a step that finds an aggregate held by another saga waits: each delayed retry
+    /// re-runs the step after a backoff; past the last one the saga is rolled back.
+    retry_policy contention{.immediate_retries = 0,
+                            .delayed_retries = 8,
+                            .initial_delay = std::chrono::milliseconds{10},
+                            .backoff_multiplier = 2.0,
+                            .max_delay = std::chrono::seconds{1},
+                            .is_retryable = {}};
+    /// How a failing compensation is retried; past the last retry the saga stays
+    /// rolling_back and compensation_exhausted is reported.
+    retry_policy compensation{.immediate_retries = 0,
+                              .delayed_retries = 10,
+                              .initial_delay = std::chrono::milliseconds{50},
+                              .backoff_multiplier = 2.0,
+                              .max_delay = std::chrono::seconds{5},
+                              .is_retryable = {}};
+    /// How long an in-progress marker lasts if its saga never ends (a crashed process).
+    std::chrono::milliseconds marker_ttl{std::chrono::minutes{1}};
+    /// Where participants' steps run; the bus's pool by default.
+    std::optional<boost::asio::any_io_executor> executor{};
+    /// Clock and timers; by default an asio_scheduler on the bus's pool. Must outlive the runtime.
+    saga::scheduler* clock = nullptr;
+    /// Checked before every step and compensation when set (tests).
+    fault_injector* faults = nullptr;
+    /// When set, participants hand each delivery to it instead of running it (tests).
+    delivery_hook deliver{};
+    /// Receives saga incidents; by default one line each on stderr.
+    saga_incident_handler on_incident{};
+};
+
+class participant;
+
+namespace detail {
+
+// Everything the runtime does, shared with participants and timers so that a timer
+// firing late finds it gone rather than dangling.
+class runtime_core : public std::enable_shared_from_this<runtime_core> {
+public:
+    runtime_core(choreo::bus& events, std::unique_ptr<store_ref> store, runtime_options options)
+        : bus_(events), store_(std::move(store)), options_(std::move(options)) {
+        if (!options_.clock) {
+            own_clock_ = std::make_unique<asio_scheduler>(events.executor());
+            options_.clock = own_clock_.get();
+        }
+        if (!options_.on_incident) options_.on_incident = print_saga_incident;
+    }
+
+    choreo::bus& events() noexcept { return bus_; }
+    store_ref& store() noexcept { return *store_; }
+    scheduler& clock() noexcept { return *options_.clock; }
+    const runtime_options& options() const noexcept { return options_; }
+
+    void report(saga_incident_kind kind, std::string_view key, std::string_view step, std::string_view message) noexcept {
+        try {
+            options_.on_incident(saga_incident{kind, key, step, message});
+        } catch (...) {
+            // A failing incident handler must not turn a report into a lost step.
+        }
+    }
+
+    void register_step(const std::string& name) {
+        std::lock_guard lock{mutex_};
+        for (auto& n : steps_)
+            if (n == name) throw usage_error(fmt::format("a saga step named '{}' is registered already", name));
+        steps_.push_back(name);
+    }
+    void unregister_steps(const std::string& prefix) {
+        std::lock_guard lock{mutex_};
+        std::erase_if(steps_, [&](const std::string& n) { return n.starts_with(prefix); });
+    }
+    std::vector<std::string> steps() const {
+        std::lock_guard lock{mutex_};
+        return steps_;
+    }
+
+    // Publishes what a transition calls for: the rollback event when this call rolled the
+    // saga back, the end event when this call ended it.
+    void announce(std::string_view key, const transition& t, std::string_view reason, std::string_view step) {
+        if (t.changed && t.status != saga_status::completed)
+            bus_.publish(saga_rolled_back{std::string{key}, std::string{reason}, std::string{step}},
+                         correlation_key{key});
+        if (t.ended_now) bus_.publish(saga_ended{std::string{key}, t.status}, correlation_key{key});
+    }
+
+    void fail(std::string_view key, std::string_view reason, std::string_view step) {
+        auto t = store_->roll_back(key, reason, step);
+        if (!t.found) {
+            report(saga_incident_kind::unknown_saga, key, step, "a step failed for a saga the store does not know");
+            return;
+        }
+        announce(key, t, reason, step);
+    }
+
+    void watch(std::string key, std::chrono::milliseconds timeout) {
+        clock().after(
+            timeout, [weak = weak_from_this(), key = std::move(key), timeout] {
+                if (auto self = weak.lock()) self->expire(key, timeout);
+            },
+            task_kind::watchdog);
+    }
+
+    void expire(std::string_view key, std::chrono::milliseconds timeout) {
+        auto reason = fmt::format("timed out after {} ms", timeout.count());
+        auto t = store_->expire(key, clock().now(), reason);
+        if (!t.changed) return;
+        report(saga_incident_kind::timed_out, key, {}, reason);
+        announce(key, t, reason, {});
+    }
+
+    std::size_t expire_overdue() {
+        std::size_t n = 0;
+        for (auto& key : store_->overdue(clock().now())) {
+            auto t = store_->expire(key, clock().now(), "timed out (found overdue)");
+            if (!t.changed) continue;
+            ++n;
+            report(saga_incident_kind::timed_out, key, {}, "found overdue");
+            announce(key, t, "timed out (found overdue)", {});
+        }
+        return n;
+    }
+
+private:
+    choreo::bus& bus_;
+    std::unique_ptr<store_ref> store_;
+    std::unique_ptr<scheduler> own_clock_;
+    runtime_options options_;
+    mutable std::mutex mutex_;
+    std::vector<std::string> steps_;
+};
+
+} // namespace detail
+
+/// @brief The saga runtime of one bus: the stores, the clock, timeouts and reporting
+/// that the participants of a process share. Thread-safe.
+///
+/// Declare it after the bus and stores and before the participants; destroy
+/// participants first (reverse order does that) after drain().
+class runtime {
+public:
+    /// @brief A runtime whose rollback state and markers live in one store (memory_store, for one).
+    template <class Store>
+        requires rollback_store<Store> && marker_store<Store>
+    runtime(choreo::bus& events, Store& store, runtime_options options = {})
+        : runtime(events, store, store, std::move(options)) {}
+
+    /// @brief A runtime with separate rollback-state and marker stores.
+    template <rollback_store States, marker_store Markers>
+    runtime(choreo::bus& events, States& states, Markers& markers, runtime_options options = {})
+        : core_(std::make_shared<detail::runtime_core>(
+              events, std::make_unique<detail::store_adapter<States, Markers>>(states, markers), std::move(options))) {}
+
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+
+    /// @brief The saga's record, or nothing if the store does not know it.
+    [[nodiscard]] std::optional<saga_record> state(std::string_view key) const { return core_->store().get(key); }
+    /// @brief As state(key.view()).
+    [[nodiscard]] std::optional<saga_record> state(const correlation_key& key) const { return state(key.view()); }
+    /// @brief Every registered step, "participant/step", in registration order: run a saga
+    /// once per entry with a fault injected there to test every compensation path.
+    [[nodiscard]] std::vector<std::string> steps() const { return core_->steps(); }
+    /// @brief The saga holding an in-progress marker on `aggregate`, if any.
+    [[nodiscard]] std::optional<std::string> holder(std::string_view aggregate) const {
+        return core_->store().holder(aggregate, core_->clock().now());
+    }
+    /// @brief Rolls back every running saga past its deadline (for a process that restarts:
+    /// timers of the previous run are gone). Returns how many it rolled back.
+    std::size_t expire_overdue() { return core_->expire_overdue(); }
+    /// @brief Waits until the bus and the scheduled retries are idle (timeouts excluded).
+    void drain() {
+        for (;;) {
+            core_->events().drain();
+            if (core_->clock().idle()) {
+                core_->events().drain();
+                if (core_->clock().idle()) return;
+            }
+            core_->clock().wait_idle();
+        }
+    }
+    /// @brief The bus.
+    [[nodiscard]] choreo::bus& events() noexcept { return core_->events(); }
+    /// @brief The clock and timers.
+    [[nodiscard]] saga::scheduler& clock() noexcept { return core_->clock(); }
+    /// @brief The settings.
+    [[nodiscard]] const runtime_options& options() const noexcept { return core_->options(); }
+
+private:
+    friend class participant;
+    std::shared_ptr<detail::runtime_core> core_;
+};
+
+} // namespace choreo::saga

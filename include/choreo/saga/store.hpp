@@ -1,0 +1,68 @@
+#pragma once
+/// @file
+/// @brief The rollback-state store and in-progress marker concepts.
+///
+/// Every operation names one saga (or one marker) and must be atomic for it: a store
+/// over a network does each in one round trip (one Lua script or MULTI on one key), so
+/// a store never needs a lock across keys and works on Redis Cluster.
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <choreo/saga/status.hpp>
+
+namespace choreo::saga {
+
+/// @brief A rollback-state store: the saga's status, its steps, the reason it rolled back,
+/// its deadline and its fan-in arrivals. The semantics each operation must have are in
+/// docs/sagas.md; memory_store is the reference implementation.
+template <class S>
+concept rollback_store = requires(S& store, const S& cstore, std::string_view key, std::string_view step,
+                                  std::string_view reason, std::string_view branch, time_point when,
+                                  step_state state, bool succeeded) {
+    /// Creates a running saga started at `when`, due by a deadline, whose first step is in
+    /// `state`; false if the key exists.
+    { store.create(key, when, when, step, state) } -> std::same_as<bool>;
+    /// Claims a step for running: the barrier against duplicates and steps that come too late.
+    { store.claim(key, step) } -> std::same_as<claim_outcome>;
+    /// Records how a claimed step's local transaction ended.
+    { store.finish(key, step, succeeded) } -> std::same_as<transition>;
+    /// Marks a running saga rolling back (first caller wins) and the step, if claimed, failed.
+    { store.roll_back(key, reason, step) } -> std::same_as<transition>;
+    /// Decides whether the step must be compensated now, and if so marks it compensating.
+    { store.begin_compensation(key, step) } -> std::same_as<compensation_outcome>;
+    /// Marks a compensating step compensated; the saga ends when nothing is left to undo.
+    { store.finish_compensation(key, step) } -> std::same_as<transition>;
+    /// Marks a running saga completed.
+    { store.complete(key) } -> std::same_as<transition>;
+    /// Rolls a running saga back if its deadline is at or before `when`.
+    { store.expire(key, when, reason) } -> std::same_as<transition>;
+    /// Records the arrival of `branch` at the fan-in `step`.
+    { store.join(key, step, branch) } -> std::same_as<join_outcome>;
+    /// The status alone (cheap).
+    { cstore.status(key) } -> std::same_as<std::optional<saga_status>>;
+    /// The whole record.
+    { cstore.get(key) } -> std::same_as<std::optional<saga_record>>;
+    /// Running sagas whose deadline is at or before `when` (recovery after a restart).
+    { cstore.overdue(when) } -> std::same_as<std::vector<std::string>>;
+};
+
+/// @brief In-progress markers on aggregate roots: at most one saga holds a marker;
+/// a marker expires at its deadline so a crashed holder cannot block an aggregate forever.
+template <class M>
+concept marker_store = requires(M& markers, const M& cmarkers, std::string_view marker, std::string_view key,
+                                time_point now, time_point until) {
+    /// Takes the marker for `key` until `until`, unless another saga holds it at `now`
+    /// (taking it again extends the expiry).
+    { markers.acquire(marker, key, now, until) } -> std::same_as<marker_outcome>;
+    /// Releases the marker if `key` holds it; false otherwise.
+    { markers.release(marker, key) } -> std::same_as<bool>;
+    /// The saga holding the marker at time `now`, or nothing.
+    { cmarkers.holder(marker, now) } -> std::same_as<std::optional<std::string>>;
+};
+
+} // namespace choreo::saga

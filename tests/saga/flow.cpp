@@ -1,0 +1,245 @@
+// The order-creation saga end to end: the happy path, a failure injected at every step,
+// and duplicated and reordered deliveries.
+
+#include "support.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace choreo::saga;
+using saga_test::shop;
+
+namespace {
+
+struct snapshot {
+    std::map<std::string, long> products, coupons, points;
+};
+
+snapshot take(const shop& s) { return {s.products.rows(), s.coupons.rows(), s.points.rows()}; }
+
+void require_untouched(const shop& s, const snapshot& before, const std::string& order) {
+    CHECK(s.products.rows() == before.products);
+    CHECK(s.coupons.rows() == before.coupons);
+    CHECK(s.points.rows() == before.points);
+    CHECK(s.payments.read(order + ".paid") == 0);
+    CHECK(s.orders.read(order + ".price") == 0);
+    CHECK(s.orders.read(order + ".discount") == 0);
+}
+
+} // namespace
+
+TEST_CASE("the happy path completes the saga through fan-out and fan-in, with keys and causation") {
+    testing::harness h;
+    shop s{h.sagas};
+    s.seed();
+    std::vector<choreo::envelope> seen;
+    auto watch = h.events.subscribe<saga_test::payment_created>(
+        [&](const saga_test::payment_created&, const choreo::envelope& env) { seen.push_back(env); },
+        {.name = "watch", .when = choreo::phase::after_commit});
+
+    auto key = s.create_order(h.events, shop::sample_order("1"));
+    CHECK(key.view() == "OrderCreateStart:1");
+    h.settle();
+
+    auto state = h.sagas.state(key);
+    REQUIRE(state);
+    CHECK(state->status == saga_status::completed);
+    CHECK(state->count(step_state::done) == 9);
+    CHECK(state->reason.empty());
+    CHECK(s.orders.read("1.status") == saga_test::completed);
+    CHECK(s.orders.read("1.price") == 2 * 300 + 500);
+    CHECK(s.orders.read("1.discount") == 400);
+    CHECK(s.products.read("apple.stock") == 8);
+    CHECK(s.products.read("pear.stock") == 4);
+    CHECK(s.coupons.read("welcome.used") == 1);
+    CHECK(s.points.read("ann") == 100'000 - 700);
+    CHECK(s.payments.read("1.paid") == 700);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].key == key);
+    CHECK_FALSE(seen[0].causation_id.is_nil());
+    CHECK_FALSE(h.sagas.holder("product:apple")); // released when the saga ended
+    CHECK(h.incidents().empty());
+}
+
+TEST_CASE("the registered steps are the nine steps of the flow") {
+    testing::harness h;
+    shop s{h.sagas};
+    CHECK(h.sagas.steps() == std::vector<std::string>{"order/create order", "product/deduct stock", "coupon/use coupon",
+                                                      "order/add items", "order/add coupons", "order/confirm order",
+                                                      "point/use points", "payment/create payment",
+                                                      "order/record payment"});
+}
+
+TEST_CASE("a failure at any step compensates every step that ran") {
+    std::vector<std::string> steps;
+    {
+        testing::harness h;
+        shop s{h.sagas};
+        steps = h.sagas.steps();
+    }
+    for (const auto& order_kind : {testing::delivery_order::fifo, testing::delivery_order::lifo}) {
+        for (const auto& failing : steps) {
+            CAPTURE(failing);
+            CAPTURE(static_cast<int>(order_kind));
+            testing::harness h;
+            shop s{h.sagas};
+            s.seed();
+            h.net.set_order(order_kind);
+            auto before = take(s);
+            h.faults.fail(failing);
+
+            choreo::correlation_key key = choreo::saga::key_for<saga_test::order_create_start>("7");
+            try {
+                s.create_order(h.events, shop::sample_order("7"));
+            } catch (const injected_fault&) {
+                CHECK(failing == "order/create order");
+            }
+            h.settle();
+
+            require_untouched(s, before, "7");
+            auto state = h.sagas.state(key);
+            REQUIRE(state);
+            CHECK(state->status == saga_status::rolled_back);
+            CHECK(state->failed_step == failing);
+            if (failing == "order/create order") {
+                CHECK(state->reason == "the unit of work that started the saga rolled back");
+                CHECK(s.orders.read("7.status") == 0); // the order's own transaction rolled back
+            } else {
+                CHECK(state->reason == "fault injected into '" + failing + "' (call 1)");
+                CHECK(s.orders.read("7.status") == saga_test::cancelled);
+            }
+            CHECK(state->count(step_state::done) == 0);
+            CHECK(state->count(step_state::compensating) == 0);
+            CHECK(state->count(step_state::claimed) == 0);
+            CHECK(state->state_of(failing) == step_state::failed);
+            CHECK_FALSE(h.sagas.holder("product:apple"));
+            CHECK(h.count(saga_incident_kind::step_failed) == (failing == "order/create order" ? 0U : 1U));
+        }
+    }
+}
+
+TEST_CASE("a domain failure (out of stock) rolls the saga back with its reason") {
+    testing::harness h;
+    shop s{h.sagas};
+    s.seed();
+    auto before = take(s);
+    auto big = shop::sample_order("8");
+    big.lines[1].quantity = 6; // only 5 pears
+    auto key = s.create_order(h.events, big);
+    h.settle();
+    auto state = h.sagas.state(key);
+    REQUIRE(state);
+    CHECK(state->status == saga_status::rolled_back);
+    CHECK(state->failed_step == "product/deduct stock");
+    CHECK(state->reason == "out of stock: pear");
+    require_untouched(s, before, "8");
+    CHECK(s.orders.read("8.status") == saga_test::cancelled);
+}
+
+TEST_CASE("duplicated and reordered deliveries change nothing") {
+    for (unsigned seed = 1; seed <= 12; ++seed) {
+        CAPTURE(seed);
+        testing::harness h;
+        shop s{h.sagas};
+        s.seed();
+        h.net.set_order(testing::delivery_order::shuffled, seed);
+        h.net.duplicate_deliveries(true);
+        auto key = s.create_order(h.events, shop::sample_order("9"));
+        h.settle();
+        auto state = h.sagas.state(key);
+        REQUIRE(state);
+        CHECK(state->status == saga_status::completed);
+        CHECK(s.products.read("apple.stock") == 8);
+        CHECK(s.points.read("ann") == 100'000 - 700);
+        CHECK(s.payments.read("9.paid") == 700);
+        // Each of the seven cross-context deliveries came twice; the barrier refused every second one.
+        CHECK(h.count(saga_incident_kind::duplicate_step) == 7);
+    }
+}
+
+TEST_CASE("duplicated and reordered deliveries during a rollback still compensate exactly once") {
+    std::vector<std::string> steps;
+    {
+        testing::harness h;
+        shop s{h.sagas};
+        steps = h.sagas.steps();
+    }
+    for (unsigned seed = 1; seed <= 4; ++seed) {
+        for (const auto& failing : steps) {
+            if (failing == "order/create order") continue;
+            CAPTURE(seed);
+            CAPTURE(failing);
+            testing::harness h;
+            shop s{h.sagas};
+            s.seed();
+            h.net.set_order(testing::delivery_order::shuffled, seed);
+            h.net.duplicate_deliveries(true);
+            auto before = take(s);
+            h.faults.fail(failing);
+            auto key = s.create_order(h.events, shop::sample_order("5"));
+            h.settle();
+            require_untouched(s, before, "5");
+            auto state = h.sagas.state(key);
+            REQUIRE(state);
+            CHECK(state->status == saga_status::rolled_back);
+            CHECK(state->failed_step == failing);
+            CHECK(s.orders.read("5.status") == saga_test::cancelled);
+        }
+    }
+}
+
+TEST_CASE("a rollback that overtakes a step: null compensation, then the late step is refused") {
+    testing::harness h;
+    shop s{h.sagas};
+    s.seed();
+    auto before = take(s);
+    // Newest first: the coupon step runs (and fails) before the stock step, and the
+    // rollback it causes reaches the product context before the stock step's event does.
+    h.net.set_order(testing::delivery_order::lifo);
+    h.faults.fail("coupon/use coupon");
+    auto key = s.create_order(h.events, shop::sample_order("3"));
+    h.settle();
+
+    auto state = h.sagas.state(key);
+    REQUIRE(state);
+    CHECK(state->status == saga_status::rolled_back);
+    CHECK_FALSE(state->state_of("product/deduct stock")); // never claimed
+    CHECK(h.faults.calls(fault_injector::compensation_name("product/deduct stock")) == 0); // nothing to undo
+    CHECK(h.faults.calls("product/deduct stock") == 0); // the late step did not run
+    CHECK(h.count(saga_incident_kind::step_too_late) == 1);
+    require_untouched(s, before, "3");
+}
+
+TEST_CASE("a failing compensation is retried on the clock until it succeeds") {
+    testing::harness h;
+    shop s{h.sagas};
+    s.seed();
+    auto before = take(s);
+    h.faults.fail("payment/create payment");
+    h.faults.fail(fault_injector::compensation_name("point/use points"), 1, 2); // fails twice
+    auto key = s.create_order(h.events, shop::sample_order("4"));
+    h.settle();
+    CHECK(h.sagas.state(key)->status == saga_status::rolling_back);
+    CHECK(h.sagas.state(key)->state_of("point/use points") == step_state::compensating);
+    h.advance(std::chrono::milliseconds{10}); // first retry, fails again
+    CHECK(h.sagas.state(key)->status == saga_status::rolling_back);
+    h.advance(std::chrono::milliseconds{20}); // second retry succeeds
+    CHECK(h.sagas.state(key)->status == saga_status::rolled_back);
+    CHECK(h.count(saga_incident_kind::compensation_failed) == 2);
+    require_untouched(s, before, "4");
+}
+
+TEST_CASE("a compensation that never succeeds leaves the saga rolling_back and says so") {
+    testing::harness h{{.compensation_retries = 2}};
+    shop s{h.sagas};
+    s.seed();
+    h.faults.fail("payment/create payment");
+    h.faults.fail_always(fault_injector::compensation_name("point/use points"));
+    auto key = s.create_order(h.events, shop::sample_order("6"));
+    h.advance(std::chrono::seconds{1}, std::chrono::milliseconds{10});
+    auto state = h.sagas.state(key);
+    CHECK(state->status == saga_status::rolling_back);
+    CHECK(state->state_of("point/use points") == step_state::compensating);
+    CHECK(h.count(saga_incident_kind::compensation_exhausted) == 1);
+    CHECK(s.points.read("ann") == 100'000 - 700); // not refunded: visible, not silent
+    CHECK(s.products.read("apple.stock") == 10);  // the other steps were undone
+}
