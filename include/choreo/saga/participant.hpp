@@ -122,6 +122,7 @@ public:
         : rt_(std::move(runtime)), name_(std::move(name)), prefix_(name_ + "/"), resource_(resource) {
         if (name_.empty() || name_.find('/') != std::string::npos)
             throw usage_error(fmt::format("a participant needs a non-empty name without '/' (got '{}')", name_));
+        rt_->register_participant(name_);
     }
 
     const std::string& name() const noexcept { return name_; }
@@ -547,7 +548,7 @@ public:
     ~participant() {
         connections_.clear();
         core_->close();
-        core_->rt().unregister_steps(core_->name() + "/");
+        core_->rt().unregister_participant(core_->name());
     }
     participant(const participant&) = delete;
     participant& operator=(const participant&) = delete;

@@ -81,6 +81,11 @@ public:
         if (!options_.on_incident) options_.on_incident = print_saga_incident;
     }
 
+    // Stops the runtime's own timers: none may outlive the bus whose pool runs them.
+    void close() {
+        if (own_clock_) own_clock_->stop();
+    }
+
     choreo::bus& events() noexcept { return bus_; }
     store_ref& store() noexcept { return *store_; }
     scheduler& clock() noexcept { return *options_.clock; }
@@ -94,15 +99,23 @@ public:
         }
     }
 
+    void register_participant(const std::string& name) {
+        std::lock_guard lock{mutex_};
+        for (auto& n : participants_)
+            if (n == name) throw usage_error(fmt::format("a participant named '{}' exists already on this runtime", name));
+        participants_.push_back(name);
+    }
+    void unregister_participant(const std::string& name) {
+        std::lock_guard lock{mutex_};
+        std::erase(participants_, name);
+        std::erase_if(steps_, [&](const std::string& n) { return n.starts_with(name + "/"); });
+    }
+
     void register_step(const std::string& name) {
         std::lock_guard lock{mutex_};
         for (auto& n : steps_)
             if (n == name) throw usage_error(fmt::format("a saga step named '{}' is registered already", name));
         steps_.push_back(name);
-    }
-    void unregister_steps(const std::string& prefix) {
-        std::lock_guard lock{mutex_};
-        std::erase_if(steps_, [&](const std::string& n) { return n.starts_with(prefix); });
     }
     std::vector<std::string> steps() const {
         std::lock_guard lock{mutex_};
@@ -158,10 +171,11 @@ public:
 private:
     choreo::bus& bus_;
     std::unique_ptr<store_ref> store_;
-    std::unique_ptr<scheduler> own_clock_;
+    std::unique_ptr<asio_scheduler> own_clock_;
     runtime_options options_;
     mutable std::mutex mutex_;
     std::vector<std::string> steps_;
+    std::vector<std::string> participants_;
 };
 
 } // namespace detail
@@ -185,6 +199,8 @@ public:
         : core_(std::make_shared<detail::runtime_core>(
               events, std::make_unique<detail::store_adapter<States, Markers>>(states, markers), std::move(options))) {}
 
+    /// @brief Cancels its pending timers (retries and timeouts) and waits for running ones.
+    ~runtime() { core_->close(); }
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
 

@@ -46,10 +46,15 @@ class asio_scheduler final : public scheduler {
 public:
     explicit asio_scheduler(boost::asio::any_io_executor executor)
         : executor_(std::move(executor)), state_(std::make_shared<state>()) {}
-    ~asio_scheduler() override {
+    ~asio_scheduler() override { stop(); }
+
+    /// @brief Cancels what is waiting, refuses new tasks, and waits for tasks running now.
+    /// Do not call it from a task.
+    void stop() {
         std::unique_lock lock{state_->mutex};
         state_->stopped = true;
-        for (auto& [id, timer] : state_->timers) timer->cancel();
+        for (auto& [id, weak] : state_->timers)
+            if (auto timer = weak.lock()) timer->cancel();
         state_->changed.wait(lock, [&] { return state_->running == 0; });
     }
     asio_scheduler(const asio_scheduler&) = delete;
@@ -67,7 +72,9 @@ public:
             state_->timers.emplace(id, timer);
             if (kind == task_kind::work) ++state_->waiting_work;
         }
-        timer->async_wait([s = state_, id, kind, task = std::move(task)](const boost::system::error_code&) {
+        // The handler owns the timer, so no timer outlives the executor's context: if the
+        // context is destroyed first, destroying its pending handlers destroys the timers.
+        timer->async_wait([s = state_, id, kind, timer, task = std::move(task)](const boost::system::error_code&) {
             {
                 std::lock_guard lock{s->mutex};
                 s->timers.erase(id);
@@ -103,7 +110,7 @@ private:
     struct state {
         std::mutex mutex;
         std::condition_variable changed;
-        std::unordered_map<std::uint64_t, std::shared_ptr<boost::asio::steady_timer>> timers;
+        std::unordered_map<std::uint64_t, std::weak_ptr<boost::asio::steady_timer>> timers;
         std::uint64_t next_id = 1;
         std::size_t waiting_work = 0;
         std::size_t running = 0;
