@@ -2,11 +2,14 @@
 /// @file
 /// @brief A publisher restricted at compile time to the events a context owns.
 
+#include <array>
 #include <concepts>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <choreo/core/bus.hpp>
+#include <choreo/core/type_name.hpp>
 
 namespace choreo {
 
@@ -36,6 +39,11 @@ public:
     template <one_of_events<Events...> E>
     void publish(unit_of_work& unit, E&& event) const {
         unit.publish(std::forward<E>(event));
+    }
+
+    /// @brief The names of the events it may publish (for diagrams of the wiring).
+    [[nodiscard]] static constexpr std::array<std::string_view, sizeof...(Events)> event_names() noexcept {
+        return {event_type_name<Events>()...};
     }
 
     /// @brief The bus it publishes on.

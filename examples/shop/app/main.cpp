@@ -1,0 +1,277 @@
+// The shop program: the demo, one scenario at a time, and the wiring as a diagram.
+
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "scenarios.hpp"
+#include "shop.hpp"
+
+namespace {
+
+using namespace shop::app;
+
+constexpr const char* usage = R"(usage:
+  shop demo [--mode transactional|saga]       every scenario, the happy path as a timeline (default: both modes)
+  shop scenario NAME [--mode transactional|saga] [--json] [--timeline]
+  shop scenarios                              list the scenario names
+  shop order PRODUCT:QUANTITY... [--card] [--mode transactional|saga]
+                                              order from the catalog (1 apple, 2 pear, 3 last unit) and pay
+  shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
+)";
+
+class usage_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct arguments {
+    std::string command;
+    std::string name;
+    std::vector<std::string> rest;
+    std::map<std::string, std::string> options;
+    bool json = false, timeline = false, card = false;
+};
+
+arguments parse(int argc, char** argv) {
+    if (argc < 2) throw usage_error("a command is needed");
+    arguments a;
+    a.command = argv[1];
+    for (int i = 2; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--json") a.json = true;
+        else if (arg == "--timeline") a.timeline = true;
+        else if (arg == "--card") a.card = true;
+        else if (arg == "--mode" || arg == "--format" || arg == "--flow") {
+            if (i + 1 >= argc) throw usage_error(arg + " needs a value");
+            a.options[arg.substr(2)] = argv[++i];
+        } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
+        else if (a.command == "order") a.rest.push_back(arg);
+        else if (a.name.empty()) a.name = arg;
+        else throw usage_error("unexpected argument " + arg);
+    }
+    return a;
+}
+
+std::vector<mode> modes_of(const arguments& a, bool both_by_default) {
+    auto it = a.options.find("mode");
+    if (it == a.options.end()) {
+        if (both_by_default) return {mode::transactional, mode::saga};
+        return {mode::transactional};
+    }
+    if (it->second == "transactional") return {mode::transactional};
+    if (it->second == "saga") return {mode::saga};
+    throw usage_error("--mode takes transactional or saga, not '" + it->second + "'");
+}
+
+std::string option(const arguments& a, const std::string& key, const std::string& fallback,
+                   std::initializer_list<const char*> allowed) {
+    auto it = a.options.find(key);
+    if (it == a.options.end()) return fallback;
+    for (auto v : allowed)
+        if (it->second == v) return it->second;
+    throw usage_error(fmt::format("--{} does not take '{}'", key, it->second));
+}
+
+void print_state(const boost::json::object& state) {
+    namespace json = boost::json;
+    std::string products;
+    for (auto& p : state.at("products").as_array())
+        products += fmt::format("{}{} {}/{}", products.empty() ? "" : ", ", p.at("name").as_string().c_str(),
+                                p.at("stock").as_int64(), p.at("stock").as_int64() + p.at("sold").as_int64());
+    fmt::print("    products (stock/initial): {}\n", products);
+    for (auto& o : state.at("orders").as_array()) {
+        std::string payment = "no payment";
+        for (auto& p : state.at("payments").as_array())
+            if (p.at("order").as_int64() == o.at("id").as_int64())
+                payment = fmt::format("payment {} {}{}", p.at("id").as_int64(), p.at("status").as_string().c_str(),
+                                      p.at("method").as_string().empty()
+                                          ? ""
+                                          : fmt::format(" by {}", p.at("method").as_string().c_str()));
+        fmt::print("    order {} (user {}): {} at {}, {} items, {} coupons, {}\n", o.at("id").as_int64(),
+                   o.at("user").as_int64(), o.at("status").as_string().c_str(), o.at("price").as_int64(),
+                   o.at("items").as_array().size(), o.at("coupons").as_array().size(), payment);
+    }
+    std::string coupons;
+    for (auto& c : state.at("coupons").as_array())
+        coupons += fmt::format("{}{} {}", coupons.empty() ? "" : ", ", c.at("issued_coupon").as_int64(),
+                               c.at("used_by_order").as_int64() ? fmt::format("used by order {}", c.at("used_by_order").as_int64())
+                                                                : std::string{"unused"});
+    fmt::print("    coupons: {}\n", coupons);
+    std::string points;
+    for (auto& p : state.at("points").as_array())
+        points += fmt::format("{}user {}: {}", points.empty() ? "" : ", ", p.at("user").as_int64(), p.at("balance").as_int64());
+    fmt::print("    points: {}\n", points);
+    auto& card = state.at("card_gateway").as_object();
+    auto& platform = state.at("data_platform").as_object();
+    fmt::print("    card gateway: {} charges, {} refunded; data platform: {} orders received in {} attempts\n",
+               card.at("charges").as_int64(), card.at("refunds").as_int64(),
+               platform.at("received_orders").as_array().size(), platform.at("attempts").as_int64());
+}
+
+// The saga layer's own events reach every participant; one line each says enough, and
+// the bookkeeping of a saga's start is left out.
+void print_timeline(const std::vector<timeline_entry>& timeline) {
+    constexpr auto row = "    {:<23} {:<20} {:<14} {:<35} {:<7} {}\n";
+    fmt::print(row, "event", "phase", "context", "listener", "thread", "outcome");
+    const timeline_entry* previous = nullptr;
+    for (auto& t : timeline) {
+        bool internal = t.event.starts_with("choreo.");
+        if (t.event == "choreo.saga_started") continue;
+        if (internal && previous && previous->event == t.event && previous->outcome == t.outcome) continue;
+        previous = &t;
+        if (internal) fmt::print(row, t.event, t.phase, "every context", t.listener.substr(t.listener.find(':') + 2), t.thread, t.outcome);
+        else fmt::print(row, t.event, t.phase, t.context, t.listener, t.thread, t.outcome);
+    }
+}
+
+bool print_outcome(const scenario_outcome& o, bool details) {
+    bool ok = o.as_expected && o.broken.empty();
+    fmt::print("  [{}] {} ({}): {}\n", ok ? "ok" : "UNEXPECTED", o.name, to_string(o.mode), o.description);
+    for (auto& line : o.story) fmt::print("      {}\n", line);
+    fmt::print("      expected: {}{}\n", o.expected, o.as_expected ? "" : "  <-- NOT MET");
+    fmt::print("      invariants: {}\n", o.broken.empty() ? "all hold" : fmt::format("{} broken", o.broken.size()));
+    for (auto& b : o.broken) fmt::print("        BROKEN: {}\n", b);
+    if (details) {
+        for (auto& i : o.incidents) fmt::print("      reported: {}\n", i);
+        print_state(o.state);
+    }
+    return ok;
+}
+
+int demo(const arguments& a) {
+    bool all_ok = true;
+    for (auto m : modes_of(a, true)) {
+        fmt::print("=== {} mode: {}\n\n", to_string(m),
+                   m == mode::transactional
+                       ? "one SQLite transaction per command; solid arrows are before_commit listeners"
+                       : "a database per context; events cross contexts after commit; failures are compensated");
+        auto happy = run_scenario("happy-path", m, true);
+        fmt::print("  The happy path, every dispatch in order:\n");
+        print_timeline(happy.timeline);
+        fmt::print("\n");
+        all_ok &= print_outcome(happy, true);
+        fmt::print("\n  Every other scenario:\n");
+        for (auto& name : scenario_names()) {
+            if (name == "happy-path") continue;
+            auto o = run_scenario(name, m, false);
+            all_ok &= print_outcome(o, false);
+        }
+        fmt::print("\n");
+    }
+    fmt::print("{}\n", all_ok ? "Every scenario ended as expected, with every invariant holding."
+                              : "SOME SCENARIOS DID NOT END AS EXPECTED.");
+    return all_ok ? 0 : 1;
+}
+
+int scenario(const arguments& a) {
+    if (a.name.empty()) throw usage_error("scenario needs a NAME (see: shop scenarios)");
+    auto m = modes_of(a, false).front();
+    auto o = run_scenario(a.name, m, a.timeline);
+    if (a.json) {
+        boost::json::object out{{"scenario", o.name},
+                                {"mode", to_string(o.mode)},
+                                {"as_expected", o.as_expected},
+                                {"invariants_broken", boost::json::value_from(o.broken)},
+                                {"state", o.state}};
+        fmt::print("{}\n", boost::json::serialize(out));
+    } else {
+        if (a.timeline) print_timeline(o.timeline);
+        print_outcome(o, true);
+    }
+    return o.as_expected && o.broken.empty() ? 0 : 1;
+}
+
+std::int64_t number(const std::string& text, const std::string& what) {
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+        value = std::stoll(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || used != text.size()) throw usage_error(fmt::format("{} must be a whole number, not '{}'", what, text));
+    return value;
+}
+
+int order(const arguments& a) {
+    if (a.rest.empty()) throw usage_error("order needs at least one PRODUCT:QUANTITY");
+    std::vector<std::pair<std::int64_t, std::int64_t>> lines;
+    for (auto& item : a.rest) {
+        auto colon = item.find(':');
+        if (colon == std::string::npos) throw usage_error(fmt::format("'{}' is not PRODUCT:QUANTITY", item));
+        lines.emplace_back(number(item.substr(0, colon), "a product id"), number(item.substr(colon + 1), "a quantity"));
+    }
+    auto o = run_order(lines, modes_of(a, false).front(), a.card);
+    return print_outcome(o, true) ? 0 : 1;
+}
+
+int diagram(const arguments& a) {
+    auto format = option(a, "format", "mermaid", {"mermaid", "dot"});
+    auto flow = option(a, "flow", "create", {"create", "pay"});
+    auto m = modes_of(a, false).front();
+    const std::vector<std::string> create_events{"OrderCreateStart", "OrderDeduct", "OrderUsed", "OrderCreated",
+                                                 "OrderPaymentCreated"};
+    const std::vector<std::string> pay_events{"PayStart", "PaymentOrderUse", "OrderPaymentCompleted", "OrderCompleted"};
+    const auto& events = flow == "create" ? create_events : pay_events;
+    shop::app::shop s{config{m, {}, false}};
+    std::vector<edge> edges;
+    for (auto& e : s.wiring())
+        if (std::find(events.begin(), events.end(), e.event) != events.end()) edges.push_back(e);
+    std::stable_sort(edges.begin(), edges.end(), [&](const edge& x, const edge& y) {
+        return std::find(events.begin(), events.end(), x.event) < std::find(events.begin(), events.end(), y.event);
+    });
+    std::string title = fmt::format("{} ({} mode)", flow == "create" ? "Order creation" : "Order payment", to_string(m));
+    if (format == "mermaid") {
+        fmt::print("---\ntitle: {}\n---\nflowchart LR\n", title);
+        for (auto& e : edges)
+            fmt::print("    {}[{}] {} {} {} {}[{}]\n", e.from, e.from, e.synchronous ? "--" : "-.", e.event,
+                       e.synchronous ? "-->" : ".->", e.to, e.to);
+    } else {
+        fmt::print("digraph shop {{\n    label=\"{}\\nsolid: before_commit, same transaction; dashed: after_commit, "
+                   "asynchronous\";\n    labelloc=t;\n    rankdir=LR;\n    node [shape=box, style=rounded, "
+                   "fontname=Helvetica];\n    edge [fontname=Helvetica, fontsize=10];\n",
+                   title);
+        for (auto& e : edges)
+            fmt::print("    \"{}\" -> \"{}\" [label=\"{}\"{}];\n", e.from, e.to, e.event, e.synchronous ? "" : ", style=dashed");
+        fmt::print("}}\n");
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        auto a = parse(argc, argv);
+        if (a.command == "demo") return demo(a);
+        if (a.command == "scenario") return scenario(a);
+        if (a.command == "scenarios") {
+            for (auto& n : scenario_names()) fmt::print("{}\n", n);
+            return 0;
+        }
+        if (a.command == "diagram") return diagram(a);
+        if (a.command == "order") return order(a);
+        if (a.command == "help" || a.command == "--help") {
+            fmt::print("{}", usage);
+            return 0;
+        }
+        throw usage_error("unknown command '" + a.command + "'");
+    } catch (const usage_error& e) {
+        fmt::print(stderr, "shop: {}\n{}", e.what(), usage);
+        return 2;
+    } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "shop: {} (see: shop scenarios)\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "shop: {}\n", e.what());
+        return 1;
+    }
+}

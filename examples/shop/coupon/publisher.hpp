@@ -1,0 +1,10 @@
+#pragma once
+// What the coupon context may publish.
+
+#include <choreo/choreo.hpp>
+
+#include "../events/events.hpp"
+
+namespace shop::coupon {
+using publisher = choreo::publisher<events::OrderUsed>;
+}

@@ -1,0 +1,51 @@
+#pragma once
+// The coupon context's own operations: define coupons, issue them first come first
+// served, list a user's coupons.
+
+#include <functional>
+#include <vector>
+
+#include <choreo/choreo.hpp>
+
+#include "../platform/sqlite.hpp"
+#include "model.hpp"
+#include "repository.hpp"
+
+namespace shop::coupon {
+
+class service {
+public:
+    service(choreo::bus& bus, platform::database& db, repository& coupons, std::function<std::int64_t()> now)
+        : bus_(bus), db_(db), coupons_(coupons), now_(std::move(now)) {}
+
+    std::int64_t define(const coupon& c) {
+        check_definition(c.type, c.amount);
+        if (c.stock < 0 || c.valid_for <= 0 || c.issue_from >= c.issue_until)
+            throw platform::domain_error("a coupon needs a stock, a validity and an issue window");
+        auto unit = bus_.begin(db_);
+        auto id = coupons_.add(c);
+        unit.commit();
+        return id;
+    }
+    // First come, first served: the transaction holds the database, so the last coupon goes once.
+    std::int64_t issue(std::int64_t coupon_id, std::int64_t user_id) {
+        auto unit = bus_.begin(db_);
+        auto c = coupons_.find(coupon_id);
+        if (!c) throw platform::domain_error(fmt::format("no coupon {}", coupon_id));
+        check_issue(*c, now_());
+        auto id = coupons_.issue(*c, user_id, now_());
+        unit.commit();
+        return id;
+    }
+    std::vector<issued_coupon> of_user(std::int64_t user_id) {
+        return db_.read([&] { return coupons_.issued_to(user_id); });
+    }
+
+private:
+    choreo::bus& bus_;
+    platform::database& db_;
+    repository& coupons_;
+    std::function<std::int64_t()> now_;
+};
+
+} // namespace shop::coupon

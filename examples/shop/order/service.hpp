@@ -1,0 +1,64 @@
+#pragma once
+// The order context's commands: create an order and pay it. In transactional mode the
+// whole flow commits in the command's one transaction; in saga mode the command commits
+// the order's first change and starts the saga that carries the rest.
+
+#include <string>
+#include <vector>
+
+#include "../events/events.hpp"
+#include "../platform/sqlite.hpp"
+#include "../platform/wiring.hpp"
+#include "model.hpp"
+#include "publisher.hpp"
+#include "repository.hpp"
+
+namespace shop::order {
+
+class service {
+public:
+    service(platform::wiring& w, platform::database& db, repository& orders) : w_(w), db_(db), orders_(orders), out_(w.bus()) {}
+
+    std::int64_t create(std::int64_t user_id, const std::vector<events::order_line>& lines,
+                        const std::vector<std::int64_t>& issued_coupon_ids) {
+        if (lines.empty()) throw platform::domain_error("an order needs at least one product");
+        for (auto& l : lines)
+            if (l.quantity < 1)
+                throw platform::domain_error(fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
+        auto unit = w_.bus().begin(db_);
+        auto id = orders_.create(user_id);
+        events::OrderCreateStart start{id, user_id, lines, issued_coupon_ids};
+        if (auto* p = w_.participant()) {
+            p->start(unit, std::move(start), std::to_string(id));
+        } else {
+            out_.publish(unit, std::move(start));
+            w_.check_fault("order/create order");
+        }
+        unit.commit();
+        return id;
+    }
+
+    void pay(std::int64_t order_id, events::payment_method method) {
+        auto unit = w_.bus().begin(db_);
+        auto o = orders_.find(order_id);
+        if (!o) throw platform::domain_error(fmt::format("no order {}", order_id));
+        check_payable(*o);
+        auto attempt = orders_.next_pay_attempt(order_id);
+        events::PayStart start{o->id, o->user_id, o->payment_id, o->price, method};
+        if (auto* p = w_.participant()) {
+            p->start(unit, std::move(start), fmt::format("{}#{}", order_id, attempt));
+        } else {
+            out_.publish(unit, std::move(start));
+            w_.check_fault("order/start payment");
+        }
+        unit.commit();
+    }
+
+private:
+    platform::wiring& w_;
+    platform::database& db_;
+    repository& orders_;
+    publisher out_;
+};
+
+} // namespace shop::order

@@ -1,0 +1,10 @@
+#pragma once
+// What the payment context may publish.
+
+#include <choreo/choreo.hpp>
+
+#include "../events/events.hpp"
+
+namespace shop::payment {
+using publisher = choreo::publisher<events::OrderPaymentCreated, events::PaymentOrderUse, events::OrderPaymentCompleted>;
+}

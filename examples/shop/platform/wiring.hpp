@@ -1,0 +1,100 @@
+#pragma once
+// How a context's listeners are wired in each of the shop's two modes, so that a context
+// writes each step once:
+//   transactional: a before_commit listener in the command's one transaction (a solid
+//                  arrow in the seed's diagrams); a failure rolls everything back;
+//   saga:          a saga step on the context's own database, run after the previous
+//                  context committed, with its compensation.
+
+#include <choreo/choreo.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shop::platform {
+
+// A broken business rule (out of stock, coupon expired...): the message is for people.
+class domain_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class mode { transactional, saga };
+
+[[nodiscard]] constexpr std::string_view to_string(mode m) noexcept {
+    return m == mode::transactional ? "transactional" : "saga";
+}
+
+// What a step's code may do, whatever the mode.
+class step_scope {
+public:
+    step_scope(choreo::unit_of_work& unit, choreo::saga::step_context* saga) noexcept : unit_(unit), saga_(saga) {}
+    [[nodiscard]] choreo::unit_of_work& unit() const noexcept { return unit_; }
+    [[nodiscard]] bool in_saga() const noexcept { return saga_ != nullptr; }
+    // Saga: marks the aggregate in progress (another saga waits). Transactional: nothing to
+    // do, the transaction holds the database.
+    void hold(const std::string& aggregate) const {
+        if (saga_) saga_->hold(aggregate);
+    }
+    // Saga: the saga completes when this step commits.
+    void complete_saga() const {
+        if (saga_) saga_->complete_saga();
+    }
+
+private:
+    choreo::unit_of_work& unit_;
+    choreo::saga::step_context* saga_;
+};
+
+// One context's wiring: the bus, its participant in saga mode, and a fault injector.
+class wiring {
+public:
+    wiring(choreo::bus& bus, choreo::saga::participant* participant, choreo::saga::fault_injector* faults,
+           std::string context)
+        : bus_(bus), participant_(participant), faults_(faults), context_(std::move(context)) {}
+
+    [[nodiscard]] platform::mode mode() const noexcept { return participant_ ? mode::saga : mode::transactional; }
+    [[nodiscard]] choreo::bus& bus() const noexcept { return bus_; }
+    [[nodiscard]] choreo::saga::participant* participant() const noexcept { return participant_; }
+    [[nodiscard]] const std::string& context() const noexcept { return context_; }
+
+    // A step on event E: `action(const E&, step_scope&)`; `compensation(const E&, step_scope&)`
+    // runs in saga mode when the saga rolls back after the step ran.
+    template <class E, class Action, class Compensation>
+    void step(const std::string& name, Action action, Compensation compensation) {
+        if (participant_) {
+            participant_->step<E>(
+                name, [action](const E& e, choreo::saga::step_context& ctx) { step_scope s{ctx.unit(), &ctx}; action(e, s); },
+                [compensation](const E& e, choreo::saga::step_context& ctx) {
+                    step_scope s{ctx.unit(), &ctx};
+                    compensation(e, s);
+                });
+            return;
+        }
+        connections_.push_back(bus_.subscribe<E>(
+            [this, full = context_ + "/" + name, action](const E& e) {
+                check_fault(full);
+                step_scope s{*bus_.current_unit(), nullptr};
+                action(e, s);
+            },
+            {.name = context_ + "/" + name, .when = choreo::phase::before_commit}));
+    }
+
+    // Throws if a fault is planned for `step` (the saga runtime checks its own steps).
+    void check_fault(const std::string& step) {
+        if (faults_) faults_->check(step);
+    }
+
+    void keep(choreo::connection c) { connections_.push_back(std::move(c)); }
+
+private:
+    choreo::bus& bus_;
+    choreo::saga::participant* participant_;
+    choreo::saga::fault_injector* faults_;
+    std::string context_;
+    std::vector<choreo::connection> connections_;
+};
+
+} // namespace shop::platform

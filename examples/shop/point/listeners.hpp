@@ -1,0 +1,34 @@
+#pragma once
+// The point context's part of a payment by points: spend the user's points.
+
+#include <string>
+
+#include "../events/events.hpp"
+#include "../platform/wiring.hpp"
+#include "model.hpp"
+#include "publisher.hpp"
+#include "repository.hpp"
+
+namespace shop::point {
+
+inline void wire(platform::wiring& w, repository& points) {
+    publisher out{w.bus()};
+    w.step<events::PayStart>(
+        "use points",
+        [&points, out](const events::PayStart& pay, platform::step_scope& scope) {
+            if (pay.method != events::payment_method::points) return; // a card payment: the payment context charges it
+            scope.hold("points:" + std::to_string(pay.user_id));
+            check_use(points.balance(pay.user_id), pay.amount);
+            points.change(pay.user_id, "USE", pay.amount, pay.order_id);
+            out.publish(scope.unit(), events::PaymentOrderUse{.order_id = pay.order_id,
+                                                              .payment_id = pay.payment_id,
+                                                              .amount = pay.amount,
+                                                              .method = pay.method,
+                                                              .reference = {}});
+        },
+        [&points](const events::PayStart& pay, platform::step_scope&) {
+            if (pay.method == events::payment_method::points) points.change(pay.user_id, "REFUND", pay.amount, pay.order_id);
+        });
+}
+
+} // namespace shop::point

@@ -1,0 +1,26 @@
+#pragma once
+// The point context's model: a user's balance, charged and spent in positive amounts.
+
+#include <cstdint>
+
+#include <fmt/format.h>
+
+#include "../platform/wiring.hpp"
+
+namespace shop::point {
+
+inline constexpr std::int64_t max_balance = 100'000'000;
+
+inline void check_charge(std::int64_t balance, std::int64_t amount) {
+    if (amount <= 0) throw platform::domain_error(fmt::format("a charge must be positive, not {}", amount));
+    if (balance + amount > max_balance)
+        throw platform::domain_error(fmt::format("a balance may not exceed {} points", max_balance));
+}
+
+inline void check_use(std::int64_t balance, std::int64_t amount) {
+    if (amount <= 0) throw platform::domain_error(fmt::format("points used must be positive, not {}", amount));
+    if (amount > balance)
+        throw platform::domain_error(fmt::format("insufficient points: balance {}, {} needed", balance, amount));
+}
+
+} // namespace shop::point

@@ -1,0 +1,10 @@
+#pragma once
+// What the point context may publish.
+
+#include <choreo/choreo.hpp>
+
+#include "../events/events.hpp"
+
+namespace shop::point {
+using publisher = choreo::publisher<events::PaymentOrderUse>;
+}

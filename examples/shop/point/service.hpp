@@ -1,0 +1,32 @@
+#pragma once
+// The point context's own operations: charge points, read a balance.
+
+#include <choreo/choreo.hpp>
+
+#include "../platform/sqlite.hpp"
+#include "model.hpp"
+#include "repository.hpp"
+
+namespace shop::point {
+
+class service {
+public:
+    service(choreo::bus& bus, platform::database& db, repository& points) : bus_(bus), db_(db), points_(points) {}
+
+    void charge(std::int64_t user_id, std::int64_t amount) {
+        auto unit = bus_.begin(db_);
+        check_charge(points_.balance(user_id), amount);
+        points_.change(user_id, "CHARGE", amount, 0);
+        unit.commit();
+    }
+    std::int64_t balance(std::int64_t user_id) {
+        return db_.read([&] { return points_.balance(user_id); });
+    }
+
+private:
+    choreo::bus& bus_;
+    platform::database& db_;
+    repository& points_;
+};
+
+} // namespace shop::point

@@ -1,0 +1,10 @@
+#pragma once
+// What the product context may publish; publishing anything else does not compile.
+
+#include <choreo/choreo.hpp>
+
+#include "../events/events.hpp"
+
+namespace shop::product {
+using publisher = choreo::publisher<events::OrderDeduct>;
+}

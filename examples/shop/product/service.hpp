@@ -1,0 +1,38 @@
+#pragma once
+// The product context's own operations: add products and search them.
+
+#include <string>
+#include <vector>
+
+#include <choreo/choreo.hpp>
+
+#include "../platform/sqlite.hpp"
+#include "model.hpp"
+#include "repository.hpp"
+
+namespace shop::product {
+
+class service {
+public:
+    service(choreo::bus& bus, platform::database& db, repository& products) : bus_(bus), db_(db), products_(products) {}
+
+    std::int64_t add(const std::string& name, std::int64_t price, std::int64_t stock) {
+        if (name.empty()) throw platform::domain_error("a product needs a name");
+        if (price < 0 || stock < 0) throw platform::domain_error("price and stock may not be negative");
+        auto unit = bus_.begin(db_);
+        auto id = products_.add(name, price, stock);
+        unit.commit();
+        return id;
+    }
+    std::vector<product> search(const std::string& name_part, std::int64_t min_price, std::int64_t max_price) {
+        if (min_price > max_price) throw platform::domain_error("the lowest price is above the highest");
+        return db_.read([&] { return products_.search(name_part, min_price, max_price); });
+    }
+
+private:
+    choreo::bus& bus_;
+    platform::database& db_;
+    repository& products_;
+};
+
+} // namespace shop::product

@@ -1,0 +1,22 @@
+# Fails when a bounded context of the shop includes another context's headers: each
+# context may include only the shared events, the platform, and its own files, so that
+# moving it into its own process does not change its code.
+set(contexts order product coupon point payment data_platform)
+set(violations "")
+foreach(context IN LISTS contexts)
+  file(GLOB headers ${SHOP}/${context}/*.hpp ${SHOP}/${context}/*.cpp)
+  foreach(header IN LISTS headers)
+    file(STRINGS ${header} includes REGEX "^[ \t]*#[ \t]*include")
+    foreach(line IN LISTS includes)
+      foreach(other IN LISTS contexts)
+        if(NOT other STREQUAL context AND line MATCHES "[\"</]${other}/")
+          string(APPEND violations "\n  ${header}: ${line}")
+        endif()
+      endforeach()
+    endforeach()
+  endforeach()
+endforeach()
+if(violations)
+  message(FATAL_ERROR "contexts include each other:${violations}")
+endif()
+message(STATUS "each context includes only the events, the platform and itself")
