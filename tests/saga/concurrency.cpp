@@ -66,7 +66,9 @@ TEST_CASE("concurrent sagas from several threads keep every invariant") {
         std::map<std::string, long> sold;
         long spent = 0;
         int completed = 0, rolled_back = 0;
-        for (auto& [id, product] : orders) {
+        for (auto& entry : orders) {
+            const std::string& id = entry.first;
+            const std::string& product = entry.second;
             CAPTURE(id);
             auto state = sagas.state(choreo::saga::key_for<saga_test::order_create_start>(id));
             REQUIRE(state);

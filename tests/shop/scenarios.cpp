@@ -60,7 +60,7 @@ TEST_CASE("the happy path leaves each context in the state the seed describes") 
 
 TEST_CASE("a failure anywhere leaves nothing half-done") {
     for (auto m : {mode::transactional, mode::saga}) {
-        for (auto& step : shop::app::shop::steps()) {
+        for (auto& step : ::shop::app::shop::steps()) {
             CAPTURE(step);
             INFO("mode: " << to_string(m));
             std::string name = "fail-" + step;
@@ -123,7 +123,7 @@ TEST_CASE("the last-unit race never sells two units") {
 TEST_CASE("the contexts' own operations enforce the seed's rules") {
     for (auto m : {mode::transactional, mode::saga}) {
         INFO("mode: " << to_string(m));
-        shop::app::shop s{config{m, {}, false}};
+        ::shop::app::shop s{config{m, {}, false}};
         auto apple = s.add_product("apple", 300, 10);
         s.add_product("green apple", 350, 3);
         s.add_product("pear", 500, 5);
@@ -176,7 +176,7 @@ TEST_CASE("on SQLite files, in WAL mode, both modes behave as in memory") {
         INFO("mode: " << to_string(m));
         std::filesystem::remove_all(dir);
         {
-            shop::app::shop s{config{m, dir.string(), false}};
+            ::shop::app::shop s{config{m, dir.string(), false}};
             auto apple = s.add_product("apple", 300, 10);
             s.charge_points(1, 1000);
             auto id = s.create_order(1, {{apple, 2}}, {});
@@ -193,7 +193,7 @@ TEST_CASE("on SQLite files, in WAL mode, both modes behave as in memory") {
 }
 
 TEST_CASE("the wiring is the seed's diagrams: solid arrows in one transaction, dashed across contexts") {
-    shop::app::shop tx{config{mode::transactional, {}, false}};
+    ::shop::app::shop tx{config{mode::transactional, {}, false}};
     bool found_solid = false, found_dashed = false;
     for (auto& e : tx.wiring()) {
         if (e.from == "order" && e.to == "product" && e.event == "OrderCreateStart") found_solid = e.synchronous;
@@ -201,7 +201,7 @@ TEST_CASE("the wiring is the seed's diagrams: solid arrows in one transaction, d
     }
     CHECK(found_solid);
     CHECK(found_dashed);
-    shop::app::shop saga{config{mode::saga, {}, false}};
+    ::shop::app::shop saga{config{mode::saga, {}, false}};
     auto edges = saga.wiring();
     CHECK(edges.size() == tx.wiring().size());
     for (auto& e : edges) CHECK_FALSE(e.synchronous);

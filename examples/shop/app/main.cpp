@@ -221,7 +221,7 @@ int diagram(const arguments& a) {
                                                  "OrderPaymentCreated"};
     const std::vector<std::string> pay_events{"PayStart", "PaymentOrderUse", "OrderPaymentCompleted", "OrderCompleted"};
     const auto& events = flow == "create" ? create_events : pay_events;
-    shop::app::shop s{config{m, {}, false}};
+    ::shop::app::shop s{config{m, {}, false}};
     std::vector<edge> edges;
     for (auto& e : s.wiring())
         if (std::find(events.begin(), events.end(), e.event) != events.end()) edges.push_back(e);

@@ -22,6 +22,7 @@ public:
         db_.execute("CREATE TABLE IF NOT EXISTS issued_coupons (id INTEGER PRIMARY KEY, coupon_id INTEGER NOT NULL "
                     "REFERENCES coupons(id), user_id INTEGER NOT NULL, expires_at INTEGER NOT NULL, "
                     "used_by_order INTEGER NOT NULL DEFAULT 0)");
+        db_.execute("CREATE INDEX IF NOT EXISTS issued_coupons_by_user ON issued_coupons(user_id)");
     }
     std::int64_t add(const coupon& c) {
         platform::statement{db_, "INSERT INTO coupons (name, type, amount, stock, issue_from, issue_until, valid_for) "

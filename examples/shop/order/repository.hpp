@@ -23,6 +23,8 @@ public:
         db_.execute("CREATE TABLE IF NOT EXISTS order_coupons (order_id INTEGER NOT NULL REFERENCES orders(id), "
                     "issued_coupon_id INTEGER NOT NULL, type TEXT NOT NULL, amount INTEGER NOT NULL, "
                     "position INTEGER NOT NULL)");
+        db_.execute("CREATE INDEX IF NOT EXISTS order_items_by_order ON order_items(order_id)");
+        db_.execute("CREATE INDEX IF NOT EXISTS order_coupons_by_order ON order_coupons(order_id)");
     }
     std::int64_t create(std::int64_t user_id) {
         platform::statement{db_, "INSERT INTO orders (user_id, status) VALUES (?, ?)"}.bind(user_id, create_pending).run();

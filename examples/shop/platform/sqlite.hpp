@@ -7,7 +7,10 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -27,7 +30,7 @@ class database {
 public:
     // ":memory:" for an in-memory database, or a file path (WAL, synchronous=NORMAL).
     explicit database(const std::string& path) {
-        if (sqlite3_open_v2(path.c_str(), &handle_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+        if (sqlite3_open_v2(path.c_str(), &handle_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                             nullptr) != SQLITE_OK) {
             std::string message = handle_ ? sqlite3_errmsg(handle_) : "out of memory";
             sqlite3_close(handle_);
@@ -40,7 +43,10 @@ public:
             execute("PRAGMA synchronous = NORMAL");
         }
     }
-    ~database() { sqlite3_close_v2(handle_); }
+    ~database() {
+        for (auto& [sql, cached] : statements_) sqlite3_finalize(cached.handle);
+        sqlite3_close_v2(handle_);
+    }
     database(const database&) = delete;
     database& operator=(const database&) = delete;
 
@@ -90,17 +96,57 @@ public:
     [[nodiscard]] sqlite3* handle() const noexcept { return handle_; }
 
 private:
+    friend class statement;
+    // Prepared statements are kept per SQL text: preparing costs more than running most of
+    // the shop's statements. One in use is not handed out again (a fresh one is prepared).
+    struct cached_statement {
+        sqlite3_stmt* handle = nullptr;
+        bool in_use = false;
+    };
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+    };
+
+    sqlite3_stmt* acquire(std::string_view sql, cached_statement*& cached) {
+        {
+            std::lock_guard lock{cache_mutex_};
+            auto it = statements_.find(sql);
+            if (it != statements_.end() && !it->second.in_use) {
+                it->second.in_use = true;
+                cached = &it->second;
+                return it->second.handle;
+            }
+        }
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(handle_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK)
+            throw sqlite_error(std::string{sqlite3_errmsg(handle_)} + " in: " + std::string{sql});
+        std::lock_guard lock{cache_mutex_};
+        auto [it, inserted] = statements_.try_emplace(std::string{sql}, cached_statement{stmt, true});
+        cached = inserted ? &it->second : nullptr;
+        return stmt;
+    }
+    void give_back(sqlite3_stmt* stmt, cached_statement* cached) noexcept {
+        if (!cached) {
+            sqlite3_finalize(stmt);
+            return;
+        }
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        std::lock_guard lock{cache_mutex_};
+        cached->in_use = false;
+    }
+
     sqlite3* handle_ = nullptr;
     std::recursive_mutex mutex_; // recursive: a read inside a unit of work on the same thread
+    std::mutex cache_mutex_;
+    std::unordered_map<std::string, cached_statement, string_hash, std::equal_to<>> statements_;
 };
 
 class statement {
 public:
-    statement(database& db, std::string_view sql) : db_(db.handle()) {
-        if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK)
-            throw sqlite_error(std::string{sqlite3_errmsg(db_)} + " in: " + std::string{sql});
-    }
-    ~statement() { sqlite3_finalize(stmt_); }
+    statement(database& db, std::string_view sql) : owner_(db), db_(db.handle()), stmt_(db.acquire(sql, cached_)) {}
+    ~statement() { owner_.give_back(stmt_, cached_); }
     statement(const statement&) = delete;
     statement& operator=(const statement&) = delete;
 
@@ -145,7 +191,9 @@ private:
         if (rc != SQLITE_OK) throw sqlite_error(sqlite3_errmsg(db_));
     }
 
+    database& owner_;
     sqlite3* db_;
+    database::cached_statement* cached_ = nullptr;
     sqlite3_stmt* stmt_ = nullptr;
 };
 

@@ -21,6 +21,7 @@ public:
                     "CHECK (balance >= 0 AND balance <= 100000000))");
         db_.execute("CREATE TABLE IF NOT EXISTS point_history (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
                     "kind TEXT NOT NULL, amount INTEGER NOT NULL, order_id INTEGER NOT NULL DEFAULT 0)");
+        db_.execute("CREATE INDEX IF NOT EXISTS point_history_by_user ON point_history(user_id)");
     }
     std::int64_t balance(std::int64_t user_id) {
         platform::statement s{db_, "SELECT balance FROM points WHERE user_id = ?"};
