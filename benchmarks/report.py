@@ -36,9 +36,10 @@ def emit(text=""):
 
 
 ctx = data["context"]
-emit(f"Machine: {ctx.get('num_cpus')} x {ctx.get('mhz_per_cpu')} MHz, {ctx.get('host_name', '')}, "
-     f"build {ctx.get('library_build_type', '?')} Google Benchmark; median of "
-     f"{ctx.get('repetitions', 1) if 'repetitions' in ctx else 'the'} runs")
+repetitions = max((b.get("repetitions", 1) for b in data["benchmarks"]), default=1)
+emit(f"Machine: {ctx.get('num_cpus')} cores at {ctx.get('mhz_per_cpu')} MHz ({ctx.get('host_name', '')}), "
+     f"choreo built Release with g++; median of {repetitions} repetitions; "
+     f"Google Benchmark library built as {ctx.get('library_build_type', '?')} (Debian's package). Run: {ctx.get('date', '')}")
 emit()
 peers = [("plain call", "plain_call"), ("std::vector<std::function>", "std_function_vector"),
          ("Boost.Signals2", "signals2_signal"), ("Boost.Signals2, dummy_mutex", "signals2_dummy_mutex"),
@@ -106,11 +107,11 @@ for text, met, value in goals:
 out_dir.mkdir(parents=True, exist_ok=True)
 (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
 with open(out_dir / "dispatch.dat", "w") as f:
-    f.write("peer 1 4 16\n")
+    f.write("# peer, ns per event at 1, 4 and 16 listeners\n")
     for label, key in peers:
         f.write(f"\"{label}\" " + " ".join(f"{ns(f'{key}/{n}'):.2f}" for n in (1, 4, 16)) + "\n")
 script = f"""
-set terminal pngcairo size 900,480 font 'Sans,10'
+set terminal pngcairo size 900,480 font 'Sans,10' noenhanced
 set output '{out_dir / 'chart.png'}'
 set title 'Immediate dispatch: ns per event (lower is better), same run'
 set style data histograms
