@@ -243,3 +243,16 @@ TEST_CASE("a compensation that never succeeds leaves the saga rolling_back and s
     CHECK(s.points.read("ann") == 100'000 - 700); // not refunded: visible, not silent
     CHECK(s.products.read("apple.stock") == 10);  // the other steps were undone
 }
+
+TEST_CASE("the fault injector puts any named listener under test through wrap()") {
+    testing::harness h;
+    int delivered = 0;
+    auto listener = h.events.subscribe<saga_test::stock_deducted>(
+        h.faults.wrap("audit", [&](const saga_test::stock_deducted&) { ++delivered; }), {.name = "audit"});
+    h.faults.fail("audit", 2); // the second call throws
+    h.events.publish(saga_test::stock_deducted{"1", 10});
+    CHECK_THROWS_AS(h.events.publish(saga_test::stock_deducted{"2", 10}), injected_fault);
+    h.events.publish(saga_test::stock_deducted{"3", 10});
+    CHECK(delivered == 2);
+    CHECK(h.faults.calls("audit") == 3);
+}
