@@ -40,12 +40,13 @@ struct listener_record;
 using invoke_fn = void (*)(listener_record&, const void* event, const delivery_info&);
 
 struct listener_record {
+    // What dispatch reads first, on the record's first cache line; the rest is for setup and reports.
+    std::atomic<bool> alive{true};
+    invoke_fn invoke = nullptr;
+    lane* target = nullptr; // asynchronous listeners
     std::string name;
     std::string_view event_type;
     listener_options options;
-    invoke_fn invoke = nullptr;
-    lane* target = nullptr; // asynchronous listeners
-    std::atomic<bool> alive{true};
 
     virtual ~listener_record() = default;
     [[nodiscard]] bool is_async() const noexcept { return options.mode == delivery::asynchronous; }
@@ -84,6 +85,7 @@ struct snapshot {
     std::vector<std::shared_ptr<listener_record>> owners; // parallel to entries
     std::array<std::uint32_t, phase_count + 1> bounds{};
     bool transactional = false;                        // any listener outside phase::immediate
+    bool async_immediate = false;                      // an immediate listener delivered asynchronously
     const listener_record* requires_transaction = nullptr; // first with policy error
 
     [[nodiscard]] std::span<const delegate> in(phase p) const noexcept {
@@ -141,6 +143,7 @@ private:
             if (!record->alive.load(std::memory_order_relaxed)) continue;
             auto p = static_cast<std::size_t>(record->options.when);
             while (phase_index < p) next->bounds[++phase_index] = static_cast<std::uint32_t>(next->entries.size());
+            if (record->options.when == phase::immediate && record->is_async()) next->async_immediate = true;
             if (record->options.when != phase::immediate) {
                 next->transactional = true;
                 if (!next->requires_transaction && record->options.without_transaction == no_transaction_policy::error)

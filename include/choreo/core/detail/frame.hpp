@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <new>
 #include <random>
 #include <string_view>
 
@@ -40,7 +41,12 @@ struct frame {
     const correlation_key* explicit_key; // null: inherit from the parent
     id_source* ids;
     mutable const envelope* ready = nullptr;
-    mutable envelope own{};
+    mutable bool owns_envelope = false;
+    // Constructed only when somebody asks for the envelope: an immediate dispatch that never
+    // reads it neither zeroes nor destroys one.
+    union {
+        mutable envelope own;
+    };
 
     // A frame for an event whose envelope is made lazily.
     frame(std::string_view type, const correlation_key* key, id_source& source) noexcept
@@ -48,11 +54,16 @@ struct frame {
     // A frame for an event whose envelope already exists (buffered or asynchronous).
     explicit frame(const envelope& existing) noexcept
         : parent(current_frame), type_name(existing.type_name), explicit_key(nullptr), ids(nullptr), ready(&existing) {}
+    ~frame() {
+        if (owns_envelope) own.~envelope();
+    }
     frame(const frame&) = delete;
     frame& operator=(const frame&) = delete;
 
     [[nodiscard]] const envelope& get() const {
         if (!ready) {
+            ::new (static_cast<void*>(&own)) envelope{};
+            owns_envelope = true;
             fill(own, type_name, explicit_key, parent, *ids);
             ready = &own;
         }

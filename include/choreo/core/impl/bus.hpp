@@ -290,12 +290,13 @@ void bus::publish_impl(E&& event, const correlation_key* key, unit_of_work* targ
     static_assert(choreo::event<T>, "an event is a movable, non-const object type");
     if (closed_.load(std::memory_order_relaxed) && detail::working_for != this) throw_closed();
     if (target) target->require_open("publish into");
-    unit_of_work* unit = target ? target : current_unit();
 
     detail::read_section section;
     const detail::channel* channel = find_channel(detail::event_index<T>());
     const detail::snapshot* snap = channel ? channel->current() : nullptr;
     if (!snap) return;
+    // Only transactional listeners care about the unit of work: immediate-only events skip the lookup.
+    unit_of_work* unit = target ? target : snap->transactional ? current_unit() : nullptr;
     if (!unit && snap->requires_transaction)
         throw no_transaction_error(fmt::format(
             "{} was published with no unit of work, and listener '{}' ({}) requires one: publish inside "
@@ -316,6 +317,13 @@ void bus::publish_impl(E&& event, const correlation_key* key, unit_of_work* targ
 
 template <class T>
 void bus::dispatch_immediate(const detail::snapshot& snap, const T& event, const detail::frame& f) {
+    if (!options_.tracer && !snap.async_immediate) {
+        // The common case, decided once per event rather than per listener.
+        const delivery_info info{f, phase::immediate, completion::none, 1};
+        for (const auto& d : snap.in(phase::immediate))
+            if (d.record->alive.load(std::memory_order_acquire)) d.invoke(*d.record, &event, info);
+        return;
+    }
     for (const auto& d : snap.in(phase::immediate)) {
         auto& record = *d.record;
         if (!record.alive.load(std::memory_order_acquire)) continue;
