@@ -8,6 +8,7 @@
 #include <atomic>
 #include <concepts>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/signals2/signal.hpp>
 
 #include <choreo/core/delivery_info.hpp>
@@ -28,6 +31,9 @@ namespace choreo::detail {
 // strands on it chosen by the hash of the key.
 struct lane {
     boost::asio::any_io_executor executor;
+    // Set for the per-key strands of the bus's own pool: posting to the concrete strand
+    // spares a type-erased allocation per job.
+    std::optional<boost::asio::strand<boost::asio::thread_pool::executor_type>> pool_strand;
     std::vector<std::unique_ptr<lane>> keyed;
 
     [[nodiscard]] lane* for_key(const correlation_key& key) noexcept {
