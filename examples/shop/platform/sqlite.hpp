@@ -62,12 +62,7 @@ public:
         }
     }
     void commit() {
-        try {
-            execute("COMMIT");
-        } catch (...) {
-            // The unit of work calls rollback() next, which releases the lock.
-            throw;
-        }
+        execute("COMMIT"); // if it throws, the unit of work calls rollback() next, which releases the lock
         mutex_.unlock();
     }
     void rollback() {
