@@ -1,6 +1,13 @@
 include(CMakePackageConfigHelpers)
 
-install(TARGETS choreo EXPORT choreoTargets)
+set(choreo_installed_targets choreo)
+if(CHOREO_HAS_DURABLE)
+  list(APPEND choreo_installed_targets choreo_durable)
+endif()
+if(CHOREO_HAS_SQLITE)
+  list(APPEND choreo_installed_targets choreo_sqlite)
+endif()
+install(TARGETS ${choreo_installed_targets} EXPORT choreoTargets)
 install(DIRECTORY include/choreo DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(choreo_cmake_dir ${CMAKE_INSTALL_DATADIR}/cmake/choreo)

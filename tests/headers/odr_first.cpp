@@ -1,4 +1,8 @@
 #include <choreo/choreo.hpp>
+#if CHOREO_ODR_WITH_SQLITE
+#include <choreo/durable.hpp>
+#include <choreo/sqlite.hpp>
+#endif
 
 struct odr_event {
     int value;

@@ -3,7 +3,6 @@
 
 #include "shop.hpp"
 
-#include <boost/json/src.hpp> // Boost.JSON header-only: compiled once, here
 
 #include <atomic>
 #include <filesystem>

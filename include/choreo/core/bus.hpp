@@ -53,6 +53,7 @@ struct registration {
 namespace detail {
 struct async_batch;
 inline thread_local unit_of_work* current_unit = nullptr;
+inline thread_local unit_of_work* committing_unit = nullptr; // runs its before_commit listeners here
 inline thread_local const void* working_for = nullptr; // the bus whose job or commit this thread runs
 } // namespace detail
 

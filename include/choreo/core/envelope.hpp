@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,21 @@ struct event_id {
     [[nodiscard]] constexpr bool is_nil() const noexcept { return high == 0 && low == 0; }
     /// @brief 32 lowercase hex digits.
     [[nodiscard]] std::string to_string() const { return fmt::format("{:016x}{:016x}", high, low); }
+    /// @brief Reads back what to_string() wrote; nullopt for anything else.
+    [[nodiscard]] static constexpr std::optional<event_id> parse(std::string_view text) noexcept {
+        if (text.size() != 32) return std::nullopt;
+        event_id id;
+        for (std::size_t i = 0; i < 32; ++i) {
+            char c = text[i];
+            std::uint64_t digit = 0;
+            if (c >= '0' && c <= '9') digit = static_cast<std::uint64_t>(c - '0');
+            else if (c >= 'a' && c <= 'f') digit = static_cast<std::uint64_t>(c - 'a' + 10);
+            else return std::nullopt;
+            auto& half = i < 16 ? id.high : id.low;
+            half = (half << 4) | digit;
+        }
+        return id;
+    }
     friend constexpr bool operator==(const event_id&, const event_id&) noexcept = default;
     friend constexpr auto operator<=>(const event_id&, const event_id&) noexcept = default;
 };

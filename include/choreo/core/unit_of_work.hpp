@@ -60,6 +60,15 @@ public:
     [[nodiscard]] unit_state state() const noexcept { return state_; }
     /// @brief The bus it belongs to.
     [[nodiscard]] choreo::bus& owner() const noexcept { return *bus_; }
+    /// @brief True when this unit of work was begun on `resource` (that very object).
+    template <class R>
+    [[nodiscard]] bool runs_on(const R& resource) const noexcept {
+        return resource_.object == static_cast<const void*>(&resource);
+    }
+    /// @brief The unit whose before_commit listeners run on this thread now, or null.
+    /// A before_commit listener reaches its transaction with it (the outbox writes
+    /// into the unit's resource this way) without relying on which unit is current.
+    [[nodiscard]] static unit_of_work* committing() noexcept;
 
 private:
     friend class bus;

@@ -725,7 +725,17 @@ inline void unit_of_work::commit() {
     }
     state_ = unit_state::committing;
     try {
-        for (std::size_t i = 0; events_ && i < events_->size(); ++i) bus_->run_before_commit(*this, i);
+        // Restored on the way out, so a unit committed inside a before_commit listener
+        // hands the role back to the outer one.
+        struct committing_scope {
+            unit_of_work* saved = detail::committing_unit;
+            explicit committing_scope(unit_of_work* unit) noexcept { detail::committing_unit = unit; }
+            ~committing_scope() { detail::committing_unit = saved; }
+        };
+        if (events_) {
+            committing_scope scope{this};
+            for (std::size_t i = 0; i < events_->size(); ++i) bus_->run_before_commit(*this, i);
+        }
         publish_depth_ = 0;
         publish_parent_ = -1;
         resource_.commit();
@@ -744,6 +754,8 @@ inline void unit_of_work::commit() {
     }
     if (events_) bus_->release_buffer(std::move(events_));
 }
+
+inline unit_of_work* unit_of_work::committing() noexcept { return detail::committing_unit; }
 
 inline void unit_of_work::rollback() {
     if (state_ != unit_state::active) {

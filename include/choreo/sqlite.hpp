@@ -1,0 +1,7 @@
+#pragma once
+/// @file
+/// @brief SQLite: the database resource and the outbox and inbox stores (target choreo::sqlite).
+
+#include <choreo/sqlite/database.hpp>
+#include <choreo/sqlite/inbox_store.hpp>
+#include <choreo/sqlite/outbox_store.hpp>

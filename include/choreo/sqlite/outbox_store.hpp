@@ -1,0 +1,235 @@
+#pragma once
+/// @file
+/// @brief The SQLite outbox: rows written in the business transaction, claimed atomically by relays.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <choreo/durable/store.hpp>
+#include <choreo/sqlite/database.hpp>
+#include <choreo/sqlite/detail/schema.hpp>
+
+namespace choreo::sqlite {
+
+/// @brief choreo::durable::outbox_store on a SQLite database (table choreo_outbox).
+///
+/// The table is created on first use. Claims are one UPDATE ... RETURNING in an immediate
+/// transaction, so relays on several connections or processes never claim one row twice.
+/// Thread-safe through the database's lock.
+class outbox_store {
+public:
+    /// @brief The schema version of choreo_outbox this code writes.
+    static constexpr std::int64_t schema_version = 1;
+
+    /// @brief Creates the table if needed; a sqlite_error if the database holds a newer schema.
+    explicit outbox_store(database& db) : db_(db) {
+        detail::ensure_schema(db_, "outbox", schema_version, R"sql(
+            CREATE TABLE IF NOT EXISTS choreo_outbox (
+                id INTEGER PRIMARY KEY,
+                event_type TEXT NOT NULL,
+                listener TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                causation_id TEXT NOT NULL,
+                correlation_key TEXT NOT NULL,
+                event_time INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                state INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                due_at INTEGER NOT NULL DEFAULT 0,
+                claimed_by TEXT,
+                claimed_until INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                settled_at INTEGER);
+            CREATE INDEX IF NOT EXISTS choreo_outbox_pending ON choreo_outbox (id) WHERE state = 0;
+            CREATE INDEX IF NOT EXISTS choreo_outbox_settled ON choreo_outbox (settled_at) WHERE state = 1;
+        )sql");
+    }
+
+    /// @brief The database the rows are written through.
+    [[nodiscard]] database& resource() const noexcept { return db_; }
+
+    /// @brief Appends a row; call inside a transaction on resource() (the outbox does).
+    void append(const durable::outbox_message& message) {
+        const auto& env = message.event_envelope;
+        char event[32], causation[32];
+        write_hex(event, env.id);
+        write_hex(causation, env.causation_id);
+        statement insert{db_, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
+                              "correlation_key, event_time, payload) VALUES (?, ?, ?, ?, ?, ?, ?)"};
+        insert
+            .bind(message.event_type, message.listener, std::string_view{event, 32}, std::string_view{causation, 32},
+                  env.key.view(), nanoseconds_of(env.time), message.payload)
+            .run();
+    }
+
+    /// @brief Claims up to `limit` due rows for `relay` until now + lease, oldest first.
+    [[nodiscard]] std::vector<durable::outbox_row> claim(std::string_view relay, std::size_t limit,
+                                                         std::chrono::system_clock::time_point now,
+                                                         std::chrono::milliseconds lease) {
+        return db_.transact([&] {
+            static const std::string sql =
+                std::string{"UPDATE choreo_outbox SET claimed_by = ?1, claimed_until = ?2 WHERE id IN "
+                            "(SELECT id FROM choreo_outbox WHERE state = 0 AND due_at <= ?3 AND "
+                            "claimed_until <= ?3 ORDER BY id LIMIT ?4) RETURNING "} +
+                std::string{row_columns};
+            statement claim{db_, sql};
+            claim.bind(relay, milliseconds_of(now + lease), milliseconds_of(now), static_cast<std::int64_t>(limit));
+            auto rows = read_rows(claim);
+            std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+            return rows;
+        });
+    }
+
+    /// @brief Records what became of claimed rows, all in one transaction.
+    void settle(std::span<const durable::settlement> settled) {
+        if (settled.empty()) return;
+        auto now = milliseconds_of(std::chrono::system_clock::now());
+        db_.transact([&] {
+            for (const auto& s : settled) {
+                using outcome = durable::settlement::outcome;
+                const auto attempts = static_cast<std::int64_t>(s.attempts);
+                switch (s.result) {
+                case outcome::delivered: {
+                    statement done{db_, "UPDATE choreo_outbox SET state = 1, attempts = ?, settled_at = ?, "
+                                        "claimed_by = NULL, claimed_until = 0, last_error = NULL WHERE id = ?"};
+                    done.bind(attempts, now, s.id).run();
+                    break;
+                }
+                case outcome::retry: {
+                    statement later{db_, "UPDATE choreo_outbox SET attempts = ?, due_at = ?, last_error = ?, "
+                                         "claimed_by = NULL, claimed_until = 0 WHERE id = ?"};
+                    later.bind(attempts, milliseconds_of(s.retry_at), s.error, s.id).run();
+                    break;
+                }
+                case outcome::failed: {
+                    statement failed{db_, "UPDATE choreo_outbox SET state = 2, attempts = ?, last_error = ?, "
+                                          "settled_at = ?, claimed_by = NULL, claimed_until = 0 WHERE id = ?"};
+                    failed.bind(attempts, s.error, now, s.id).run();
+                    break;
+                }
+                }
+            }
+        });
+    }
+
+    /// @brief Rows still claimed by `relay` become claimable again (it restarted).
+    std::size_t release(std::string_view relay) {
+        return db_.transact([&] {
+            statement release{db_, "UPDATE choreo_outbox SET claimed_by = NULL, claimed_until = 0 "
+                                   "WHERE claimed_by = ? AND state = 0"};
+            release.bind(relay).run();
+            return static_cast<std::size_t>(db_.changes());
+        });
+    }
+
+    /// @brief Rows per state.
+    [[nodiscard]] durable::outbox_counts counts() {
+        return db_.read([&] {
+            durable::outbox_counts counts;
+            statement count{db_, "SELECT state, count(*) FROM choreo_outbox GROUP BY state"};
+            while (count.step()) {
+                auto n = static_cast<std::uint64_t>(count.integer(1));
+                switch (count.integer(0)) {
+                case 0: counts.pending = n; break;
+                case 1: counts.delivered = n; break;
+                default: counts.failed += n; break;
+                }
+            }
+            return counts;
+        });
+    }
+
+    /// @brief Up to `limit` failed rows, oldest first, with their last error.
+    [[nodiscard]] std::vector<durable::outbox_row> failed(std::size_t limit) {
+        return db_.read([&] {
+            static const std::string sql = "SELECT " + std::string{row_columns} +
+                                           " FROM choreo_outbox WHERE state = 2 ORDER BY id LIMIT ?";
+            statement list{db_, sql};
+            list.bind(static_cast<std::int64_t>(limit));
+            return read_rows(list);
+        });
+    }
+
+    /// @brief Makes failed row `id` pending again with a fresh retry budget; false if it is not failed.
+    bool resubmit(std::int64_t id) {
+        return db_.transact([&] {
+            statement again{db_, "UPDATE choreo_outbox SET state = 0, attempts = 0, due_at = 0, last_error = NULL, "
+                                 "settled_at = NULL WHERE id = ? AND state = 2"};
+            again.bind(id).run();
+            return db_.changes() == 1;
+        });
+    }
+
+    /// @brief Makes every failed row pending again; returns how many.
+    std::size_t resubmit_failed() {
+        return db_.transact([&] {
+            db_.execute("UPDATE choreo_outbox SET state = 0, attempts = 0, due_at = 0, last_error = NULL, "
+                        "settled_at = NULL WHERE state = 2");
+            return static_cast<std::size_t>(db_.changes());
+        });
+    }
+
+    /// @brief Deletes rows delivered before `before`; returns how many.
+    std::size_t purge_delivered(std::chrono::system_clock::time_point before) {
+        return db_.transact([&] {
+            statement purge{db_, "DELETE FROM choreo_outbox WHERE state = 1 AND settled_at < ?"};
+            purge.bind(milliseconds_of(before)).run();
+            return static_cast<std::size_t>(db_.changes());
+        });
+    }
+
+private:
+    static constexpr std::string_view row_columns =
+        "id, event_type, listener, event_id, causation_id, correlation_key, event_time, payload, attempts, state, "
+        "coalesce(last_error, '')";
+
+    static std::vector<durable::outbox_row> read_rows(statement& query) {
+        std::vector<durable::outbox_row> rows;
+        while (query.step()) {
+            durable::outbox_row row;
+            row.id = query.integer(0);
+            row.event_type = query.text(1);
+            row.listener = query.text(2);
+            auto event = event_id::parse(query.text(3));
+            auto causation = event_id::parse(query.text(4));
+            if (!event) row.problem = "corrupt row: event_id '" + query.text(3) + "' is not 32 hex digits";
+            else if (!causation) row.problem = "corrupt row: causation_id '" + query.text(4) + "' is not 32 hex digits";
+            row.event = event.value_or(event_id{});
+            row.causation = causation.value_or(event_id{});
+            row.key = query.text(5);
+            row.time = std::chrono::system_clock::time_point{
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds{query.integer(6)})};
+            row.payload = query.text(7);
+            row.attempts = static_cast<unsigned>(std::max<std::int64_t>(0, query.integer(8)));
+            auto state = query.integer(9);
+            row.state = state == 1 ? durable::row_state::delivered
+                        : state == 2 ? durable::row_state::failed
+                                     : durable::row_state::pending;
+            row.last_error = query.text(10);
+            rows.push_back(std::move(row));
+        }
+        return rows;
+    }
+
+    static void write_hex(char* out, const event_id& id) noexcept {
+        constexpr char digits[] = "0123456789abcdef";
+        for (int i = 0; i < 16; ++i) out[i] = digits[(id.high >> (60 - 4 * i)) & 0xf];
+        for (int i = 0; i < 16; ++i) out[16 + i] = digits[(id.low >> (60 - 4 * i)) & 0xf];
+    }
+    static std::int64_t milliseconds_of(std::chrono::system_clock::time_point t) noexcept {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    }
+    static std::int64_t nanoseconds_of(std::chrono::system_clock::time_point t) noexcept {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    }
+
+    database& db_;
+};
+
+} // namespace choreo::sqlite

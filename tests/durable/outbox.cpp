@@ -1,0 +1,410 @@
+// The outbox's contract on SQLite: rows exist if and only if the business change
+// committed, the relay delivers them after commit and on restart, retries, fails and
+// resubmits, keeps going past corrupt rows, and two relays deliver each row once.
+
+#include "support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+using namespace durable_test;
+using choreo::durable::outbox;
+using choreo::sqlite::database;
+using choreo::sqlite::outbox_store;
+
+namespace {
+
+struct received {
+    std::mutex mutex;
+    std::vector<order_paid> events;
+    std::vector<choreo::envelope> envelopes;
+
+    void add(const order_paid& e, const choreo::envelope& env) {
+        std::lock_guard lock{mutex};
+        events.push_back(e);
+        envelopes.push_back(env);
+    }
+    std::size_t size() {
+        std::lock_guard lock{mutex};
+        return events.size();
+    }
+};
+
+choreo::bus_options quiet_bus() {
+    return {.threads = 2, .on_incident = [](const choreo::incident&) {}};
+}
+
+void pay(choreo::bus& bus, database& db, std::int64_t order, std::int64_t amount) {
+    auto unit = bus.begin(db);
+    insert_order(db, order, amount);
+    unit.publish(order_paid{order, amount, "kim"});
+    unit.commit();
+}
+
+} // namespace
+
+TEST_CASE("a committed event reaches its durable listener after the commit, with its envelope") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    received got;
+    relay.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { got.add(e, env); },
+                                {.name = "send to data platform"});
+    choreo::event_id published;
+    auto spy = bus.subscribe<order_paid>([&](const order_paid&, const choreo::envelope& env) { published = env.id; });
+    relay.start();
+
+    {
+        auto unit = bus.begin(db);
+        insert_order(db, 7, 300);
+        unit.publish(order_paid{7, 300, "kim"}, choreo::correlation_key{"order:7"});
+        CHECK(got.size() == 0); // nothing before the commit
+        unit.commit();
+    }
+    REQUIRE(eventually([&] { return got.size() == 1; }));
+    CHECK(got.events[0].order_id == 7);
+    CHECK(got.events[0].amount == 300);
+    CHECK(got.events[0].customer == "kim");
+    CHECK(got.envelopes[0].id == published);
+    CHECK(got.envelopes[0].key.view() == "order:7");
+    CHECK(got.envelopes[0].type_name == choreo::event_type_name<order_paid>());
+    REQUIRE(eventually([&] { return relay.counts().delivered == 1; }));
+    CHECK(relay.counts() == choreo::durable::outbox_counts{0, 1, 0});
+}
+
+TEST_CASE("a rolled-back or aborted unit of work leaves no outbox row and delivers nothing") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    received got;
+    relay.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { got.add(e, env); },
+                                {.name = "send to data platform"});
+    relay.start();
+
+    {
+        auto unit = bus.begin(db);
+        insert_order(db, 1, 100);
+        unit.publish(order_paid{1, 100, "kim"});
+        unit.rollback();
+    }
+    {
+        auto unit = bus.begin(db);
+        insert_order(db, 2, 100);
+        unit.publish(order_paid{2, 100, "kim"});
+        // destroyed without commit: rolls back
+    }
+    {
+        // A before_commit listener that runs after the outbox wrote its row aborts the commit.
+        auto veto = bus.subscribe<order_paid>([](const order_paid&) { throw std::runtime_error("stock ran out"); },
+                                              {.when = choreo::phase::before_commit});
+        auto unit = bus.begin(db);
+        insert_order(db, 3, 100);
+        unit.publish(order_paid{3, 100, "kim"});
+        CHECK_THROWS_WITH_AS(unit.commit(), "stock ran out", std::runtime_error);
+    }
+    CHECK(relay.relay_once() == 0);
+    CHECK(relay.counts() == choreo::durable::outbox_counts{0, 0, 0});
+    CHECK(count_rows(db, "SELECT count(*) FROM orders") == 0);
+    CHECK(count_rows(db, "SELECT count(*) FROM choreo_outbox") == 0);
+    CHECK(got.size() == 0);
+}
+
+TEST_CASE("an event with durable listeners published outside a unit of work is refused, not lost") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    outbox_store store{db};
+    outbox relay{bus, store};
+    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    CHECK_THROWS_AS(bus.publish(order_paid{1, 1, "kim"}), choreo::no_transaction_error);
+}
+
+TEST_CASE("rows of a unit on another database are that database's business") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database orders{dir.file("orders.db")};
+    database other{dir.file("other.db")};
+    create_orders_table(orders);
+    create_orders_table(other);
+    outbox_store store{orders};
+    outbox relay{bus, store, {.relay = false}};
+    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    pay(bus, other, 1, 10);
+    pay(bus, orders, 2, 10);
+    CHECK(count_rows(orders, "SELECT count(*) FROM choreo_outbox") == 1);
+    CHECK(count_rows(orders, "SELECT json_extract(payload, '$.order_id') FROM choreo_outbox") == 2);
+}
+
+TEST_CASE("one row per durable listener; each is delivered and recorded on its own") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    received platform, mail;
+    std::atomic<int> cancelled{0};
+    relay.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { platform.add(e, env); },
+                                {.name = "send to data platform"});
+    relay.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { mail.add(e, env); },
+                                {.name = "mail the receipt"});
+    relay.subscribe<order_cancelled>([&](const order_cancelled&) { ++cancelled; }, {.name = "send to data platform"});
+    relay.start();
+    {
+        auto unit = bus.begin(db);
+        unit.publish(order_paid{1, 10, "kim"});
+        unit.publish(order_cancelled{1});
+        unit.commit();
+    }
+    REQUIRE(eventually([&] { return relay.counts().delivered == 3; }));
+    CHECK(platform.size() == 1);
+    CHECK(mail.size() == 1);
+    CHECK(cancelled == 1);
+}
+
+TEST_CASE("rows left by a run that stopped are delivered when the next run starts") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    {
+        // A writer-only run: the process died before relaying.
+        outbox writer{bus, store, {.relay = false}};
+        writer.subscribe<order_paid>([](const order_paid&) { FAIL("the writer-only run must not deliver"); },
+                                     {.name = "send"});
+        writer.start();
+        for (int i = 1; i <= 5; ++i) pay(bus, db, i, 10 * i);
+    }
+    // A run that claimed rows and was killed before settling them.
+    CHECK(store.claim("relay", 2, std::chrono::system_clock::now(), std::chrono::hours{1}).size() == 2);
+
+    outbox next{bus, store};
+    received got;
+    next.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { got.add(e, env); },
+                               {.name = "send"});
+    next.start();
+    REQUIRE(eventually([&] { return got.size() == 5; }));
+    std::set<std::int64_t> orders;
+    for (const auto& e : got.events) orders.insert(e.order_id);
+    CHECK(orders == std::set<std::int64_t>{1, 2, 3, 4, 5});
+    REQUIRE(eventually([&] { return next.counts().delivered == 5; }));
+}
+
+TEST_CASE("a failing listener is retried, then its row fails; failed rows can be listed and resubmitted") {
+    scratch_dir dir;
+    std::mutex mutex;
+    std::vector<choreo::incident_kind> incidents;
+    choreo::bus bus{{.threads = 2, .on_incident = [&](const choreo::incident& i) {
+                         std::lock_guard lock{mutex};
+                         incidents.push_back(i.kind);
+                     }}};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.poll_interval = std::chrono::milliseconds{5}}};
+    std::atomic<int> calls{0};
+    std::atomic<bool> platform_up{false};
+    relay.subscribe<order_paid>(
+        [&](const order_paid&) {
+            ++calls;
+            if (!platform_up) throw std::runtime_error("data platform unreachable");
+        },
+        {.name = "send to data platform",
+         .retry = {.immediate_retries = 1, .delayed_retries = 2, .initial_delay = std::chrono::milliseconds{1}}});
+    relay.start();
+    pay(bus, db, 1, 10);
+
+    REQUIRE(eventually([&] { return relay.counts().failed == 1; }));
+    CHECK(calls == 6); // 3 rounds of 2 attempts
+    {
+        std::lock_guard lock{mutex};
+        CHECK(std::count(incidents.begin(), incidents.end(), choreo::incident_kind::listener_failed) == 5);
+        CHECK(std::count(incidents.begin(), incidents.end(), choreo::incident_kind::retries_exhausted) == 1);
+    }
+    auto failed = relay.failed();
+    REQUIRE(failed.size() == 1);
+    CHECK(failed[0].listener == "send to data platform");
+    CHECK(failed[0].event_type == choreo::event_type_name<order_paid>());
+    CHECK(failed[0].attempts == 3);
+    CHECK(failed[0].last_error == "data platform unreachable");
+    CHECK(failed[0].state == choreo::durable::row_state::failed);
+
+    CHECK_FALSE(relay.resubmit(failed[0].id + 1000));
+    platform_up = true;
+    CHECK(relay.resubmit(failed[0].id));
+    REQUIRE(eventually([&] { return relay.counts().delivered == 1; }));
+    CHECK(calls == 7);
+    CHECK(relay.counts().failed == 0);
+    CHECK_FALSE(relay.resubmit(failed[0].id)); // delivered now, not failed
+}
+
+TEST_CASE("a permanent error fails the row at once") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.relay = true}};
+    std::atomic<int> calls{0};
+    relay.subscribe<order_paid>(
+        [&](const order_paid&) {
+            ++calls;
+            throw choreo::permanent_error("customer unknown to the data platform");
+        },
+        {.name = "send", .retry = {.immediate_retries = 3, .delayed_retries = 3}});
+    relay.start();
+    pay(bus, db, 1, 10);
+    REQUIRE(eventually([&] { return relay.counts().failed == 1; }));
+    CHECK(calls == 1);
+    CHECK(relay.failed()[0].last_error == "customer unknown to the data platform");
+    CHECK(relay.resubmit_failed() == 1);
+    REQUIRE(eventually([&] { return calls == 2 && relay.counts().failed == 1; }));
+}
+
+TEST_CASE("corrupt and unknown rows fail with a clear reason and the relay keeps going") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    received got;
+    relay.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { got.add(e, env); },
+                                {.name = "send", .retry = {.delayed_retries = 0}});
+    const std::string type{choreo::event_type_name<order_paid>()};
+    const std::string id = "0123456789abcdef0123456789abcdef";
+    auto add_row = [&](const std::string& event_type, const std::string& listener, const std::string& event_id,
+                       const std::string& payload) {
+        db.transact([&] {
+            choreo::sqlite::statement insert{db, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
+                                                 "correlation_key, event_time, payload) VALUES (?, ?, ?, ?, '', 0, ?)"};
+            insert.bind(event_type, listener, event_id, std::string(32, '0'), payload).run();
+        });
+    };
+    add_row(type, "send", id, "{not json");
+    add_row(type, "send", id, R"({"order_id":"seven","amount":1,"customer":"kim"})");
+    add_row(type, "send", "not-an-id", R"({"order_id":1,"amount":1,"customer":"kim"})");
+    add_row(type, "a listener since renamed", id, R"({"order_id":1,"amount":1,"customer":"kim"})");
+    add_row("some::event_from_elsewhere", "send", id, "{}");
+    pay(bus, db, 9, 90);
+    relay.start();
+
+    REQUIRE(eventually([&] { return relay.counts().failed == 5 && relay.counts().delivered == 1; }));
+    REQUIRE(got.size() == 1);
+    CHECK(got.events[0].order_id == 9);
+    auto failed = relay.failed();
+    REQUIRE(failed.size() == 5);
+    CHECK(failed[0].last_error.find("cannot decode") != std::string::npos);
+    CHECK(failed[0].last_error.find("not JSON") != std::string::npos);
+    CHECK(failed[1].last_error.find("cannot decode") != std::string::npos);
+    CHECK(failed[2].last_error == "corrupt row: event_id 'not-an-id' is not 32 hex digits");
+    CHECK(failed[3].last_error.find("no durable listener named 'a listener since renamed'") != std::string::npos);
+    CHECK(failed[4].last_error.find("some::event_from_elsewhere") != std::string::npos);
+    for (const auto& row : failed) CHECK(row.attempts == 1);
+}
+
+TEST_CASE("two relays on one database deliver each row once") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    const auto path = dir.file("shop.db");
+    database first_db{path};
+    create_orders_table(first_db);
+    database second_db{path};
+    outbox_store first_store{first_db};
+    outbox_store second_store{second_db};
+    std::mutex mutex;
+    std::map<std::int64_t, int> deliveries;
+    std::map<std::string, int> by_relay;
+    auto listener = [&](const char* relay) {
+        return [&, relay](const order_paid& e) {
+            std::lock_guard lock{mutex};
+            ++deliveries[e.order_id];
+            ++by_relay[relay];
+        };
+    };
+    outbox first{bus, first_store, {.relay_name = "first", .batch_size = 16}};
+    outbox second{bus, second_store, {.relay_name = "second", .batch_size = 16}};
+    first.subscribe<order_paid>(listener("first"), {.name = "send"});
+    second.subscribe<order_paid>(listener("second"), {.name = "send"});
+    first.start();
+    second.start();
+
+    constexpr int per_writer = 400;
+    std::thread writer_a{[&] {
+        for (int i = 0; i < per_writer; ++i) pay(bus, first_db, 2 * i, 1);
+    }};
+    std::thread writer_b{[&] {
+        for (int i = 0; i < per_writer; ++i) pay(bus, second_db, 2 * i + 1, 1);
+    }};
+    writer_a.join();
+    writer_b.join();
+    REQUIRE(eventually([&] { return first.counts().delivered == 2 * per_writer; }));
+    std::lock_guard lock{mutex};
+    CHECK(deliveries.size() == 2 * per_writer);
+    int twice = 0;
+    for (const auto& [order, n] : deliveries) twice += n != 1;
+    CHECK(twice == 0);
+    MESSAGE("first relay delivered " << by_relay["first"] << ", second " << by_relay["second"]);
+}
+
+TEST_CASE("the tracer sees relay deliveries") {
+    scratch_dir dir;
+    std::mutex mutex;
+    std::vector<std::string> traced;
+    choreo::bus bus{{.threads = 2, .tracer = [&](const choreo::dispatch_trace& t) {
+                         std::lock_guard lock{mutex};
+                         traced.push_back(fmt::format("{} {} {} {}", t.listener, to_string(t.listener_phase),
+                                                      to_string(t.outcome), t.attempt));
+                     }}};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send to data platform"});
+    relay.start();
+    pay(bus, db, 1, 10);
+    REQUIRE(eventually([&] {
+        std::lock_guard lock{mutex};
+        return std::find(traced.begin(), traced.end(), "send to data platform after_commit ok 1") != traced.end();
+    }));
+}
+
+TEST_CASE("misuse is refused with a clear message") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    outbox_store store{db};
+    outbox relay{bus, store};
+    CHECK_THROWS_WITH_AS(relay.subscribe<order_paid>([](const order_paid&) {}, {}),
+                         "a durable listener needs a name: rows are stored under it", choreo::usage_error);
+    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    CHECK_THROWS_AS(relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"}), choreo::usage_error);
+    relay.start();
+    CHECK_THROWS_AS(relay.subscribe<order_cancelled>([](const order_cancelled&) {}, {.name = "late"}),
+                    choreo::usage_error);
+    CHECK_THROWS_AS((outbox{bus, store, {.relay_name = ""}}), choreo::usage_error);
+    CHECK_THROWS_AS((outbox{bus, store, {.batch_size = 0}}), choreo::usage_error);
+}
+
+TEST_CASE("a database written by a newer choreo is refused, not misread") {
+    scratch_dir dir;
+    database db{dir.file("shop.db")};
+    { outbox_store store{db}; }
+    db.execute("UPDATE choreo_schema SET version = 99 WHERE component = 'outbox'");
+    CHECK_THROWS_WITH_AS(outbox_store{db},
+                         doctest::Contains("have schema version 99, newer than the 1 this choreo knows"),
+                         choreo::sqlite::sqlite_error);
+}
