@@ -328,3 +328,44 @@ TEST_CASE("a unit completed out of order leaves the thread's current unit consis
     CHECK(bus.current_unit() == nullptr);
     CHECK_THROWS_AS(bus.publish(order_created{1}), choreo::no_transaction_error);
 }
+
+TEST_CASE("a before_commit listener reaches its unit and the resource it runs on") {
+    choreo::bus bus{{.threads = 1}};
+    journal log;
+    recording_resource first{&log}, second{&log};
+    std::vector<std::string> seen;
+    auto listener = bus.subscribe<order_created>(
+        [&](const order_created&) {
+            auto* unit = choreo::unit_of_work::committing();
+            REQUIRE(unit != nullptr);
+            seen.push_back(unit->runs_on(first) ? "first" : unit->runs_on(second) ? "second" : "neither");
+            // A unit begun and committed inside hands the role back when it is done.
+            auto inner = bus.begin(second);
+            inner.publish(stock_deducted{});
+            inner.commit();
+            CHECK(choreo::unit_of_work::committing() == unit);
+        },
+        {.when = phase::before_commit});
+    auto inner_listener = bus.subscribe<stock_deducted>(
+        [&](const stock_deducted&) {
+            seen.push_back(choreo::unit_of_work::committing()->runs_on(second) ? "inner on second" : "inner elsewhere");
+        },
+        {.when = phase::before_commit});
+    CHECK(choreo::unit_of_work::committing() == nullptr);
+    {
+        auto unit = bus.begin(first);
+        unit.publish(order_created{1});
+        unit.commit();
+    }
+    // A reference to a resource, given where a resource goes (as the saga layer does), is
+    // the same resource, not a wrapper around it.
+    auto ref = choreo::detail::resource_ref::to(first);
+    {
+        auto unit = bus.begin(ref);
+        CHECK(unit.runs_on(first));
+        unit.publish(order_created{2});
+        unit.commit();
+    }
+    CHECK(seen == strings{"first", "inner on second", "first", "inner on second"});
+    CHECK(choreo::unit_of_work::committing() == nullptr);
+}

@@ -1,7 +1,13 @@
 // The shop program: the demo, one scenario at a time, and the wiring as a diagram.
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -14,6 +20,8 @@
 #include "scenarios.hpp"
 #include "shop.hpp"
 
+extern char** environ;
+
 namespace {
 
 using namespace shop::app;
@@ -21,6 +29,9 @@ using namespace shop::app;
 constexpr const char* usage = R"(usage:
   shop demo [--mode transactional|saga]       every scenario, the happy path as a timeline (default: both modes)
   shop scenario NAME [--mode transactional|saga] [--json] [--timeline]
+  shop scenario crash-after-commit [--mode transactional|saga]
+                                              kill the process right after a commit, restart, and
+                                              show the data platform receiving the order once
   shop scenarios                              list the scenario names
   shop order PRODUCT:QUANTITY... [--card] [--mode transactional|saga]
                                               order from the catalog (1 apple, 2 pear, 3 last unit) and pay
@@ -49,7 +60,7 @@ arguments parse(int argc, char** argv) {
         if (arg == "--json") a.json = true;
         else if (arg == "--timeline") a.timeline = true;
         else if (arg == "--card") a.card = true;
-        else if (arg == "--mode" || arg == "--format" || arg == "--flow") {
+        else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
@@ -246,13 +257,103 @@ int diagram(const arguments& a) {
     return 0;
 }
 
+// The child of crash-after-commit: orders an apple, pays, and dies (SIGKILL) right after
+// the commit that completes the order.
+int crash_child(const arguments& a) {
+    auto dir = a.options.find("dir");
+    if (dir == a.options.end()) throw usage_error("crash-child needs --dir");
+    shop::app::shop s{config{modes_of(a, false).front(), dir->second, false}};
+    auto apple = s.add_product("apple", 100, 10);
+    s.charge_points(1, 1'000);
+    auto id = s.create_order(1, {{apple, 1}}, {});
+    s.settle();
+    s.crash_after_next_completion();
+    s.pay(id, false);
+    s.settle();
+    fmt::print(stderr, "shop: crash-child was not killed after the commit\n");
+    return 3;
+}
+
+std::string received_text(const boost::json::object& state) {
+    std::map<std::int64_t, int> times;
+    for (auto& id : state.at("data_platform").at("received_orders").as_array()) ++times[id.as_int64()];
+    if (times.empty()) return "nothing";
+    std::string text;
+    for (auto& [id, n] : times)
+        text += fmt::format("{}order {} {}", text.empty() ? "" : ", ", id, n == 1 ? "exactly once" : fmt::format("{} times", n));
+    return text;
+}
+
+std::string outbox_text(const boost::json::object& state) {
+    auto& o = state.at("outbox").as_object();
+    return fmt::format("{} pending, {} delivered, {} failed", o.at("pending").as_uint64(), o.at("delivered").as_uint64(),
+                       o.at("failed").as_uint64());
+}
+
+// Runs a child shop process that is killed right after the commit completing order 1,
+// then restarts the shop on the same files twice.
+int crash_after_commit(mode m) {
+    namespace fs = std::filesystem;
+    auto dir = fs::temp_directory_path() / fmt::format("choreo-shop-crash-{}", ::getpid());
+    fs::remove_all(dir);
+    fmt::print("crash-after-commit, {} mode: the process dies right after a commit, before the data platform is told\n",
+               to_string(m));
+    std::vector<std::string> args{"shop", "crash-child", "--mode", to_string(m), "--dir", dir.string()};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0)
+        throw std::runtime_error("cannot start the child process");
+    fmt::print("  run 1 (process {}): ann orders an apple and pays for order 1 by points\n", pid);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+        fmt::print("  run 1 was not killed (status {}): NOT as expected\n", status);
+        return 1;
+    }
+    fmt::print("  run 1 was killed by SIGKILL right after the commit that completed order 1\n");
+
+    bool met = true;
+    {
+        shop::app::shop s{config{m, dir.string(), false, true, false}};
+        auto st = s.state();
+        auto pending = st.at("outbox").at("pending").as_uint64();
+        fmt::print("  on disk after the crash: order 1 is {}; outbox: {}; the data platform has received {}\n",
+                   s.order_status(1), outbox_text(st), received_text(st));
+        met = met && s.order_status(1) == "COMPLETED" && pending == 1;
+        s.start_relay();
+        s.settle();
+        st = s.state();
+        fmt::print("  run 2 restarts the shop on the same files; its relay delivers what run 1 left\n");
+        fmt::print("  the data platform has received {}; outbox: {}\n", received_text(st), outbox_text(st));
+        met = met && received_text(st) == "order 1 exactly once";
+    }
+    {
+        shop::app::shop s{config{m, dir.string(), false, true}};
+        s.settle();
+        auto st = s.state();
+        fmt::print("  run 3 restarts again: the data platform has received {}\n", received_text(st));
+        met = met && received_text(st) == "order 1 exactly once";
+    }
+    fs::remove_all(dir);
+    fmt::print("{}\n", met ? "as expected" : "NOT as expected");
+    return met ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     try {
         auto a = parse(argc, argv);
         if (a.command == "demo") return demo(a);
+        if (a.command == "scenario" && a.name == "crash-after-commit") {
+            int failed = 0;
+            for (auto m : modes_of(a, true)) failed |= crash_after_commit(m);
+            return failed;
+        }
         if (a.command == "scenario") return scenario(a);
+        if (a.command == "crash-child") return crash_child(a);
         if (a.command == "scenarios") {
             for (auto& n : scenario_names()) fmt::print("{}\n", n);
             return 0;

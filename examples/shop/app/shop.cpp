@@ -5,6 +5,8 @@
 
 
 #include <atomic>
+#include <csignal>
+#include <limits>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -47,7 +49,7 @@ struct shop::impl {
     std::atomic<std::int64_t> now{start_of_demo};
 
     payment::card_gateway gateway;
-    data_platform::api platform_api;
+    std::optional<data_platform::api> platform_api;
     choreo::saga::fault_injector faults;
 
     std::mutex log_mutex;
@@ -82,7 +84,11 @@ struct shop::impl {
     std::optional<product::service> product_s;
     std::optional<coupon::service> coupon_s;
     std::optional<point::service> point_s;
-    choreo::connection data_platform_link;
+    // The order context's outbox: OrderCompleted reaches the data platform through it.
+    std::optional<choreo::sqlite::outbox_store> order_outbox_store;
+    std::optional<data_platform::outbox> order_outbox;
+    choreo::connection crash_hook;
+    bool relaying = false;
 
     std::string thread_name(std::thread::id id) {
         if (id == main_thread) return "main";
@@ -93,6 +99,7 @@ struct shop::impl {
 
     void on_trace(const choreo::dispatch_trace& t) {
         if (!cfg.record_timeline) return;
+        if (t.listener.starts_with("choreo.")) return; // the outbox's own steps
         std::lock_guard lock{log_mutex};
         auto phase = std::string{choreo::to_string(t.listener_phase)};
         if (t.mode == choreo::delivery::asynchronous) phase += ", async";
@@ -115,10 +122,16 @@ struct shop::impl {
                 path = (std::filesystem::path{cfg.directory} / (count == 1 ? std::string{"shop.db"}
                                                                             : std::string{context_names[i]} + ".db"))
                            .string();
-                std::filesystem::remove(path);
+                if (!cfg.reopen) remove_database(path);
             }
             databases.push_back(std::make_unique<platform::database>(path));
         }
+        std::string platform_path = ":memory:";
+        if (!cfg.directory.empty()) {
+            platform_path = (std::filesystem::path{cfg.directory} / "data_platform.db").string();
+            if (!cfg.reopen) remove_database(platform_path);
+        }
+        platform_api.emplace(platform_path);
         bus = std::make_unique<choreo::bus>(choreo::bus_options{
             .threads = 2,
             .max_commit_depth = 32,
@@ -177,7 +190,12 @@ struct shop::impl {
         coupon::wire(*coupon_w, *coupons, clock);
         point::wire(*point_w, *points);
         payment::wire(*payment_w, *payments, gateway);
-        data_platform_link = data_platform::wire(*bus, platform_api);
+        order_outbox_store.emplace(db("order"));
+        order_outbox.emplace(*bus, *order_outbox_store,
+                             choreo::durable::outbox_options{.relay_name = "order",
+                                                             .poll_interval = std::chrono::milliseconds{50}});
+        data_platform::wire(*order_outbox, *platform_api);
+        if (cfg.start_relay) start_relay(); // after a restart, first delivers what the last run left
 
         order_s.emplace(*order_w, db("order"), *orders);
         product_s.emplace(*bus, db("product"), *products);
@@ -190,7 +208,8 @@ struct shop::impl {
             drain();
         } catch (...) {
         }
-        data_platform_link.disconnect();
+        crash_hook.disconnect();
+        order_outbox.reset(); // before the bus and the databases it uses
         order_w.reset();
         product_w.reset();
         coupon_w.reset();
@@ -208,6 +227,24 @@ struct shop::impl {
     void drain() {
         if (sagas) sagas->drain();
         else bus->drain();
+        // Then the outbox: rows still pending (a delivery or a retry on its way). A row
+        // that fails for good stops being pending, so this ends.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+        while (relaying && order_outbox->counts().pending != 0 && std::chrono::steady_clock::now() < deadline) {
+            order_outbox->poke();
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+        }
+        if (sagas) sagas->drain();
+        else bus->drain();
+    }
+
+    void start_relay() {
+        order_outbox->start();
+        relaying = true;
+    }
+
+    static void remove_database(const std::string& path) {
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
     }
 
     template <class F>
@@ -275,8 +312,19 @@ void shop::fail_step(const std::string& step) {
 void shop::set_card(card_behaviour b) {
     impl_->gateway.set(static_cast<payment::card_gateway::behaviour>(b));
 }
+void shop::crash_after_next_completion() {
+    // Ordered before every other after_commit listener of the event, the outbox's wake-up
+    // of its relay included: the row is committed and nothing has delivered it.
+    impl_->crash_hook = impl_->bus->subscribe<events::OrderCompleted>([](const events::OrderCompleted&) { std::raise(SIGKILL); },
+                                                                      {.name = "crash/after commit",
+                                                                       .when = choreo::phase::after_commit,
+                                                                       .order = std::numeric_limits<int>::min()});
+}
+
+void shop::start_relay() { impl_->start_relay(); }
+
 void shop::set_data_platform(platform_behaviour b) {
-    impl_->platform_api.set(static_cast<data_platform::api::behaviour>(b));
+    impl_->platform_api->set(static_cast<data_platform::api::behaviour>(b));
 }
 
 std::string shop::order_status(std::int64_t order_id) {
@@ -365,8 +413,11 @@ json::object shop::state() {
     out["card_gateway"] = json::object{{"charges", static_cast<std::int64_t>(s.gateway.charges())},
                                        {"refunds", static_cast<std::int64_t>(s.gateway.refunds())}};
     json::array received;
-    for (auto& r : s.platform_api.received()) received.push_back(r.order_id);
-    out["data_platform"] = json::object{{"received_orders", std::move(received)}, {"attempts", static_cast<std::int64_t>(s.platform_api.attempts())}};
+    for (auto& r : s.platform_api->received()) received.push_back(r.order_id);
+    auto outbox = s.order_outbox->counts();
+    out["data_platform"] = json::object{{"received_orders", std::move(received)},
+                                        {"attempts", static_cast<std::int64_t>(s.platform_api->attempts())}};
+    out["outbox"] = json::object{{"pending", outbox.pending}, {"delivered", outbox.delivered}, {"failed", outbox.failed}};
     return out;
 }
 
@@ -462,8 +513,11 @@ std::vector<edge> shop::wiring() {
     add("payment", payment::publisher::event_names());
     std::vector<edge> edges;
     std::set<std::tuple<std::string, std::string, std::string>> seen;
-    for (auto& r : impl_->bus->wiring()) {
+    auto registrations = impl_->bus->wiring();
+    for (auto& r : impl_->order_outbox->wiring()) registrations.push_back(std::move(r));
+    for (auto& r : registrations) {
         if (r.event_type.starts_with("choreo.")) continue; // the saga layer's own events
+        if (r.listener.starts_with("choreo.")) continue;   // the outbox's own steps
         if (r.when != choreo::phase::before_commit && r.when != choreo::phase::after_commit) continue;
         auto to = context_of(r.listener);
         for (auto& from : publishers[r.event_type]) {

@@ -24,6 +24,8 @@ struct config {
     app::mode mode = mode::transactional;
     std::string directory;         // empty: every database in memory; else SQLite files there
     bool record_timeline = false;  // keep every dispatch for timeline()
+    bool reopen = false;           // with a directory: keep the databases found there (a restart)
+    bool start_relay = true;       // false: the outbox relay waits for start_relay()
 };
 
 // One dispatch, as the timeline shows it.
@@ -69,6 +71,11 @@ public:
     void fail_step(const std::string& step); // the step's next call throws
     void set_card(card_behaviour b);
     void set_data_platform(platform_behaviour b);
+    // Kills this process (SIGKILL) right after the next commit that completes an order,
+    // before anything else runs: the crash-after-commit scenario's child.
+    void crash_after_next_completion();
+    // Starts the outbox relay when config::start_relay was false.
+    void start_relay();
 
     // Views.
     [[nodiscard]] app::mode mode() const noexcept;

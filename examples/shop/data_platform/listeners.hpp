@@ -1,24 +1,28 @@
 #pragma once
-// The data platform send: after the order's transaction committed, on the bus's pool, with
-// retries. A slow or failing data platform never rolls the order back or delays it (the
-// seed's first problem); a send that keeps failing reaches the error handler.
+// The data platform send: a durable listener on the order context's outbox. The row is
+// written in the transaction that completes the order, so the send survives a crash right
+// after the commit; the relay delivers it on the bus's pool, with retries. A slow or
+// failing data platform never rolls the order back or delays it (the seed's first
+// problem); a send that keeps failing becomes a failed outbox row, listed and resubmittable.
 
 #include <chrono>
 
-#include <choreo/choreo.hpp>
+#include <choreo/durable/outbox.hpp>
+#include <choreo/sqlite/outbox_store.hpp>
 
 #include "../events/events.hpp"
 #include "sender.hpp"
 
 namespace shop::data_platform {
 
-[[nodiscard]] inline choreo::connection wire(choreo::bus& bus, api& platform) {
-    return bus.subscribe<events::OrderCompleted>(
-        [&platform](const events::OrderCompleted& e) { platform.send(e.order_id, e.price); },
+using outbox = choreo::durable::outbox<choreo::sqlite::outbox_store>;
+
+inline void wire(outbox& out, api& platform) {
+    out.subscribe<events::OrderCompleted>(
+        [&platform](const events::OrderCompleted& e, const choreo::envelope& env) {
+            platform.send(env.id, e.order_id, e.price);
+        },
         {.name = "data_platform/send completed order",
-         .when = choreo::phase::after_commit,
-         .mode = choreo::delivery::asynchronous,
-         .without_transaction = choreo::no_transaction_policy::run_now,
          .retry = {.immediate_retries = 0,
                    .delayed_retries = 2,
                    .initial_delay = std::chrono::milliseconds{20},

@@ -1,14 +1,20 @@
 #pragma once
-// A simulated external data platform API: it can be up, down, or slow.
+// A simulated external data platform API: it can be up, down, or slow. Like a real API
+// that takes an idempotency key, it keeps what it received in its own database with an
+// inbox keyed by event id, so a send repeated after a crash is acknowledged but not
+// recorded twice. With a directory, its database is a file and survives a restart.
 
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
+#include <choreo/core/envelope.hpp>
+#include <choreo/sqlite/database.hpp>
+#include <choreo/sqlite/inbox_store.hpp>
 
 namespace shop::data_platform {
 
@@ -16,12 +22,19 @@ class api {
 public:
     enum class behaviour { up, down, slow };
 
+    // ":memory:" or a file path.
+    explicit api(const std::string& path) : db_(path), inbox_(db_) {
+        db_.execute("CREATE TABLE IF NOT EXISTS received (seq INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, "
+                    "price INTEGER NOT NULL)");
+    }
+
     void set(behaviour b, std::chrono::milliseconds delay = std::chrono::milliseconds{300}) {
         std::lock_guard lock{mutex_};
         behaviour_ = b;
         delay_ = delay;
     }
-    void send(std::int64_t order_id, std::int64_t price) {
+    // `key` is the idempotency key: the id of the event being sent.
+    void send(const choreo::event_id& key, std::int64_t order_id, std::int64_t price) {
         behaviour b;
         std::chrono::milliseconds delay;
         {
@@ -32,16 +45,23 @@ public:
         }
         if (b == behaviour::down) throw std::runtime_error("data platform unreachable (connection refused)");
         if (b == behaviour::slow) std::this_thread::sleep_for(delay);
-        std::lock_guard lock{mutex_};
-        received_.push_back({order_id, price});
+        db_.transact([&] {
+            if (!inbox_.record("data_platform", key)) return; // a repeat: already recorded
+            choreo::sqlite::statement insert{db_, "INSERT INTO received (order_id, price) VALUES (?, ?)"};
+            insert.bind(order_id, price).run();
+        });
     }
     struct record {
         std::int64_t order_id;
         std::int64_t price;
     };
-    std::vector<record> received() const {
-        std::lock_guard lock{mutex_};
-        return received_;
+    std::vector<record> received() {
+        return db_.read([&] {
+            std::vector<record> out;
+            choreo::sqlite::statement all{db_, "SELECT order_id, price FROM received ORDER BY seq"};
+            while (all.step()) out.push_back({all.integer(0), all.integer(1)});
+            return out;
+        });
     }
     unsigned attempts() const {
         std::lock_guard lock{mutex_};
@@ -53,7 +73,8 @@ private:
     behaviour behaviour_ = behaviour::up;
     std::chrono::milliseconds delay_{300};
     unsigned attempts_ = 0;
-    std::vector<record> received_;
+    choreo::sqlite::database db_;
+    choreo::sqlite::inbox_store inbox_;
 };
 
 } // namespace shop::data_platform

@@ -1,6 +1,10 @@
 #pragma once
 // The events of the shop: the only thing the bounded contexts share. Names follow the
 // seed's diagrams (OrderCreateStart, OrderDeduct, ...). Plain structs, no behaviour.
+// Those that go through the outbox are described (Boost.Describe), which is all the
+// outbox's JSON codec needs to store them.
+
+#include <boost/describe/class.hpp>
 
 #include <cstdint>
 #include <string>
@@ -98,5 +102,6 @@ struct OrderCompleted {
     id user_id = 0;
     std::int64_t price = 0;
 };
+BOOST_DESCRIBE_STRUCT(OrderCompleted, (), (order_id, user_id, price))
 
 } // namespace shop::events

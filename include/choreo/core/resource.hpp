@@ -3,6 +3,7 @@
 /// @brief The resource a unit of work is bound to (a database connection, a fake in tests).
 
 #include <concepts>
+#include <type_traits>
 
 namespace choreo {
 
@@ -34,10 +35,17 @@ struct resource_ref {
     void (*commit_fn)(void*) = nullptr;
     void (*rollback_fn)(void*) = nullptr;
 
+    // A resource_ref given where a resource is expected (the saga layer keeps its
+    // participant's resource this way) is the reference itself, not a wrapper around it,
+    // so unit_of_work::runs_on() still sees the user's object.
     template <transactional_resource R>
     static resource_ref to(R& resource) noexcept {
-        return {&resource, [](void* r) { static_cast<R*>(r)->begin(); },
-                [](void* r) { static_cast<R*>(r)->commit(); }, [](void* r) { static_cast<R*>(r)->rollback(); }};
+        if constexpr (std::is_same_v<std::remove_const_t<R>, resource_ref>) {
+            return resource;
+        } else {
+            return {&resource, [](void* r) { static_cast<R*>(r)->begin(); },
+                    [](void* r) { static_cast<R*>(r)->commit(); }, [](void* r) { static_cast<R*>(r)->rollback(); }};
+        }
     }
     [[nodiscard]] bool empty() const noexcept { return object == nullptr; }
     void begin() const { if (object) begin_fn(object); }

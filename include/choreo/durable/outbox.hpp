@@ -183,6 +183,16 @@ public:
         return n;
     }
 
+    /// @brief The durable listeners, as bus::wiring() lists the bus's own (phase after_commit, asynchronous).
+    [[nodiscard]] std::vector<registration> wiring() const {
+        std::lock_guard lock{wiring_mutex_};
+        std::vector<registration> out;
+        for (const auto& [key, listener] : listeners_)
+            out.push_back({std::string{listener->event_type}, listener->name, phase::after_commit, 0,
+                           delivery::asynchronous, ordering::none, no_transaction_policy::error});
+        return out;
+    }
+
     /// @brief The options it was built with.
     [[nodiscard]] const outbox_options& options() const noexcept { return options_; }
 
@@ -435,7 +445,7 @@ private:
     Codec codec_;
     boost::asio::any_io_executor executor_;
 
-    std::mutex wiring_mutex_;
+    mutable std::mutex wiring_mutex_;
     bool started_ = false;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<listener_entry>, std::less<>> listeners_;
     std::map<std::string, std::unique_ptr<type_entry>, std::less<>> types_;
