@@ -5,6 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+#include <thread>
+#include <vector>
+
 using namespace choreo::saga;
 using saga_test::shop;
 
@@ -255,4 +259,52 @@ TEST_CASE("the fault injector puts any named listener under test through wrap()"
     h.events.publish(saga_test::stock_deducted{"3", 10});
     CHECK(delivered == 2);
     CHECK(h.faults.calls("audit") == 3);
+}
+
+namespace {
+struct job_started {
+    int id;
+};
+struct job_prepared {
+    int id;
+};
+} // namespace
+
+TEST_CASE("a rollback that finds a newer step still running undoes it before the older ones") {
+    // p's step "finish" is newer than p's start; q's check fails while "finish" is still running,
+    // so the rollback reaches p with "finish" claimed. Newest first must still hold: "finish" is
+    // undone when it commits, and only then the start. (Steps that take their events from an
+    // outbox meet this often: the next context can run before the step records its finish.)
+    testing::harness h;
+    choreo::no_resource p_db, q_db;
+    participant p{h.sagas, "p", p_db};
+    participant q{h.sagas, "q", q_db};
+    std::vector<std::string> log;
+    p.starts<job_started>("begin", [&](const job_started&, step_context&) { log.emplace_back("undo begin"); });
+    q.step<job_started>("prepare", [](const job_started& e, step_context& ctx) { ctx.publish(job_prepared{e.id}); });
+    p.step<job_prepared>(
+        "finish",
+        [&](const job_prepared&, step_context&) {
+            log.emplace_back("finish");
+            // q/check runs and fails now, and the rollback reaches p while this step runs. Another
+            // thread, as in a real deployment: on this one, the rollback event would join the
+            // step's own unit of work and wait for its commit.
+            std::thread other{[&] { h.settle(); }};
+            other.join();
+        },
+        [&](const job_prepared&, step_context&) { log.emplace_back("undo finish"); });
+    q.step<job_prepared>("check", [](const job_prepared&, step_context&) {});
+    h.faults.fail("q/check");
+
+    auto unit = h.events.begin(p_db);
+    auto key = p.start(unit, job_started{1}, "1");
+    unit.commit();
+    h.settle();
+
+    CHECK(log == std::vector<std::string>{"finish", "undo finish", "undo begin"});
+    auto state = h.sagas.state(key);
+    REQUIRE(state);
+    CHECK(state->status == saga_status::rolled_back);
+    CHECK(state->failed_step == "q/check");
+    CHECK(h.count(saga_incident_kind::duplicate_compensation) == 0);
 }

@@ -28,7 +28,7 @@ TEST_CASE("every scenario ends as expected, with every invariant holding, in bot
     for (auto m : {mode::transactional, mode::saga}) {
         for (auto& name : scenario_names()) {
             CAPTURE(name);
-            INFO("mode: " << to_string(m));
+            INFO("mode: " << std::string(to_string(m)));
             auto o = run_scenario(name, m);
             CHECK(o.as_expected);
             CHECK(o.broken == std::vector<std::string>{});
@@ -40,7 +40,7 @@ TEST_CASE("every scenario ends as expected, with every invariant holding, in bot
 
 TEST_CASE("the happy path leaves each context in the state the seed describes") {
     for (auto m : {mode::transactional, mode::saga}) {
-        INFO("mode: " << to_string(m));
+        INFO("mode: " << std::string(to_string(m)));
         auto o = run_scenario("happy-path", m);
         auto& st = o.state;
         auto& order = find(st["orders"].as_array(), "id", 1);
@@ -55,6 +55,7 @@ TEST_CASE("the happy path leaves each context in the state the seed describes") 
         CHECK(find(st["coupons"].as_array(), "issued_coupon", 1).at("used_by_order").as_int64() == 1);
         CHECK(st["data_platform"].at("received_orders").as_array().size() == 1);
         CHECK(o.incidents.empty());
+        for (auto& line : o.incidents) MESSAGE(line);
     }
 }
 
@@ -62,7 +63,7 @@ TEST_CASE("a failure anywhere leaves nothing half-done") {
     for (auto m : {mode::transactional, mode::saga}) {
         for (auto& step : ::shop::app::shop::steps()) {
             CAPTURE(step);
-            INFO("mode: " << to_string(m));
+            INFO("mode: " << std::string(to_string(m)));
             std::string name = "fail-" + step;
             std::replace(name.begin(), name.end(), '/', '-');
             std::replace(name.begin(), name.end(), ' ', '-');
@@ -76,13 +77,16 @@ TEST_CASE("a failure anywhere leaves nothing half-done") {
             CHECK(find(st["points"].as_array(), "user", 1).at("balance").as_int64() == 100'000);
             CHECK(st["card_gateway"].at("charges").as_int64() == st["card_gateway"].at("refunds").as_int64());
             CHECK(o.broken.empty());
+            for (auto& line : o.broken) MESSAGE(line);
+            if (!o.broken.empty())
+                for (auto& line : o.story) MESSAGE(line);
         }
     }
 }
 
 TEST_CASE("a refused card charge and a refunded one: the gateway's books balance") {
     for (auto m : {mode::transactional, mode::saga}) {
-        INFO("mode: " << to_string(m));
+        INFO("mode: " << std::string(to_string(m)));
         auto refund = run_scenario("card-refund", m);
         CHECK(refund.state["card_gateway"].at("charges").as_int64() == 1);
         CHECK(refund.state["card_gateway"].at("refunds").as_int64() == 1);
@@ -94,7 +98,7 @@ TEST_CASE("a refused card charge and a refunded one: the gateway's books balance
 
 TEST_CASE("a data platform that is down never rolls back the order, and its failure is reported") {
     for (auto m : {mode::transactional, mode::saga}) {
-        INFO("mode: " << to_string(m));
+        INFO("mode: " << std::string(to_string(m)));
         auto o = run_scenario("data-platform-down", m);
         CHECK(find(o.state["orders"].as_array(), "id", 1).at("status").as_string() == "COMPLETED");
         CHECK(o.state["data_platform"].at("received_orders").as_array().empty());
@@ -108,7 +112,7 @@ TEST_CASE("a data platform that is down never rolls back the order, and its fail
 TEST_CASE("the last-unit race never sells two units") {
     for (auto m : {mode::transactional, mode::saga}) {
         for (int round = 0; round < 10; ++round) {
-            INFO("mode: " << to_string(m));
+            INFO("mode: " << std::string(to_string(m)));
             CAPTURE(round);
             auto o = run_scenario("last-unit-race", m);
             CHECK(o.as_expected);
@@ -122,7 +126,7 @@ TEST_CASE("the last-unit race never sells two units") {
 
 TEST_CASE("the contexts' own operations enforce the seed's rules") {
     for (auto m : {mode::transactional, mode::saga}) {
-        INFO("mode: " << to_string(m));
+        INFO("mode: " << std::string(to_string(m)));
         ::shop::app::shop s{config{m, {}, false}};
         auto apple = s.add_product("apple", 300, 10);
         s.add_product("green apple", 350, 3);
@@ -160,7 +164,7 @@ TEST_CASE("the contexts' own operations enforce the seed's rules") {
 
 TEST_CASE("an unknown product: refused in one transaction, compensated in a saga") {
     for (auto m : {mode::transactional, mode::saga}) {
-        INFO("mode: " << to_string(m));
+        INFO("mode: " << std::string(to_string(m)));
         auto o = run_order({{99, 1}}, m, false);
         CHECK_FALSE(o.as_expected);
         CHECK(o.broken.empty());
@@ -173,7 +177,7 @@ TEST_CASE("an unknown product: refused in one transaction, compensated in a saga
 TEST_CASE("on SQLite files, in WAL mode, both modes behave as in memory") {
     auto dir = std::filesystem::temp_directory_path() / "choreo-shop-test";
     for (auto m : {mode::transactional, mode::saga}) {
-        INFO("mode: " << to_string(m));
+        INFO("mode: " << std::string(to_string(m)));
         std::filesystem::remove_all(dir);
         {
             ::shop::app::shop s{config{m, dir.string(), false}};

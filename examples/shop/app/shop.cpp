@@ -65,11 +65,24 @@ struct shop::impl {
     choreo::saga::memory_store store;
     std::optional<choreo::saga::runtime> sagas;
 
-    platform::database& db(const char* context) {
-        if (databases.size() == 1) return *databases.front();
+    std::size_t index_of(const char* context) const {
+        if (databases.size() == 1) return 0;
         for (std::size_t i = 0; i < 5; ++i)
-            if (std::string_view{context_names[i]} == context) return *databases[i];
+            if (std::string_view{context_names[i]} == context) return i;
         throw std::logic_error("no database for context");
+    }
+    platform::database& db(const char* context) { return *databases[index_of(context)]; }
+    platform::outbox& outbox_of(const char* context) { return *outbox_list[index_of(context)]; }
+
+    choreo::durable::outbox_counts outbox_counts() {
+        choreo::durable::outbox_counts sum;
+        for (auto& o : outbox_list) {
+            auto c = o->counts();
+            sum.pending += c.pending;
+            sum.delivered += c.delivered;
+            sum.failed += c.failed;
+        }
+        return sum;
     }
 
     std::optional<order::repository> orders;
@@ -84,9 +97,11 @@ struct shop::impl {
     std::optional<product::service> product_s;
     std::optional<coupon::service> coupon_s;
     std::optional<point::service> point_s;
-    // The order context's outbox: OrderCompleted reaches the data platform through it.
-    std::optional<choreo::sqlite::outbox_store> order_outbox_store;
-    std::optional<data_platform::outbox> order_outbox;
+    // One outbox per database. OrderCompleted reaches the data platform through the order
+    // database's; in saga mode every step's event comes through them too.
+    std::vector<std::unique_ptr<choreo::sqlite::outbox_store>> outbox_stores;
+    std::vector<std::unique_ptr<platform::outbox>> outbox_list;
+    platform::outboxes durable;
     choreo::connection crash_hook;
     bool relaying = false;
 
@@ -144,6 +159,15 @@ struct shop::impl {
                 },
             .tracer = [this](const choreo::dispatch_trace& t) { on_trace(t); }});
 
+        for (std::size_t i = 0; i < databases.size(); ++i) {
+            outbox_stores.push_back(std::make_unique<choreo::sqlite::outbox_store>(*databases[i]));
+            outbox_list.push_back(std::make_unique<platform::outbox>(
+                *bus, *outbox_stores.back(),
+                choreo::durable::outbox_options{.relay_name = databases.size() == 1 ? "shop" : context_names[i],
+                                                .poll_interval = std::chrono::milliseconds{50}}));
+            durable.add(*outbox_list.back());
+        }
+
         orders.emplace(db("order"));
         products.emplace(db("product"));
         coupons.emplace(db("coupon"));
@@ -179,22 +203,19 @@ struct shop::impl {
             payment_p = std::make_unique<choreo::saga::participant>(*sagas, "payment", db("payment"));
             step_faults = nullptr; // the saga runtime checks its steps itself
         }
-        order_w.emplace(*bus, order_p.get(), step_faults, "order");
-        product_w.emplace(*bus, product_p.get(), step_faults, "product");
-        coupon_w.emplace(*bus, coupon_p.get(), step_faults, "coupon");
-        point_w.emplace(*bus, point_p.get(), step_faults, "point");
-        payment_w.emplace(*bus, payment_p.get(), step_faults, "payment");
+        platform::outboxes* steps_through = cfg.mode == mode::saga ? &durable : nullptr;
+        order_w.emplace(*bus, order_p.get(), step_faults, "order", steps_through);
+        product_w.emplace(*bus, product_p.get(), step_faults, "product", steps_through);
+        coupon_w.emplace(*bus, coupon_p.get(), step_faults, "coupon", steps_through);
+        point_w.emplace(*bus, point_p.get(), step_faults, "point", steps_through);
+        payment_w.emplace(*bus, payment_p.get(), step_faults, "payment", steps_through);
         auto clock = [this] { return now.load(); };
         order::wire(*order_w, *orders);
         product::wire(*product_w, *products);
         coupon::wire(*coupon_w, *coupons, clock);
         point::wire(*point_w, *points);
         payment::wire(*payment_w, *payments, gateway);
-        order_outbox_store.emplace(db("order"));
-        order_outbox.emplace(*bus, *order_outbox_store,
-                             choreo::durable::outbox_options{.relay_name = "order",
-                                                             .poll_interval = std::chrono::milliseconds{50}});
-        data_platform::wire(*order_outbox, *platform_api);
+        data_platform::wire(outbox_of("order"), *platform_api);
         if (cfg.start_relay) start_relay(); // after a restart, first delivers what the last run left
 
         order_s.emplace(*order_w, db("order"), *orders);
@@ -209,7 +230,7 @@ struct shop::impl {
         } catch (...) {
         }
         crash_hook.disconnect();
-        order_outbox.reset(); // before the bus and the databases it uses
+        outbox_list.clear(); // before the bus and the databases they use
         order_w.reset();
         product_w.reset();
         coupon_w.reset();
@@ -224,22 +245,26 @@ struct shop::impl {
         bus.reset();
     }
 
+    // Until nothing moves: the bus's (or the sagas') work, then the outboxes' pending rows
+    // (a delivery or a retry on its way; a row that fails for good stops being pending),
+    // whose deliveries may start more work.
     void drain() {
-        if (sagas) sagas->drain();
-        else bus->drain();
-        // Then the outbox: rows still pending (a delivery or a retry on its way). A row
-        // that fails for good stops being pending, so this ends.
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-        while (relaying && order_outbox->counts().pending != 0 && std::chrono::steady_clock::now() < deadline) {
-            order_outbox->poke();
-            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+        for (;;) {
+            if (sagas) sagas->drain();
+            else bus->drain();
+            if (!relaying || outbox_counts().pending == 0 || std::chrono::steady_clock::now() > deadline) {
+                if (sagas) sagas->drain();
+                else bus->drain();
+                if (!relaying || outbox_counts().pending == 0 || std::chrono::steady_clock::now() > deadline) return;
+            }
+            for (auto& o : outbox_list) o->poke();
+            std::this_thread::sleep_for(std::chrono::microseconds{200});
         }
-        if (sagas) sagas->drain();
-        else bus->drain();
     }
 
     void start_relay() {
-        order_outbox->start();
+        for (auto& o : outbox_list) o->start();
         relaying = true;
     }
 
@@ -414,7 +439,7 @@ json::object shop::state() {
                                        {"refunds", static_cast<std::int64_t>(s.gateway.refunds())}};
     json::array received;
     for (auto& r : s.platform_api->received()) received.push_back(r.order_id);
-    auto outbox = s.order_outbox->counts();
+    auto outbox = s.outbox_counts();
     out["data_platform"] = json::object{{"received_orders", std::move(received)},
                                         {"attempts", static_cast<std::int64_t>(s.platform_api->attempts())}};
     out["outbox"] = json::object{{"pending", outbox.pending}, {"delivered", outbox.delivered}, {"failed", outbox.failed}};
@@ -514,7 +539,8 @@ std::vector<edge> shop::wiring() {
     std::vector<edge> edges;
     std::set<std::tuple<std::string, std::string, std::string>> seen;
     auto registrations = impl_->bus->wiring();
-    for (auto& r : impl_->order_outbox->wiring()) registrations.push_back(std::move(r));
+    for (auto& o : impl_->outbox_list)
+        for (auto& r : o->wiring()) registrations.push_back(std::move(r)); // edges are kept once
     for (auto& r : registrations) {
         if (r.event_type.starts_with("choreo.")) continue; // the saga layer's own events
         if (r.listener.starts_with("choreo.")) continue;   // the outbox's own steps

@@ -7,17 +7,13 @@
 
 #include <chrono>
 
-#include <choreo/durable/outbox.hpp>
-#include <choreo/sqlite/outbox_store.hpp>
-
 #include "../events/events.hpp"
+#include "../platform/outboxes.hpp"
 #include "sender.hpp"
 
 namespace shop::data_platform {
 
-using outbox = choreo::durable::outbox<choreo::sqlite::outbox_store>;
-
-inline void wire(outbox& out, api& platform) {
+inline void wire(platform::outbox& out, api& platform) {
     out.subscribe<events::OrderCompleted>(
         [&platform](const events::OrderCompleted& e, const choreo::envelope& env) {
             platform.send(env.id, e.order_id, e.price);

@@ -28,7 +28,6 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
     w.step<events::PayStart>(
         "charge card",
         [&payments, &gateway, out](const events::PayStart& pay, platform::step_scope& scope) {
-            if (pay.method != events::payment_method::card) return; // paid with points
             auto p = payments.find(pay.payment_id);
             if (!p) throw platform::domain_error(fmt::format("no payment {}", pay.payment_id));
             check_payable(*p);
@@ -46,7 +45,8 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
             if (!p || p->reference.empty()) return;
             gateway.refund(p->reference);
             payments.set_reference(p->id, "");
-        });
+        },
+        [](const events::PayStart& pay) { return pay.method == events::payment_method::card; }); // points: not ours
     if (w.mode() == platform::mode::transactional) {
         // One transaction spans the flow, but the gateway is outside it: if the transaction
         // rolls back after the card was charged, refund the charge.

@@ -4,9 +4,12 @@
 //   transactional: a before_commit listener in the command's one transaction (a solid
 //                  arrow in the seed's diagrams); a failure rolls everything back;
 //   saga:          a saga step on the context's own database, run after the previous
-//                  context committed, with its compensation.
+//                  context committed, with its compensation; its event comes through the
+//                  outbox of the database it was committed in.
 
 #include <choreo/choreo.hpp>
+
+#include "outboxes.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -48,12 +51,23 @@ private:
     choreo::saga::step_context* saga_;
 };
 
+// A step that takes part for every event.
+struct always {
+    template <class E>
+    constexpr bool operator()(const E&) const noexcept {
+        return true;
+    }
+};
+
 // One context's wiring: the bus, its participant in saga mode, and a fault injector.
 class wiring {
 public:
+    // In saga mode (a participant), `durable` carries the steps' events between contexts.
     wiring(choreo::bus& bus, choreo::saga::participant* participant, choreo::saga::fault_injector* faults,
-           std::string context)
-        : bus_(bus), participant_(participant), faults_(faults), context_(std::move(context)) {}
+           std::string context, outboxes* durable)
+        : bus_(bus), participant_(participant), faults_(faults), context_(std::move(context)), durable_(durable) {
+        if (participant_ && !durable_) throw std::logic_error("saga mode needs the outboxes that carry the steps' events");
+    }
 
     [[nodiscard]] platform::mode mode() const noexcept { return participant_ ? mode::saga : mode::transactional; }
     [[nodiscard]] choreo::bus& bus() const noexcept { return bus_; }
@@ -61,20 +75,34 @@ public:
     [[nodiscard]] const std::string& context() const noexcept { return context_; }
 
     // A step on event E: `action(const E&, step_scope&)`; `compensation(const E&, step_scope&)`
-    // runs in saga mode when the saga rolls back after the step ran.
-    template <class E, class Action, class Compensation>
-    void step(const std::string& name, Action action, Compensation compensation) {
+    // runs in saga mode when the saga rolls back after the step ran. `applies(const E&)`
+    // says whether the step takes part for this event at all (the payment context charges
+    // only card payments): an event it refuses never reaches the step, so the saga does not
+    // wait for it, and a saga that ended meanwhile does not see it arrive too late.
+    template <class E, class Action, class Compensation, class Applies = always>
+    void step(const std::string& name, Action action, Compensation compensation, Applies applies = {}) {
         if (participant_) {
-            participant_->step<E>(
-                name, [action](const E& e, choreo::saga::step_context& ctx) { step_scope s{ctx.unit(), &ctx}; action(e, s); },
-                [compensation](const E& e, choreo::saga::step_context& ctx) {
-                    step_scope s{ctx.unit(), &ctx};
-                    compensation(e, s);
-                });
+            auto act = [action](const E& e, choreo::saga::step_context& ctx) {
+                step_scope s{ctx.unit(), &ctx};
+                action(e, s);
+            };
+            auto undo = [compensation](const E& e, choreo::saga::step_context& ctx) {
+                step_scope s{ctx.unit(), &ctx};
+                compensation(e, s);
+            };
+            // The step's event comes through the outbox of the database it was committed in.
+            participant_->step_from<E>(
+                [this, applies](const std::string& listener, const auto& deliver) {
+                    durable_->subscribe<E>(listener, [applies, deliver](const E& e, const choreo::envelope& env) {
+                        if (applies(e)) deliver(e, env);
+                    });
+                },
+                name, act, undo);
             return;
         }
         connections_.push_back(bus_.subscribe<E>(
-            [this, full = context_ + "/" + name, action](const E& e) {
+            [this, full = context_ + "/" + name, action, applies](const E& e) {
+                if (!applies(e)) return;
                 check_fault(full);
                 step_scope s{*bus_.current_unit(), nullptr};
                 action(e, s);
@@ -94,6 +122,7 @@ private:
     choreo::saga::participant* participant_;
     choreo::saga::fault_injector* faults_;
     std::string context_;
+    outboxes* durable_;
     std::vector<choreo::connection> connections_;
 };
 

@@ -16,7 +16,6 @@ inline void wire(platform::wiring& w, repository& points) {
     w.step<events::PayStart>(
         "use points",
         [&points, out](const events::PayStart& pay, platform::step_scope& scope) {
-            if (pay.method != events::payment_method::points) return; // a card payment: the payment context charges it
             scope.hold("points:" + std::to_string(pay.user_id));
             check_use(points.balance(pay.user_id), pay.amount);
             points.change(pay.user_id, "USE", pay.amount, pay.order_id);
@@ -27,8 +26,9 @@ inline void wire(platform::wiring& w, repository& points) {
                                                               .reference = {}});
         },
         [&points](const events::PayStart& pay, platform::step_scope&) {
-            if (pay.method == events::payment_method::points) points.change(pay.user_id, "REFUND", pay.amount, pay.order_id);
-        });
+            points.change(pay.user_id, "REFUND", pay.amount, pay.order_id);
+        },
+        [](const events::PayStart& pay) { return pay.method == events::payment_method::points; }); // cards: not ours
 }
 
 } // namespace shop::point

@@ -143,6 +143,7 @@ public:
         std::lock_guard lock{relay_mutex_};
         relaying_ = true;
         stopping_ = false;
+        state_ = pass_state::idle;
         schedule_locked();
     }
 
@@ -267,11 +268,27 @@ private:
         if (!relaying_ || stopping_) return;
         if (state_ == pass_state::idle) {
             state_ = pass_state::scheduled;
-            ++outstanding_;
-            boost::asio::post(executor_, [this] { run_passes(); });
+            post_run_locked();
         } else if (state_ == pass_state::running) {
             again_ = true;
         }
+    }
+
+    void post_run_locked() {
+        ++outstanding_;
+        boost::asio::post(executor_, [this] { run_passes(); });
+    }
+
+    // The poll after an idle pass: picks up retries that came due and rows of other writers.
+    void wait_locked(std::chrono::milliseconds delay) {
+        timer_.expires_after(delay);
+        ++outstanding_;
+        timer_.async_wait([this](const boost::system::error_code& error) {
+            std::lock_guard lock{relay_mutex_};
+            --outstanding_;
+            if (!error && !stopping_) schedule_locked();
+            idle_.notify_all();
+        });
     }
 
     void run_passes() noexcept {
@@ -311,14 +328,7 @@ private:
             delay = std::clamp(until, std::chrono::milliseconds{1}, delay);
             next_retry_.reset();
         }
-        timer_.expires_after(delay);
-        ++outstanding_;
-        timer_.async_wait([this](const boost::system::error_code& error) {
-            std::lock_guard lock{relay_mutex_};
-            --outstanding_;
-            if (!error) schedule_locked();
-            idle_.notify_all();
-        });
+        wait_locked(delay);
     }
 
     std::size_t pass() {

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,7 @@ struct step_call {
     envelope cause;
     std::function<void(step_context&)> action;
     std::function<void(step_context&)> compensation; // empty: nothing to undo
+    std::uint64_t order = 0;                         // when it was kept: compensations run newest first
 };
 
 // Thrown by step_context::hold() and caught by the participant: the step waits and retries.
@@ -196,7 +198,7 @@ public:
         in_flight guard{*this};
         if (!guard) return;
         try {
-            compensate_step(call, cause, attempt, begun);
+            if (compensate_step(call, cause, attempt, begun) == unwinding::go_on) unwind(call->key.view(), cause, call->order);
         } catch (...) {
             rt_->report(saga_incident_kind::compensation_failed, call->key.view(), call->def->name,
                         fmt::format("the saga store or bus failed around the compensation: {}",
@@ -210,8 +212,7 @@ public:
         try {
             auto record = rt_->store().get(event.key);
             auto calls = kept_for(event.key);
-            // Newest first, as a transaction log is undone: a later step may rely on an earlier one.
-            for (auto it = calls.rbegin(); it != calls.rend(); ++it) compensate_step(*it, env, 1, false);
+            unwind(event.key, env, std::numeric_limits<std::uint64_t>::max(), true);
             if (!record) return;
             for (auto& s : record->steps) {
                 if (s.state != step_state::done || !owns(s.name)) continue;
@@ -256,7 +257,8 @@ public:
             if (outcome == completion::committed) {
                 auto t = rt_->store().finish(event.key, event.step, true);
                 if (t.found && t.status != saga_status::running)
-                    if (auto call = kept(event.key, event.step)) compensate_step(call, env, 1, false);
+                    if (auto call = kept(event.key, event.step))
+                        if (compensate_step(call, env, 1, false) == unwinding::go_on) unwind(event.key, env, call->order);
                 return;
             }
             forget(event.key, event.step);
@@ -313,6 +315,7 @@ private:
 
     void keep(std::shared_ptr<step_call> call) {
         std::lock_guard lock{mutex_};
+        call->order = ++kept_count_;
         memory_[std::string{call->key.view()}].steps.push_back(std::move(call));
     }
     std::shared_ptr<step_call> kept(std::string_view key, std::string_view step) {
@@ -385,6 +388,8 @@ private:
             rt_->report(saga_incident_kind::step_too_late, key, step,
                         "the saga ended or began rolling back while the step waited for an aggregate");
             rt_->announce(key, t, {}, {});
+            // A rollback that found the step claimed stopped there: go on with the steps before it.
+            unwind(key, call->cause, call->order);
             return;
         }
         keep(call);
@@ -435,8 +440,9 @@ private:
             return;
         }
         if (t.status != saga_status::running) {
-            // Rolled back while the step ran: the rollback's handlers saw it pending, so it is ours to undo.
-            compensate_step(call, call->cause, 1, false);
+            // Rolled back while the step ran: the rollback's handlers saw it pending and stopped
+            // there, so undoing it, and then the steps before it, is ours to do.
+            if (compensate_step(call, call->cause, 1, false) == unwinding::go_on) unwind(key, call->cause, call->order);
             return;
         }
         for (const step_def* join : joins_waiting_for(step)) {
@@ -450,22 +456,45 @@ private:
         if (complete) rt_->announce(key, store.complete(key), {}, {});
     }
 
-    void compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun) {
+    // Whether the steps before a compensated one may be compensated now.
+    enum class unwinding { go_on, stop };
+
+    // Compensates this participant's kept steps of saga `key` that were kept before `before`,
+    // newest first, as a transaction log is undone: a later step may rely on an earlier one.
+    // It stops at a step still running or being compensated elsewhere: whoever finishes that
+    // one goes on from there, so the order holds whichever thread gets there first.
+    // A continuation (`rollback_event` false) may meet steps another thread compensated
+    // meanwhile: that is expected, and not reported as a duplicate.
+    void unwind(std::string_view key, const envelope& cause, std::uint64_t before, bool rollback_event = false) {
+        auto calls = kept_for(key);
+        for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
+            if ((*it)->order >= before) continue;
+            if (compensate_step(*it, cause, 1, false, rollback_event) == unwinding::stop) return;
+        }
+    }
+
+    unwinding compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun,
+                              bool report_duplicate = true) {
         auto& store = rt_->store();
         const std::string& step = call->def->name;
         std::string_view key = call->key.view();
         if (!begun) {
             switch (store.begin_compensation(key, step)) {
             case compensation_outcome::run: break;
-            case compensation_outcome::duplicate:
-                rt_->report(saga_incident_kind::duplicate_compensation, key, step, "compensated already; skipped");
-                return;
-            case compensation_outcome::never_ran: forget(key, step); return;
-            case compensation_outcome::pending:
-            case compensation_outcome::not_rolling_back: return;
+            case compensation_outcome::duplicate: {
+                auto record = store.get(key);
+                if (record && record->state_of(step) == step_state::compensating)
+                    return unwinding::stop; // another thread (or a retry) is at it, and goes on after it
+                if (report_duplicate)
+                    rt_->report(saga_incident_kind::duplicate_compensation, key, step, "compensated already; skipped");
+                return unwinding::go_on;
+            }
+            case compensation_outcome::never_ran: forget(key, step); return unwinding::go_on;
+            case compensation_outcome::pending: return unwinding::stop; // the step compensates itself, then goes on
+            case compensation_outcome::not_rolling_back: return unwinding::stop;
             case compensation_outcome::unknown:
                 rt_->report(saga_incident_kind::unknown_saga, key, step, "no such saga in the store");
-                return;
+                return unwinding::stop;
             }
         }
         causation_scope scope{cause};
@@ -488,15 +517,16 @@ private:
                 retry_later(delay, [call, cause, attempt](participant_core& self) {
                     self.compensate(call, cause, attempt + 1, true);
                 });
-            } else {
-                rt_->report(saga_incident_kind::compensation_exhausted, key, step,
-                            fmt::format("{}; gave up after {} retries, the saga stays rolling_back", error,
-                                        policy.delayed_retries));
+                return unwinding::stop; // the retry goes on when it is done
             }
-            return;
+            rt_->report(saga_incident_kind::compensation_exhausted, key, step,
+                        fmt::format("{}; gave up after {} retries, the saga stays rolling_back", error,
+                                    policy.delayed_retries));
+            return unwinding::go_on; // the steps before it are still undone
         }
         forget(key, step);
         rt_->announce(key, store.finish_compensation(key, step), {}, {});
+        return unwinding::go_on;
     }
 
     std::shared_ptr<runtime_core> rt_;
@@ -506,6 +536,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable idle_;
     std::size_t running_ = 0;
+    std::uint64_t kept_count_ = 0;
     bool closed_ = false;
     std::vector<std::unique_ptr<step_def>> defs_;
     std::unordered_map<std::string, saga_memory> memory_;
@@ -572,6 +603,24 @@ public:
         static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
                       "a step's action takes (const E&, choreo::saga::step_context&)");
         subscribe_step<E>(std::move(step_name), std::move(action), nullptr);
+    }
+
+    /// @brief As step(), but the step's events come from `source` instead of the bus.
+    /// `source(listener_name, deliver)` must arrange for `deliver(const E&, const envelope&)`
+    /// to be called for each event E, on any thread: a durable outbox's listener, a
+    /// transport's consumer. `deliver` runs the step on the calling thread and returns once
+    /// its transaction committed, or the barrier refused it (a duplicate), or it failed and
+    /// the saga is rolling back; so a durable source records a delivery only after the step
+    /// is done, and a redelivery is refused by the barrier. A step that finds its aggregate
+    /// busy returns at once and is retried on the runtime's timer.
+    template <event E, class Source, class Action, class Compensation>
+    void step_from(Source&& source, std::string step_name, Action action, Compensation compensation) {
+        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
+                      "a step's action takes (const E&, choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a step's compensation takes (const E&, choreo::saga::step_context&)");
+        auto [name, deliver] = make_step<E>(std::move(step_name), std::move(action), std::move(compensation));
+        std::forward<Source>(source)(name, std::move(deliver));
     }
 
     /// @brief A fan-in: `action(step_context&)` runs once per saga, in its own transaction,
@@ -652,8 +701,9 @@ private:
         return key;
     }
 
+    // Registers the step; returns its listener name and what delivers one event to it.
     template <event E, class Action, class Compensation>
-    void subscribe_step(std::string step_name, Action action, Compensation compensation) {
+    auto make_step(std::string step_name, Action action, Compensation compensation) {
         detail::step_def def;
         def.type = detail::step_def::kind::step;
         def.name = std::move(step_name);
@@ -662,19 +712,24 @@ private:
         auto act = std::make_shared<Action>(std::move(action));
         std::shared_ptr<Compensation> undo;
         if constexpr (!std::is_null_pointer_v<Compensation>) undo = std::make_shared<Compensation>(std::move(compensation));
-        connections_.push_back(core_->rt().events().subscribe<E>(
-            [core = core_, registered, act, undo](const E& event, const envelope& env) {
-                auto copy = std::make_shared<const E>(event);
-                auto call = std::make_shared<detail::step_call>();
-                call->def = registered;
-                call->key = env.key;
-                call->cause = env;
-                call->action = [act, copy](step_context& context) { (*act)(*copy, context); };
-                if constexpr (!std::is_null_pointer_v<Compensation>)
-                    call->compensation = [undo, copy](step_context& context) { (*undo)(*copy, context); };
-                core->deliver([core, call] { core->run(call, 1); });
-            },
-            cross_context_options(registered->name)));
+        auto deliver = [core = core_, registered, act, undo](const E& event, const envelope& env) {
+            auto copy = std::make_shared<const E>(event);
+            auto call = std::make_shared<detail::step_call>();
+            call->def = registered;
+            call->key = env.key;
+            call->cause = env;
+            call->action = [act, copy](step_context& context) { (*act)(*copy, context); };
+            if constexpr (!std::is_null_pointer_v<Compensation>)
+                call->compensation = [undo, copy](step_context& context) { (*undo)(*copy, context); };
+            core->deliver([core, call] { core->run(call, 1); });
+        };
+        return std::pair{registered->name, std::move(deliver)};
+    }
+
+    template <event E, class Action, class Compensation>
+    void subscribe_step(std::string step_name, Action action, Compensation compensation) {
+        auto [name, deliver] = make_step<E>(std::move(step_name), std::move(action), std::move(compensation));
+        connections_.push_back(core_->rt().events().subscribe<E>(std::move(deliver), cross_context_options(name)));
     }
 
     listener_options cross_context_options(std::string listener_name) const {

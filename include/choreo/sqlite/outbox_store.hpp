@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -90,17 +91,27 @@ public:
     void settle(std::span<const durable::settlement> settled) {
         if (settled.empty()) return;
         auto now = milliseconds_of(std::chrono::system_clock::now());
+        using outcome = durable::settlement::outcome;
+        // Delivered rows, the common case, are marked by one statement per round count
+        // (usually one): their ids go in as a JSON array.
+        std::map<unsigned, std::string> delivered;
+        for (const auto& s : settled) {
+            if (s.result != outcome::delivered) continue;
+            auto& ids = delivered[s.attempts];
+            ids += ids.empty() ? '[' : ',';
+            ids += std::to_string(s.id);
+        }
         db_.transact([&] {
+            for (auto& [attempts, ids] : delivered) {
+                ids += ']';
+                statement done{db_, "UPDATE choreo_outbox SET state = 1, attempts = ?, settled_at = ?, claimed_by = NULL, "
+                                    "claimed_until = 0, last_error = NULL WHERE id IN (SELECT value FROM json_each(?))"};
+                done.bind(static_cast<std::int64_t>(attempts), now, ids).run();
+            }
             for (const auto& s : settled) {
-                using outcome = durable::settlement::outcome;
                 const auto attempts = static_cast<std::int64_t>(s.attempts);
                 switch (s.result) {
-                case outcome::delivered: {
-                    statement done{db_, "UPDATE choreo_outbox SET state = 1, attempts = ?, settled_at = ?, "
-                                        "claimed_by = NULL, claimed_until = 0, last_error = NULL WHERE id = ?"};
-                    done.bind(attempts, now, s.id).run();
-                    break;
-                }
+                case outcome::delivered: break;
                 case outcome::retry: {
                     statement later{db_, "UPDATE choreo_outbox SET attempts = ?, due_at = ?, last_error = ?, "
                                          "claimed_by = NULL, claimed_until = 0 WHERE id = ?"};
