@@ -28,3 +28,17 @@ configure_and_build() {
   cmake -S "$choreo_root" -B "$dir" -G Ninja "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)"
 }
+
+# ensure_conan: prints the path of a conan 2 program, installed from PyPI into a virtual
+# environment under build-tools/ the first time (Debian 12's pip refuses system installs).
+conan_version=2.34.0
+ensure_conan() {
+  local venv=$choreo_root/build-tools/conan
+  if ! "$venv/bin/conan" --version 2>/dev/null | grep -q "$conan_version"; then
+    ensure_packages python3-venv >&2
+    echo "==> installing conan $conan_version into $venv" >&2
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "conan==$conan_version" >&2
+  fi
+  echo "$venv/bin/conan"
+}
