@@ -10,7 +10,7 @@ Boost, {fmt} and SQLite3 with find_dependency. Consumers write
 choreo::sqlite, exactly as with a tree installed by CMake; and the same config works
 whether those dependencies are Conan packages (through CMakeDeps) or the system's (through
 [platform_requires], which Conan's CMakeDeps cannot name in a component's requirements).
-See docs/decisions/0016-conan-package-uses-choreo-config.md.
+See docs/decisions/0017-conan-package-uses-choreo-config.md.
 """
 import re
 

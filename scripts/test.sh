@@ -6,10 +6,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$choreo_root"
 
-ensure_packages "${core_packages[@]}" clang-14
+ensure_packages "${core_packages[@]}" clang-14 doxygen
+
+conan=$(ensure_conan)
 
 echo "==> GCC build"
-configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ -DCHOREO_WERROR=ON
+configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ -DCHOREO_WERROR=ON \
+  -DCHOREO_CONAN="$conan"
 ctest --test-dir build -j 2 --output-on-failure
 
 echo "==> Clang build"

@@ -41,13 +41,13 @@ struct bus_options {
 
 /// @brief One registration, as bus::wiring() lists it.
 struct registration {
-    std::string event_type;
-    std::string listener;
-    phase when;
-    int order;
-    delivery mode;
-    ordering order_by;
-    no_transaction_policy without_transaction;
+    std::string event_type;                    ///< the event's type name
+    std::string listener;                      ///< the listener's name
+    phase when;                                ///< the phase it is bound to
+    int order;                                 ///< its place among listeners of one phase
+    delivery mode;                             ///< synchronous or asynchronous
+    ordering order_by;                         ///< per-key ordering of asynchronous deliveries
+    no_transaction_policy without_transaction; ///< what an after_* listener does with no unit of work
 };
 
 namespace detail {

@@ -17,6 +17,7 @@ namespace choreo {
 /// outlive the scope; scopes nest.
 class causation_scope {
 public:
+    /// @brief Makes `cause` the event being handled until the scope ends.
     explicit causation_scope(const envelope& cause) noexcept : frame_(cause), scope_(frame_) {}
     causation_scope(const causation_scope&) = delete;
     causation_scope& operator=(const causation_scope&) = delete;

@@ -16,6 +16,7 @@
 namespace choreo {
 
 /// @brief A 128-bit event id: 64 random bits chosen per bus, then a per-bus sequence number.
+/// {fmt} formats it as 32 hexadecimal digits, which event_id::parse reads back.
 struct event_id {
     std::uint64_t high = 0; ///< random per bus, so ids of two processes do not collide
     std::uint64_t low = 0;  ///< sequence number within the bus
@@ -39,7 +40,9 @@ struct event_id {
         }
         return id;
     }
+    /// @brief Ids are equal when both halves are.
     friend constexpr bool operator==(const event_id&, const event_id&) noexcept = default;
+    /// @brief Ids order by their high half, then their low half.
     friend constexpr auto operator<=>(const event_id&, const event_id&) noexcept = default;
 };
 
@@ -62,6 +65,7 @@ public:
     /// @brief A hash of the text, stable within a process.
     [[nodiscard]] std::size_t hash() const noexcept { return std::hash<std::string_view>{}(view()); }
 
+    /// @brief Keys are equal when their texts are.
     friend bool operator==(const correlation_key& a, const correlation_key& b) noexcept { return a.view() == b.view(); }
 
 private:
@@ -80,9 +84,12 @@ struct envelope {
 
 } // namespace choreo
 
+/// @cond FMT_SPECIALIZATIONS
+// Documented with event_id; Doxygen cannot place a specialization of another library's template.
 template <>
 struct fmt::formatter<choreo::event_id> : fmt::formatter<std::string_view> {
     auto format(const choreo::event_id& id, format_context& ctx) const {
         return fmt::format_to(ctx.out(), "{:016x}{:016x}", id.high, id.low);
     }
 };
+/// @endcond

@@ -20,9 +20,9 @@ namespace choreo {
 struct retry_policy {
     unsigned immediate_retries = 0; ///< extra attempts at once, on the same thread
     unsigned delayed_retries = 0;   ///< extra attempts after a delay (asynchronous listeners)
-    std::chrono::milliseconds initial_delay{100};
-    double backoff_multiplier = 2.0;
-    std::chrono::milliseconds max_delay{std::chrono::seconds{30}};
+    std::chrono::milliseconds initial_delay{100};                  ///< the first delayed retry's wait
+    double backoff_multiplier = 2.0;                               ///< each further wait is this times the last
+    std::chrono::milliseconds max_delay{std::chrono::seconds{30}}; ///< the longest wait
     /// @brief Whether an error may succeed if retried; by default anything but choreo::permanent_error.
     std::function<bool(const std::exception_ptr&)> is_retryable{};
 

@@ -35,10 +35,10 @@ enum class incident_kind : std::uint8_t {
 
 /// @brief One report to the error handler. References are valid only during the call.
 struct incident {
-    incident_kind kind;
+    incident_kind kind;             ///< what happened
     std::string_view event_type;   ///< empty for rollback_failed
     std::string_view listener;     ///< the listener's name; empty for rollback_failed
-    phase listener_phase;
+    phase listener_phase;           ///< the phase the listener is bound to
     const envelope* event_envelope; ///< null when there is no event (rollback_failed)
     std::exception_ptr error;       ///< null for listener_skipped
     unsigned attempt;               ///< 1 for the first try
@@ -67,16 +67,16 @@ enum class dispatch_outcome : std::uint8_t {
 
 /// @brief One dispatch as the tracer sees it. References are valid only during the call.
 struct dispatch_trace {
-    std::string_view event_type;
-    std::string_view listener;
-    phase listener_phase;
-    delivery mode;
-    completion outcome_of_unit; ///< for after_* phases
-    std::thread::id thread;
-    std::chrono::nanoseconds duration;
-    dispatch_outcome outcome;
-    unsigned attempt;
-    const envelope& event_envelope;
+    std::string_view event_type;       ///< the event's type name
+    std::string_view listener;         ///< the listener's name
+    phase listener_phase;              ///< the phase the listener is bound to
+    delivery mode;                     ///< synchronous or asynchronous
+    completion outcome_of_unit;        ///< for after_* phases
+    std::thread::id thread;            ///< the thread the listener ran on
+    std::chrono::nanoseconds duration; ///< how long the listener ran
+    dispatch_outcome outcome;          ///< delivered, failed or skipped
+    unsigned attempt;                  ///< 1 for the first try
+    const envelope& event_envelope;    ///< the event's id, key, causation and time
     std::exception_ptr error; ///< set when outcome is failed
 };
 

@@ -40,33 +40,34 @@ enum class row_state : std::uint8_t {
 
 /// @brief One row to append: an event for one durable listener. Views are valid during the call.
 struct outbox_message {
-    std::string_view event_type;
-    std::string_view listener;
-    const envelope& event_envelope;
-    std::string_view payload;
+    std::string_view event_type;    ///< the event's type name
+    std::string_view listener;      ///< the durable listener it is for
+    const envelope& event_envelope; ///< id, key, causation and time
+    std::string_view payload;       ///< the event, encoded by the codec
 };
 
 /// @brief A row as claimed or listed.
 struct outbox_row {
-    std::int64_t id = 0;
-    std::string event_type;
-    std::string listener;
-    event_id event;
-    event_id causation;
-    std::string key;
-    std::chrono::system_clock::time_point time{};
-    std::string payload;
+    std::int64_t id = 0;                          ///< the row's id in the store
+    std::string event_type;                       ///< the event's type name
+    std::string listener;                         ///< the durable listener it is for
+    event_id event;                               ///< the event's id
+    event_id causation;                           ///< the id of the event that caused it
+    std::string key;                              ///< the correlation key (a saga's key)
+    std::chrono::system_clock::time_point time{}; ///< when the event was published
+    std::string payload;                          ///< the event, encoded by the codec
     unsigned attempts = 0; ///< delivery rounds tried so far
-    row_state state = row_state::pending;
-    std::string last_error;
+    row_state state = row_state::pending; ///< pending, delivered or failed
+    std::string last_error;               ///< the last delivery's error, if it failed
     std::string problem; ///< set when the stored row cannot be read back (a corrupt row)
 };
 
 /// @brief What became of one claimed row.
 struct settlement {
+    /// @brief Delivered; to retry at retry_at; failed for good.
     enum class outcome : std::uint8_t { delivered, retry, failed };
-    std::int64_t id = 0;
-    outcome result = outcome::delivered;
+    std::int64_t id = 0;                 ///< the row
+    outcome result = outcome::delivered; ///< what became of it
     unsigned attempts = 0;                            ///< rounds tried, this one included
     std::chrono::system_clock::time_point retry_at{}; ///< for retry
     std::string error;                                ///< for retry and failed
@@ -74,9 +75,10 @@ struct settlement {
 
 /// @brief Rows per state.
 struct outbox_counts {
-    std::uint64_t pending = 0;
-    std::uint64_t delivered = 0;
-    std::uint64_t failed = 0;
+    std::uint64_t pending = 0;   ///< written, not yet delivered (retries included)
+    std::uint64_t delivered = 0; ///< delivered and kept until purged
+    std::uint64_t failed = 0;    ///< out of retries, or unreadable: listed by failed()
+    /// @brief Counts are equal when every state's count is.
     friend bool operator==(const outbox_counts&, const outbox_counts&) = default;
 };
 

@@ -14,23 +14,23 @@ struct saga_rolled_back {
     std::string key;         ///< the saga
     std::string reason;      ///< why
     std::string failed_step; ///< which step failed; empty for a timeout
-    static constexpr std::string_view choreo_event_name = "choreo.saga_rolled_back";
+    static constexpr std::string_view choreo_event_name = "choreo.saga_rolled_back"; ///< stable type name
 };
 
 /// @brief A saga ended (completed, or rolled back with every compensation done):
 /// participants release the in-progress markers they hold for it.
 struct saga_ended {
-    std::string key;
+    std::string key;                              ///< the saga
     saga_status outcome = saga_status::completed; ///< completed or rolled_back
-    static constexpr std::string_view choreo_event_name = "choreo.saga_ended";
+    static constexpr std::string_view choreo_event_name = "choreo.saga_ended"; ///< stable type name
 };
 
 /// @brief Published into the unit of work that starts a saga, so the starting step is
 /// recorded as done when that unit commits, and the saga rolled back if it does not.
 struct saga_started {
-    std::string key;
-    std::string step;
-    static constexpr std::string_view choreo_event_name = "choreo.saga_started";
+    std::string key;  ///< the saga
+    std::string step; ///< the starting step, "participant/step"
+    static constexpr std::string_view choreo_event_name = "choreo.saga_started"; ///< stable type name
 };
 
 } // namespace choreo::saga

@@ -31,8 +31,10 @@ struct memory_store_options {
 /// sagas on different keys rarely contend. Safe to use from any thread.
 class memory_store {
 public:
+    /// @brief An empty store.
     explicit memory_store(memory_store_options options = {}) : options_(options) {}
 
+    /// @brief A running saga whose first step is in `first_state`; false if the key exists.
     [[nodiscard]] bool create(std::string_view key, time_point started, time_point deadline, std::string_view first_step,
                               step_state first_state) {
         auto& s = shard_for(key);
@@ -47,6 +49,7 @@ public:
         return true;
     }
 
+    /// @brief Claims a step: claimed, duplicate, not_running or unknown.
     [[nodiscard]] claim_outcome claim(std::string_view key, std::string_view step) {
         auto& s = shard_for(key);
         std::lock_guard lock{s.mutex};
@@ -58,6 +61,7 @@ public:
         return claim_outcome::claimed;
     }
 
+    /// @brief A claimed step becomes done or failed.
     [[nodiscard]] transition finish(std::string_view key, std::string_view step, bool succeeded) {
         return update(key, [&](saga_record& r, transition&) {
             auto* s = find_step(r, step);
@@ -66,6 +70,7 @@ public:
         });
     }
 
+    /// @brief A running saga becomes rolling_back; the first caller wins.
     [[nodiscard]] transition roll_back(std::string_view key, std::string_view reason, std::string_view failed_step) {
         return update(key, [&](saga_record& r, transition& t) {
             if (r.status == saga_status::running) {
@@ -78,6 +83,7 @@ public:
         });
     }
 
+    /// @brief Whether to compensate a step now (and marks it compensating).
     [[nodiscard]] compensation_outcome begin_compensation(std::string_view key, std::string_view step) {
         auto& s = shard_for(key);
         std::lock_guard lock{s.mutex};
@@ -98,12 +104,14 @@ public:
         return compensation_outcome::run;
     }
 
+    /// @brief A compensating step becomes compensated.
     [[nodiscard]] transition finish_compensation(std::string_view key, std::string_view step) {
         return update(key, [&](saga_record& r, transition&) {
             if (auto* s = find_step(r, step); s && s->state == step_state::compensating) s->state = step_state::compensated;
         });
     }
 
+    /// @brief A running saga becomes completed.
     [[nodiscard]] transition complete(std::string_view key) {
         return update(key, [&](saga_record& r, transition& t) {
             if (r.status != saga_status::running) return;
@@ -113,6 +121,7 @@ public:
         });
     }
 
+    /// @brief A running saga past its deadline becomes rolling_back.
     [[nodiscard]] transition expire(std::string_view key, time_point now, std::string_view reason) {
         return update(key, [&](saga_record& r, transition& t) {
             if (r.status != saga_status::running || r.deadline > now) return;
@@ -122,6 +131,7 @@ public:
         });
     }
 
+    /// @brief Records a fan-in branch once; says how many distinct branches arrived.
     [[nodiscard]] join_outcome join(std::string_view key, std::string_view join_step, std::string_view branch) {
         auto& s = shard_for(key);
         std::lock_guard lock{s.mutex};
@@ -139,6 +149,7 @@ public:
         return out;
     }
 
+    /// @brief The saga's status, or nothing for an unknown key.
     [[nodiscard]] std::optional<saga_status> status(std::string_view key) const {
         auto& s = shard_for(key);
         std::lock_guard lock{s.mutex};
@@ -146,6 +157,7 @@ public:
         return r ? std::optional{r->status} : std::nullopt;
     }
 
+    /// @brief The saga's whole record, or nothing for an unknown key.
     [[nodiscard]] std::optional<saga_record> get(std::string_view key) const {
         auto& s = shard_for(key);
         std::lock_guard lock{s.mutex};
@@ -153,6 +165,7 @@ public:
         return r ? std::optional{*r} : std::nullopt;
     }
 
+    /// @brief The keys of running sagas whose deadline is before `now`.
     [[nodiscard]] std::vector<std::string> overdue(time_point now) const {
         std::vector<std::string> keys;
         for (auto& s : shards_) {
@@ -164,6 +177,7 @@ public:
         return keys;
     }
 
+    /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
     [[nodiscard]] marker_outcome acquire(std::string_view marker, std::string_view key, time_point now,
                                          time_point until) {
         auto& s = shard_for(marker);
@@ -177,6 +191,7 @@ public:
         return {.acquired = true, .holder = {}};
     }
 
+    /// @brief Releases a marker if `key` holds it (compare and delete).
     bool release(std::string_view marker, std::string_view key) {
         auto& s = shard_for(marker);
         std::lock_guard lock{s.mutex};
@@ -186,6 +201,7 @@ public:
         return true;
     }
 
+    /// @brief The saga holding a marker at `now`, if any.
     [[nodiscard]] std::optional<std::string> holder(std::string_view marker, time_point now) const {
         auto& s = shard_for(marker);
         std::lock_guard lock{s.mutex};

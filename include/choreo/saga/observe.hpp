@@ -47,10 +47,10 @@ enum class saga_incident_kind : std::uint8_t {
 
 /// @brief One report. The views are valid only during the call.
 struct saga_incident {
-    saga_incident_kind kind;
-    std::string_view saga; ///< the saga key
-    std::string_view step; ///< the step concerned, if any
-    std::string_view message;
+    saga_incident_kind kind;  ///< what happened
+    std::string_view saga;    ///< the saga key
+    std::string_view step;    ///< the step concerned, if any
+    std::string_view message; ///< a readable explanation
 };
 
 /// @brief Receives saga incidents, from any thread.

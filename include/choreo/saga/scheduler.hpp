@@ -44,6 +44,7 @@ public:
 /// Destroying it cancels what is waiting and waits for tasks already running.
 class asio_scheduler final : public scheduler {
 public:
+    /// @brief Runs tasks and timers on `executor`.
     explicit asio_scheduler(boost::asio::any_io_executor executor)
         : executor_(std::move(executor)), state_(std::make_shared<state>()) {}
     ~asio_scheduler() override { stop(); }

@@ -61,18 +61,19 @@ enum class step_state : std::uint8_t {
 
 /// @brief One step as the store records it.
 struct step_record {
-    std::string name;
-    step_state state = step_state::claimed;
+    std::string name;                       ///< "participant/step"
+    step_state state = step_state::claimed; ///< where the step is
+    /// @brief Records are equal when name and state are.
     friend bool operator==(const step_record&, const step_record&) = default;
 };
 
 /// @brief A saga as the store records it: for display, tests and recovery.
 struct saga_record {
-    std::string key;
-    saga_status status = saga_status::running;
+    std::string key;                           ///< the saga's key
+    saga_status status = saga_status::running; ///< running, completed, rolling_back or rolled_back
     std::string reason;      ///< why it rolled back; empty otherwise
     std::string failed_step; ///< the step that failed (or empty for a timeout)
-    time_point started{};
+    time_point started{};   ///< when the saga was created
     time_point deadline{};   ///< past this while running, it is rolled back; max() for none
     std::vector<step_record> steps; ///< in the order they were first claimed
     std::vector<std::string> joined; ///< "join/branch" arrivals of fan-ins

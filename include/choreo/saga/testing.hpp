@@ -205,6 +205,7 @@ class harness {
     std::vector<recorded> incidents_;
 
 public:
+    /// @brief A bus with one thread, a memory store and a runtime on the manual clock and network.
     explicit harness(harness_options options = {})
         : events({.threads = 1}),
           sagas(events, store,
@@ -262,12 +263,12 @@ public:
         incidents_.clear();
     }
 
-    manual_clock clock;
-    fault_injector faults;
-    network net;
-    memory_store store;
-    bus events;
-    runtime sagas;
+    manual_clock clock;    ///< the runtime's time; advance() moves it
+    fault_injector faults; ///< makes steps and compensations throw on purpose
+    network net;           ///< holds cross-context deliveries until handed over
+    memory_store store;    ///< the rollback-state store
+    bus events;            ///< the bus the participants publish on
+    runtime sagas;         ///< the saga runtime on all of the above
 
 private:
     void record(const saga_incident& i) {
