@@ -262,7 +262,7 @@ int diagram(const arguments& a) {
 int crash_child(const arguments& a) {
     auto dir = a.options.find("dir");
     if (dir == a.options.end()) throw usage_error("crash-child needs --dir");
-    shop::app::shop s{config{modes_of(a, false).front(), dir->second, false}};
+    ::shop::app::shop s{config{modes_of(a, false).front(), dir->second, false}};
     auto apple = s.add_product("apple", 100, 10);
     s.charge_points(1, 1'000);
     auto id = s.create_order(1, {{apple, 1}}, {});
@@ -316,7 +316,7 @@ int crash_after_commit(mode m) {
 
     bool met = true;
     {
-        shop::app::shop s{config{m, dir.string(), false, true, false}};
+        ::shop::app::shop s{config{m, dir.string(), false, true, false}};
         auto st = s.state();
         auto pending = st.at("outbox").at("pending").as_uint64();
         fmt::print("  on disk after the crash: order 1 is {}; outbox: {}; the data platform has received {}\n",
@@ -330,7 +330,7 @@ int crash_after_commit(mode m) {
         met = met && received_text(st) == "order 1 exactly once";
     }
     {
-        shop::app::shop s{config{m, dir.string(), false, true}};
+        ::shop::app::shop s{config{m, dir.string(), false, true}};
         s.settle();
         auto st = s.state();
         fmt::print("  run 3 restarts again: the data platform has received {}\n", received_text(st));
