@@ -1,8 +1,8 @@
 """Conan 2 recipe for choreo, a header-only library.
 
 Options select the optional layers, as the CMake package does: `durable` (the outbox and its
-JSON codec; Boost.JSON's compiled library) and `sqlite` (the SQLite stores; SQLite3). The
-Redis and Kafka layers get their options when they land.
+JSON codec; Boost.JSON's compiled library), `sqlite` (the SQLite stores; SQLite3) and
+`redis` (the Redis connection; hiredis). The Kafka layer gets its option when it lands.
 
 The package is choreo's own CMake install: its headers and its package config, which finds
 Boost, {fmt} and SQLite3 with find_dependency. Consumers write
@@ -27,8 +27,8 @@ class ChoreoConan(ConanFile):
     topics = ("events", "saga", "outbox", "transactions", "asio", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
-    options = {"durable": [True, False], "sqlite": [True, False]}
-    default_options = {"durable": True, "sqlite": True}
+    options = {"durable": [True, False], "sqlite": [True, False], "redis": [True, False]}
+    default_options = {"durable": True, "sqlite": True, "redis": True}
     exports_sources = "include/*", "cmake/*", "CMakeLists.txt", "LICENSE"
     no_copy_source = True
 
@@ -52,6 +52,8 @@ class ChoreoConan(ConanFile):
         self.requires("fmt/[>=9]", transitive_headers=True, transitive_libs=True)
         if self.options.get_safe("sqlite"):
             self.requires("sqlite3/[>=3.35]", transitive_headers=True, transitive_libs=True)
+        if self.options.redis:
+            self.requires("hiredis/[>=0.14]", transitive_headers=True, transitive_libs=True)
 
     def validate(self):
         check_min_cppstd(self, 20)
@@ -64,6 +66,7 @@ class ChoreoConan(ConanFile):
         toolchain.cache_variables["CHOREO_BUILD_BENCHMARKS"] = False
         toolchain.cache_variables["CHOREO_DURABLE"] = bool(self.options.durable)
         toolchain.cache_variables["CHOREO_SQLITE"] = bool(self.options.get_safe("sqlite", False))
+        toolchain.cache_variables["CHOREO_REDIS"] = bool(self.options.redis)
         toolchain.generate()
 
     def package_id(self):

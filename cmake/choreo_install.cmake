@@ -7,6 +7,9 @@ endif()
 if(CHOREO_HAS_SQLITE)
   list(APPEND choreo_installed_targets choreo_sqlite)
 endif()
+if(CHOREO_HAS_REDIS)
+  list(APPEND choreo_installed_targets choreo_redis)
+endif()
 install(TARGETS ${choreo_installed_targets} EXPORT choreoTargets)
 install(DIRECTORY include/choreo DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
@@ -22,4 +25,5 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/choreoConfigVersion
 install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfigVersion.cmake
+  cmake/choreo_find_hiredis.cmake
   DESTINATION ${choreo_cmake_dir})

@@ -29,9 +29,9 @@ sanitized() {
 }
 
 echo "==> ThreadSanitizer"
-sanitized build-tsan "-fsanitize=thread -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests
-TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -j 2 -R "^(core|saga|durable)$" --output-on-failure
+sanitized build-tsan "-fsanitize=thread -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests
+TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -j 2 -R "^(core|saga|durable|redis)$" --output-on-failure
 
 echo "==> AddressSanitizer + UndefinedBehaviorSanitizer"
-sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests
-ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -j 2 -R "^(core|saga|durable)$" --output-on-failure
+sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests
+ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -j 2 -R "^(core|saga|durable|redis)$" --output-on-failure

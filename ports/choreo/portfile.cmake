@@ -9,6 +9,7 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     FEATURES
         durable CHOREO_DURABLE
         sqlite  CHOREO_SQLITE
+        redis   CHOREO_REDIS
 )
 
 vcpkg_cmake_configure(

@@ -3,6 +3,9 @@
 #include <choreo/durable.hpp>
 #include <choreo/sqlite.hpp>
 #endif
+#if CHOREO_ODR_WITH_REDIS
+#include <choreo/redis.hpp>
+#endif
 
 #include <cstdio>
 

@@ -14,6 +14,7 @@ debian_version() { dpkg-query -W -f='${Version}' "$1" | sed -E 's/^[0-9]+://; s/
 boost=$(debian_version libboost1.81-dev)
 fmt=$(debian_version libfmt-dev)
 sqlite=$(debian_version libsqlite3-dev)
+hiredis=$(debian_version libhiredis-dev)
 
 "$conan" profile detect >/dev/null
 "$conan" remote disable '*' >/dev/null
@@ -26,9 +27,10 @@ build_type=Release
 boost/$boost
 fmt/$fmt
 sqlite3/$sqlite
+hiredis/$hiredis
 PROFILE
-echo "profile: boost/$boost fmt/$fmt sqlite3/$sqlite from Debian's packages"
-# The default package (every layer), then one without the durable layer: the test_package's
+echo "profile: boost/$boost fmt/$fmt sqlite3/$sqlite hiredis/$hiredis from Debian's packages"
+# The default package (every layer), then one with the core alone: the test_package's
 # consumer says which targets it linked.
 expect() {
   local log=$1 line=$2
@@ -41,7 +43,7 @@ expect() {
 }
 version=$(sed -nE 's/^#define CHOREO_VERSION_(MAJOR|MINOR|PATCH) ([0-9]+)$/\2/p' "$source/include/choreo/version.hpp" | paste -sd.)
 "$conan" create "$source" --profile:all "$work/debian12" --build=missing >"$work/default.log" 2>&1 || { cat "$work/default.log" >&2; exit 1; }
-expect "$work/default.log" "consumer ok with choreo $version and choreo::sqlite"
-"$conan" create "$source" --profile:all "$work/debian12" --build=missing -o "choreo/*:durable=False" \
+expect "$work/default.log" "consumer ok with choreo $version and choreo::sqlite and choreo::redis"
+"$conan" create "$source" --profile:all "$work/debian12" --build=missing -o "choreo/*:durable=False" -o "choreo/*:redis=False" \
   >"$work/core-only.log" 2>&1 || { cat "$work/core-only.log" >&2; exit 1; }
 expect "$work/core-only.log" "consumer ok with choreo $version"

@@ -1,9 +1,12 @@
 // Uses the core and the saga layer through the installed or added target alone; with
-// CHOREO_CONSUMER_SQLITE, the outbox on SQLite through choreo::sqlite too, proving that
-// target's dependencies (Boost.JSON's library, SQLite3) are found for the consumer.
+// CHOREO_CONSUMER_SQLITE, the outbox on SQLite through choreo::sqlite too, and with
+// CHOREO_CONSUMER_REDIS a Redis connection through choreo::redis, proving that those
+// targets' dependencies (Boost.JSON's library, SQLite3, hiredis) are found for the consumer.
 #include <choreo/choreo.hpp>
 
 #include <fmt/core.h>
+
+#include <string>
 
 #ifdef CHOREO_CONSUMER_SQLITE
 #include <choreo/durable.hpp>
@@ -12,6 +15,22 @@
 #include <boost/describe/class.hpp>
 
 #include <cstdint>
+#endif
+
+#ifdef CHOREO_CONSUMER_REDIS
+#include <choreo/redis.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+// A connection is made and a command formatted (hiredis linked), with no server needed:
+// the io_context never runs, so nothing is sent.
+bool redis_links() {
+    auto options = choreo::redis::parse_url("redis://consumer:secret@127.0.0.1:6390/1");
+    boost::asio::io_context io;
+    choreo::redis::connection redis{io.get_executor(), options};
+    redis.async_command({"SET", "key", "value"}, [](std::exception_ptr, choreo::redis::reply) {});
+    return options.database == 1 && options.username == "consumer";
+}
 #endif
 
 struct order_placed {
@@ -53,11 +72,14 @@ int main() {
     bool created = store.create("order_placed:42", {}, {}, "order/place", choreo::saga::step_state::done);
 
     if (committed != 42 || !created) return 1;
+    std::string with;
 #ifdef CHOREO_CONSUMER_SQLITE
     if (!outbox_delivers(bus)) return 2;
-    const char* with = " and choreo::sqlite";
-#else
-    const char* with = "";
+    with += " and choreo::sqlite";
+#endif
+#ifdef CHOREO_CONSUMER_REDIS
+    if (!redis_links()) return 3;
+    with += " and choreo::redis";
 #endif
     fmt::print("consumer ok with choreo {}.{}.{}{}\n", CHOREO_VERSION_MAJOR, CHOREO_VERSION_MINOR,
                CHOREO_VERSION_PATCH, with);
