@@ -1,8 +1,10 @@
 #pragma once
 /// @file
-/// @brief The Redis layer (target choreo::redis): so far its connection, on hiredis and Asio.
+/// @brief The Redis layer (target choreo::redis): the connection, on hiredis and Asio, and the
+/// rollback-state store of sagas.
 
 #include <choreo/redis/connection.hpp>
 #include <choreo/redis/errors.hpp>
 #include <choreo/redis/options.hpp>
 #include <choreo/redis/reply.hpp>
+#include <choreo/redis/saga_store.hpp>

@@ -1,154 +1,27 @@
-// memory_store: the semantics every rollback_store and marker_store must have.
+// memory_store against the store contract (store_contract.hpp), and what is its own.
 
 #include <choreo/saga/memory_store.hpp>
 
-#include <chrono>
-#include <thread>
-#include <vector>
+#include "store_contract.hpp"
+
+#include <string>
 
 #include <doctest/doctest.h>
 
+namespace store_contract {
+template <>
+struct store_under_test<memory_store> {
+    memory_store value{};
+    static store_under_test make() { return store_under_test{memory_store{}}; }
+    memory_store& store() { return value; }
+};
+} // namespace store_contract
+
+TEST_CASE_TEMPLATE_INVOKE(store_contract_id, choreo::saga::memory_store);
+
 using namespace choreo::saga;
 using namespace std::chrono_literals;
-
-namespace {
-const time_point t0{std::chrono::hours{1000}};
-}
-
-TEST_CASE("create refuses an existing key") {
-    memory_store store;
-    CHECK(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    CHECK_FALSE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    auto r = store.get("s");
-    REQUIRE(r);
-    CHECK(r->status == saga_status::running);
-    CHECK(r->started == t0);
-    CHECK(r->steps == std::vector<step_record>{{"a/start", step_state::done}});
-    CHECK_FALSE(store.get("other"));
-    CHECK_FALSE(store.status("other"));
-}
-
-TEST_CASE("the barrier: claim once, refuse duplicates, refuse steps after the end") {
-    memory_store store;
-    REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    CHECK(store.claim("s", "b/step") == claim_outcome::claimed);
-    CHECK(store.claim("s", "b/step") == claim_outcome::duplicate);
-    CHECK(store.claim("nope", "b/step") == claim_outcome::unknown);
-    auto t = store.finish("s", "b/step", true);
-    CHECK(t.found);
-    CHECK(t.status == saga_status::running);
-    CHECK(store.claim("s", "b/step") == claim_outcome::duplicate);
-    auto done = store.complete("s");
-    CHECK(done.changed);
-    CHECK(done.ended_now);
-    CHECK(done.status == saga_status::completed);
-    CHECK(store.claim("s", "c/late") == claim_outcome::not_running);
-    CHECK_FALSE(store.complete("s").changed);
-}
-
-TEST_CASE("rollback: first caller wins; the saga ends when every done step is compensated") {
-    memory_store store;
-    REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    REQUIRE(store.claim("s", "b/one") == claim_outcome::claimed);
-    REQUIRE(store.finish("s", "b/one", true).found);
-    REQUIRE(store.claim("s", "c/two") == claim_outcome::claimed);
-    REQUIRE(store.claim("s", "d/three") == claim_outcome::claimed); // still running when the rollback comes
-
-    auto first = store.roll_back("s", "boom", "c/two");
-    CHECK(first.changed);
-    CHECK_FALSE(first.ended_now);
-    CHECK(first.status == saga_status::rolling_back);
-    auto second = store.roll_back("s", "other", "x/y");
-    CHECK_FALSE(second.changed);
-    auto r = store.get("s");
-    CHECK(r->reason == "boom");
-    CHECK(r->failed_step == "c/two");
-    CHECK(r->state_of("c/two") == step_state::failed);
-
-    CHECK(store.begin_compensation("s", "c/two") == compensation_outcome::never_ran);
-    CHECK(store.begin_compensation("s", "z/never") == compensation_outcome::never_ran);
-    CHECK(store.begin_compensation("s", "d/three") == compensation_outcome::pending);
-    CHECK(store.begin_compensation("s", "b/one") == compensation_outcome::run);
-    CHECK(store.begin_compensation("s", "b/one") == compensation_outcome::duplicate);
-    CHECK_FALSE(store.finish_compensation("s", "b/one").ended_now);
-    CHECK(store.begin_compensation("s", "b/one") == compensation_outcome::duplicate);
-    CHECK(store.begin_compensation("s", "a/start") == compensation_outcome::run);
-    CHECK_FALSE(store.finish_compensation("s", "a/start").ended_now);
-
-    // The running step finishes after the rollback: it is done, so its owner compensates it.
-    auto late = store.finish("s", "d/three", true);
-    CHECK(late.status == saga_status::rolling_back);
-    CHECK(store.begin_compensation("s", "d/three") == compensation_outcome::run);
-    auto last = store.finish_compensation("s", "d/three");
-    CHECK(last.ended_now);
-    CHECK(last.status == saga_status::rolled_back);
-    CHECK(store.claim("s", "e/late") == claim_outcome::not_running);
-}
-
-TEST_CASE("compensation is refused for running and completed sagas") {
-    memory_store store;
-    REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    CHECK(store.begin_compensation("s", "a/start") == compensation_outcome::not_rolling_back);
-    REQUIRE(store.complete("s").ended_now);
-    CHECK(store.begin_compensation("s", "a/start") == compensation_outcome::not_rolling_back);
-    CHECK(store.begin_compensation("nope", "a/start") == compensation_outcome::unknown);
-}
-
-TEST_CASE("a rollback with nothing done ends the saga at once") {
-    memory_store store;
-    REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::claimed));
-    auto t = store.roll_back("s", "start rolled back", "a/start");
-    CHECK(t.changed);
-    CHECK(t.ended_now);
-    CHECK(t.status == saga_status::rolled_back);
-}
-
-TEST_CASE("expire rolls back running sagas at their deadline only") {
-    memory_store store;
-    REQUIRE(store.create("early", t0, t0 + 1s, "a/start", step_state::done));
-    REQUIRE(store.create("late", t0, t0 + 5s, "a/start", step_state::done));
-    REQUIRE(store.create("done", t0, t0 + 1s, "a/start", step_state::done));
-    REQUIRE(store.complete("done").ended_now);
-    CHECK(store.overdue(t0 + 2s) == std::vector<std::string>{"early"});
-    CHECK_FALSE(store.expire("late", t0 + 2s, "timed out").changed);
-    auto t = store.expire("early", t0 + 2s, "timed out");
-    CHECK(t.changed);
-    CHECK(t.status == saga_status::rolling_back);
-    CHECK(store.get("early")->reason == "timed out");
-    CHECK(store.overdue(t0 + 2s).empty());
-    CHECK_FALSE(store.expire("done", t0 + 2s, "timed out").changed);
-}
-
-TEST_CASE("a fan-in counts each branch once") {
-    memory_store store;
-    REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    auto one = store.join("s", "o/confirm", "o/items");
-    CHECK((one.found && one.added && one.arrived == 1));
-    auto again = store.join("s", "o/confirm", "o/items");
-    CHECK((again.found && !again.added && again.arrived == 1));
-    auto other = store.join("s", "o/other", "o/items");
-    CHECK(other.arrived == 1);
-    auto two = store.join("s", "o/confirm", "o/coupons");
-    CHECK((two.added && two.arrived == 2));
-    CHECK_FALSE(store.join("nope", "o/confirm", "o/items").found);
-}
-
-TEST_CASE("markers: one holder at a time, re-entrant, released by the holder only, expiring") {
-    memory_store store;
-    CHECK(store.acquire("product:1", "A", t0, t0 + 10s).acquired);
-    CHECK(store.acquire("product:1", "A", t0 + 1s, t0 + 20s).acquired); // again, extended
-    auto busy = store.acquire("product:1", "B", t0 + 15s, t0 + 30s);
-    CHECK_FALSE(busy.acquired);
-    CHECK(busy.holder == "A");
-    CHECK(store.holder("product:1", t0 + 15s) == "A");
-    CHECK_FALSE(store.release("product:1", "B"));
-    CHECK(store.holder("product:1", t0 + 15s) == "A");
-    CHECK(store.holder("product:1", t0 + 25s) == std::nullopt); // expired
-    CHECK(store.acquire("product:1", "B", t0 + 25s, t0 + 30s).acquired);
-    CHECK_FALSE(store.release("product:1", "A"));
-    CHECK(store.release("product:1", "B"));
-    CHECK_FALSE(store.holder("product:1", t0));
-}
+using store_contract::t0;
 
 TEST_CASE("ended sagas beyond the limit are forgotten; running ones never") {
     memory_store store{{.ended_sagas_kept = 32}};
@@ -161,18 +34,4 @@ TEST_CASE("ended sagas beyond the limit are forgotten; running ones never") {
     CHECK(store.size() <= 32 + 50);
     for (int i = 0; i < 50; ++i) CHECK(store.status("running-" + std::to_string(i)) == saga_status::running);
     CHECK(store.status("ended-199") == saga_status::completed);
-}
-
-TEST_CASE("concurrent claims of one step: exactly one wins") {
-    memory_store store;
-    REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
-    std::atomic<int> winners{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t)
-        threads.emplace_back([&] {
-            for (int i = 0; i < 100; ++i)
-                if (store.claim("s", "b/" + std::to_string(i)) == claim_outcome::claimed) ++winners;
-        });
-    for (auto& t : threads) t.join();
-    CHECK(winners == 100);
 }

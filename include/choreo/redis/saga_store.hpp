@@ -1,0 +1,463 @@
+#pragma once
+/// @file
+/// @brief The rollback-state and marker store on Redis: one hash per saga, one key per
+/// marker, every operation one Lua call on one key.
+
+#include <choreo/redis/connection.hpp>
+#include <choreo/saga/status.hpp>
+#include <choreo/saga/store.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace choreo::redis {
+
+/// @brief Settings of a saga_store.
+struct saga_store_options {
+    /// Put before every key ("shop:" gives "shop:saga:{key}"), so several applications share
+    /// one Redis, and an ACL user can be limited to the prefix (`~shop:*`).
+    std::string prefix = "choreo:";
+    /// How long a saga's record lives after its last update (and after its deadline, while it
+    /// runs): the TTL is set again by every operation, so only records nobody touches expire.
+    std::chrono::milliseconds record_ttl{std::chrono::hours{24 * 7}};
+};
+
+namespace detail {
+
+// One script, one key (KEYS[1]): the saga's hash, or a marker. ARGV[1] names the operation.
+// A saga hash holds: st (status), rs (reason), fs (failed step), t0 and dl (start and
+// deadline, ms since the epoch; dl -1 for none), ttl (ms), steps (names in first-claimed
+// order, newline-separated), s:<step> (its state), joined (fan-in arrivals, newline-
+// separated) and j:<join/branch> (an arrival). The numbers are saga_status and step_state.
+inline constexpr std::string_view saga_script = R"lua(
+local key, op = KEYS[1], ARGV[1]
+local RUNNING, COMPLETED, ROLLING_BACK, ROLLED_BACK = 0, 1, 2, 3
+local CLAIMED, DONE, FAILED, COMPENSATING, COMPENSATED = 0, 1, 2, 3, 4
+
+local function state_of(step)
+  local v = redis.call('HGET', key, 's:' .. step)
+  if v then return tonumber(v) end
+  return nil
+end
+local function steps()
+  local out, list = {}, redis.call('HGET', key, 'steps')
+  if list then for name in string.gmatch(list, '[^\n]+') do out[#out + 1] = name end end
+  return out
+end
+local function append(field, entry)
+  local list = redis.call('HGET', key, field)
+  if list and list ~= '' then list = list .. '\n' .. entry else list = entry end
+  redis.call('HSET', key, field, list)
+end
+local function add_step(step, state)
+  append('steps', step)
+  redis.call('HSET', key, 's:' .. step, state)
+end
+local function keep_ttl()
+  local ttl = redis.call('HGET', key, 'ttl')
+  if ttl then redis.call('PEXPIRE', key, ttl) end
+end
+-- Ends a rolling-back saga when no step is left claimed, done or compensating.
+local function settle(changed, ended)
+  local status = tonumber(redis.call('HGET', key, 'st'))
+  if status == ROLLING_BACK then
+    local open = false
+    for _, name in ipairs(steps()) do
+      local s = state_of(name)
+      if s == CLAIMED or s == DONE or s == COMPENSATING then open = true break end
+    end
+    if not open then
+      status = ROLLED_BACK
+      redis.call('HSET', key, 'st', status)
+      ended = 1
+    end
+  end
+  keep_ttl()
+  return {1, changed, ended, status}
+end
+
+if op == 'create' then
+  if redis.call('EXISTS', key) == 1 then return 0 end
+  redis.call('HSET', key, 'st', RUNNING, 'rs', '', 'fs', '', 't0', ARGV[2], 'dl', ARGV[3], 'ttl', ARGV[6])
+  add_step(ARGV[4], tonumber(ARGV[5]))
+  keep_ttl()
+  return 1
+end
+
+local exists = redis.call('EXISTS', key) == 1
+if op == 'claim' then
+  if not exists then return 'unknown' end
+  if state_of(ARGV[2]) then return 'duplicate' end
+  if tonumber(redis.call('HGET', key, 'st')) ~= RUNNING then return 'not_running' end
+  add_step(ARGV[2], CLAIMED)
+  keep_ttl()
+  return 'claimed'
+end
+if op == 'begin_compensation' then
+  if not exists then return 'unknown' end
+  local status = tonumber(redis.call('HGET', key, 'st'))
+  if status == RUNNING or status == COMPLETED then return 'not_rolling_back' end
+  local s = state_of(ARGV[2])
+  if s == nil or s == FAILED then return 'never_ran' end
+  if s == CLAIMED then return 'pending' end
+  if s == COMPENSATING or s == COMPENSATED then return 'duplicate' end
+  redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATING)
+  keep_ttl()
+  return 'run'
+end
+if op == 'join' then
+  if not exists then return {0, 0, 0} end
+  local entry = ARGV[2] .. '/' .. ARGV[3]
+  local added = 0
+  if redis.call('HSETNX', key, 'j:' .. entry, 1) == 1 then
+    append('joined', entry)
+    added = 1
+  end
+  local arrived, prefix, list = 0, ARGV[2] .. '/', redis.call('HGET', key, 'joined')
+  if list then
+    for e in string.gmatch(list, '[^\n]+') do
+      if string.sub(e, 1, #prefix) == prefix then arrived = arrived + 1 end
+    end
+  end
+  keep_ttl()
+  return {1, added, arrived}
+end
+
+-- The operations that answer a transition: {found, changed, ended_now, status}.
+if not exists then return {0, 0, 0, 0} end
+local status = tonumber(redis.call('HGET', key, 'st'))
+if op == 'finish' then
+  local s = state_of(ARGV[2])
+  if s == nil then add_step(ARGV[2], CLAIMED) s = CLAIMED end
+  if s == CLAIMED then
+    local to = FAILED
+    if ARGV[3] == '1' then to = DONE end
+    redis.call('HSET', key, 's:' .. ARGV[2], to)
+  end
+  return settle(0, 0)
+end
+if op == 'roll_back' then
+  local changed = 0
+  if status == RUNNING then
+    redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[2], 'fs', ARGV[3])
+    changed = 1
+  end
+  if state_of(ARGV[3]) == CLAIMED then redis.call('HSET', key, 's:' .. ARGV[3], FAILED) end
+  return settle(changed, 0)
+end
+if op == 'finish_compensation' then
+  if state_of(ARGV[2]) == COMPENSATING then redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATED) end
+  return settle(0, 0)
+end
+if op == 'complete' then
+  if status ~= RUNNING then return settle(0, 0) end
+  redis.call('HSET', key, 'st', COMPLETED)
+  return settle(1, 1)
+end
+if op == 'expire' then
+  local deadline = tonumber(redis.call('HGET', key, 'dl'))
+  if status ~= RUNNING or deadline < 0 or deadline > tonumber(ARGV[2]) then return settle(0, 0) end
+  redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[3])
+  return settle(1, 0)
+end
+return redis.error_reply('choreo saga script: unknown operation ' .. tostring(op))
+)lua";
+
+// A marker's value: "<until ms>\n<holder>". The expiry compares the caller's clock (the
+// runtime's), so tests on a manual clock behave as in production; Redis's own expiry
+// (PX) only cleans up after holders that never release.
+inline constexpr std::string_view marker_script = R"lua(
+local key, op = KEYS[1], ARGV[1]
+local value = redis.call('GET', key)
+local until_ms, holder = nil, nil
+if value then
+  local cut = string.find(value, '\n', 1, true)
+  until_ms, holder = tonumber(string.sub(value, 1, cut - 1)), string.sub(value, cut + 1)
+end
+if op == 'acquire' then
+  local now, saga, new_until = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+  if holder and holder ~= saga and until_ms > now then return {0, holder} end
+  redis.call('SET', key, ARGV[4] .. '\n' .. saga, 'PX', math.max(new_until - now, 1) + tonumber(ARGV[5]))
+  return {1, ''}
+end
+if op == 'release' then
+  if holder == ARGV[2] then redis.call('DEL', key) return 1 end
+  return 0
+end
+if op == 'holder' then
+  if holder and until_ms > tonumber(ARGV[2]) then return holder end
+  return false
+end
+return redis.error_reply('choreo marker script: unknown operation ' .. tostring(op))
+)lua";
+
+inline std::int64_t to_ms(saga::time_point t) {
+    if (t == saga::time_point::max()) return -1;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+inline saga::time_point from_ms(std::int64_t ms) {
+    if (ms < 0) return saga::time_point::max();
+    return saga::time_point{std::chrono::duration_cast<saga::time_point::duration>(std::chrono::milliseconds{ms})};
+}
+
+} // namespace detail
+
+/// @brief A choreo::saga::rollback_store and marker_store on Redis, for sagas whose
+/// participants run in several processes (or that must survive a restart).
+///
+/// Each saga is one hash (`{prefix}saga:{key}`) and each marker one string
+/// (`{prefix}marker:{name}`); every operation is one Lua script on one key (EVALSHA,
+/// reloaded after a Redis restart), so it is atomic without locks and works on Redis
+/// Cluster. Running sagas are also indexed by deadline in `{prefix}deadlines` (a sorted
+/// set, updated by its own command: it may list a saga that already ended, never miss one)
+/// for overdue(). Every update renews the record's TTL.
+///
+/// The operations block the calling thread for one round trip (the connection itself never
+/// blocks its executor), so run saga steps on threads that may wait: the bus's pool or the
+/// runtime's executor, not the connection's. Thread-safe.
+class saga_store {
+public:
+    /// @brief A store on `redis` (which must outlive it) with `options`.
+    explicit saga_store(connection& redis, saga_store_options options = {}) : redis_(redis), options_(std::move(options)) {}
+
+    /// @brief The settings it was made with.
+    [[nodiscard]] const saga_store_options& options() const noexcept { return options_; }
+
+    /// @brief A running saga whose first step is in `first_state`; false if the key exists.
+    [[nodiscard]] bool create(std::string_view key, saga::time_point started, saga::time_point deadline,
+                              std::string_view first_step, saga::step_state first_state) {
+        check_name(key, "saga key");
+        check_name(first_step, "step name");
+        auto ttl = options_.record_ttl;
+        if (deadline != saga::time_point::max() && deadline > started)
+            ttl += std::chrono::duration_cast<std::chrono::milliseconds>(deadline - started);
+        if (deadline != saga::time_point::max())
+            redis_.command({"ZADD", deadlines_key(), std::to_string(detail::to_ms(deadline)), key}).value();
+        auto r = run_saga(key, {"create", std::to_string(detail::to_ms(started)), std::to_string(detail::to_ms(deadline)),
+                                first_step, std::to_string(static_cast<int>(first_state)), std::to_string(ttl.count())});
+        return r.as_integer() == 1;
+    }
+
+    /// @brief Claims a step: claimed, duplicate, not_running or unknown.
+    [[nodiscard]] saga::claim_outcome claim(std::string_view key, std::string_view step) {
+        check_name(step, "step name");
+        auto answer = run_saga(key, {"claim", step}).as_string();
+        if (answer == "claimed") return saga::claim_outcome::claimed;
+        if (answer == "duplicate") return saga::claim_outcome::duplicate;
+        if (answer == "not_running") return saga::claim_outcome::not_running;
+        return saga::claim_outcome::unknown;
+    }
+
+    /// @brief A claimed step becomes done or failed.
+    [[nodiscard]] saga::transition finish(std::string_view key, std::string_view step, bool succeeded) {
+        check_name(step, "step name");
+        return transition_of(run_saga(key, {"finish", step, succeeded ? "1" : "0"}));
+    }
+
+    /// @brief A running saga becomes rolling_back (the first caller wins); the step, if claimed, failed.
+    [[nodiscard]] saga::transition roll_back(std::string_view key, std::string_view reason, std::string_view failed_step) {
+        return transition_of(run_saga(key, {"roll_back", reason, failed_step}));
+    }
+
+    /// @brief Whether to compensate a step now (and marks it compensating).
+    [[nodiscard]] saga::compensation_outcome begin_compensation(std::string_view key, std::string_view step) {
+        auto answer = run_saga(key, {"begin_compensation", step}).as_string();
+        if (answer == "run") return saga::compensation_outcome::run;
+        if (answer == "duplicate") return saga::compensation_outcome::duplicate;
+        if (answer == "never_ran") return saga::compensation_outcome::never_ran;
+        if (answer == "pending") return saga::compensation_outcome::pending;
+        if (answer == "not_rolling_back") return saga::compensation_outcome::not_rolling_back;
+        return saga::compensation_outcome::unknown;
+    }
+
+    /// @brief A compensating step becomes compensated.
+    [[nodiscard]] saga::transition finish_compensation(std::string_view key, std::string_view step) {
+        return transition_of(run_saga(key, {"finish_compensation", step}));
+    }
+
+    /// @brief A running saga becomes completed.
+    [[nodiscard]] saga::transition complete(std::string_view key) { return transition_of(run_saga(key, {"complete"})); }
+
+    /// @brief A running saga whose deadline is at or before `now` becomes rolling_back.
+    [[nodiscard]] saga::transition expire(std::string_view key, saga::time_point now, std::string_view reason) {
+        return transition_of(run_saga(key, {"expire", std::to_string(detail::to_ms(now)), reason}));
+    }
+
+    /// @brief Records a fan-in branch once; says how many distinct branches arrived.
+    [[nodiscard]] saga::join_outcome join(std::string_view key, std::string_view join_step, std::string_view branch) {
+        check_name(join_step, "step name");
+        check_name(branch, "step name");
+        auto r = run_saga(key, {"join", join_step, branch});
+        return {.found = element(r, 0) == 1, .added = element(r, 1) == 1,
+                .arrived = static_cast<std::size_t>(element(r, 2))};
+    }
+
+    /// @brief The saga's status, or nothing for an unknown key.
+    [[nodiscard]] std::optional<saga::saga_status> status(std::string_view key) const {
+        auto r = redis_.command({"HGET", saga_key(key), "st"});
+        if (r.is_nil()) return std::nullopt;
+        return static_cast<saga::saga_status>(std::stoi(r.as_string()));
+    }
+
+    /// @brief The saga's whole record, or nothing for an unknown key.
+    [[nodiscard]] std::optional<saga::saga_record> get(std::string_view key) const {
+        auto r = redis_.command({"HGETALL", saga_key(key)});
+        if (r.elements.empty()) return std::nullopt;
+        saga::saga_record record;
+        record.key = std::string{key};
+        std::vector<std::pair<std::string, std::string>> fields;
+        for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+            fields.emplace_back(r.elements[i].as_string(), r.elements[i + 1].as_string());
+        auto field = [&](std::string_view name) -> const std::string* {
+            for (auto& [k, v] : fields)
+                if (k == name) return &v;
+            return nullptr;
+        };
+        if (auto* v = field("st")) record.status = static_cast<saga::saga_status>(std::stoi(*v));
+        if (auto* v = field("rs")) record.reason = *v;
+        if (auto* v = field("fs")) record.failed_step = *v;
+        if (auto* v = field("t0")) record.started = detail::from_ms(std::stoll(*v));
+        if (auto* v = field("dl")) record.deadline = detail::from_ms(std::stoll(*v));
+        if (auto* v = field("steps"))
+            for (auto& name : split_lines(*v))
+                if (auto* state = field("s:" + name))
+                    record.steps.push_back({name, static_cast<saga::step_state>(std::stoi(*state))});
+        if (auto* v = field("joined")) record.joined = split_lines(*v);
+        return record;
+    }
+
+    /// @brief The keys of running sagas whose deadline is at or before `now`, sorted.
+    [[nodiscard]] std::vector<std::string> overdue(saga::time_point now) const {
+        auto candidates = redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(now))});
+        std::vector<std::string> keys;
+        std::vector<std::vector<std::string>> commands;
+        for (auto& c : candidates.elements) keys.push_back(c.as_string());
+        if (keys.empty()) return {};
+        for (auto& k : keys) commands.push_back({"HMGET", saga_key(k), "st", "dl"});
+        auto answers = redis_.pipeline(views(commands));
+        std::vector<std::string> due;
+        std::vector<std::string> gone; // ended or expired: no longer worth indexing
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            auto& a = answers[i];
+            bool running = a.elements.size() == 2 && !a.elements[0].is_nil() && a.elements[0].as_string() == "0";
+            if (running && std::stoll(a.elements[1].as_string()) <= detail::to_ms(now))
+                due.push_back(keys[i]);
+            else if (!running)
+                gone.push_back(keys[i]);
+        }
+        if (!gone.empty()) {
+            auto index = deadlines_key();
+            std::vector<std::string_view> remove{"ZREM", index};
+            remove.insert(remove.end(), gone.begin(), gone.end());
+            redis_.command(remove);
+        }
+        std::sort(due.begin(), due.end());
+        return due;
+    }
+
+    /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
+    [[nodiscard]] saga::marker_outcome acquire(std::string_view marker, std::string_view key, saga::time_point now,
+                                               saga::time_point until) {
+        auto r = run(marker_sha_, detail::marker_script, marker_key(marker),
+                     {"acquire", std::to_string(detail::to_ms(now)), key, std::to_string(detail::to_ms(until)),
+                      std::to_string(options_.record_ttl.count())});
+        return {.acquired = element(r, 0) == 1, .holder = r.elements.size() > 1 ? r.elements[1].text : std::string{}};
+    }
+
+    /// @brief Releases a marker if `key` holds it (compare and delete).
+    bool release(std::string_view marker, std::string_view key) {
+        return run(marker_sha_, detail::marker_script, marker_key(marker), {"release", key}).as_integer() == 1;
+    }
+
+    /// @brief The saga holding a marker at `now`, if any.
+    [[nodiscard]] std::optional<std::string> holder(std::string_view marker, saga::time_point now) const {
+        auto r = run(marker_sha_, detail::marker_script, marker_key(marker), {"holder", std::to_string(detail::to_ms(now))});
+        if (r.is_nil()) return std::nullopt;
+        return r.as_string();
+    }
+
+private:
+    [[nodiscard]] std::string saga_key(std::string_view key) const { return options_.prefix + "saga:" + std::string{key}; }
+    [[nodiscard]] std::string marker_key(std::string_view m) const { return options_.prefix + "marker:" + std::string{m}; }
+    [[nodiscard]] std::string deadlines_key() const { return options_.prefix + "deadlines"; }
+
+    // Names are stored newline-separated: a newline inside one would corrupt the record.
+    static void check_name(std::string_view name, const char* what) {
+        if (name.empty() || name.find('\n') != std::string_view::npos)
+            throw usage_error(std::string{"a "} + what + " must be non-empty and without newlines");
+    }
+
+    static std::vector<std::string> split_lines(const std::string& text) {
+        std::vector<std::string> out;
+        std::size_t from = 0;
+        while (from <= text.size()) {
+            auto end = text.find('\n', from);
+            if (end == std::string::npos) end = text.size();
+            if (end > from) out.push_back(text.substr(from, end - from));
+            from = end + 1;
+        }
+        return out;
+    }
+
+    static std::vector<std::vector<std::string_view>> views(const std::vector<std::vector<std::string>>& commands) {
+        std::vector<std::vector<std::string_view>> out;
+        for (auto& c : commands) out.emplace_back(c.begin(), c.end());
+        return out;
+    }
+
+    static std::int64_t element(const reply& r, std::size_t i) {
+        if (r.type != reply::kind::array || r.elements.size() <= i)
+            throw redis_error(errc::protocol, "the saga store's script answered with an unexpected shape");
+        return r.elements[i].as_integer();
+    }
+
+    static saga::transition transition_of(const reply& r) {
+        return {.found = element(r, 0) == 1, .changed = element(r, 1) == 1, .ended_now = element(r, 2) == 1,
+                .status = static_cast<saga::saga_status>(element(r, 3))};
+    }
+
+    reply run_saga(std::string_view key, std::vector<std::string_view> args) const {
+        return run(saga_sha_, detail::saga_script, saga_key(key), std::move(args));
+    }
+
+    // EVALSHA with the script's digest; the first call, and any after Redis lost its script
+    // cache (a restart), loads it with SCRIPT LOAD.
+    reply run(std::string& sha, std::string_view script, const std::string& key, std::vector<std::string_view> args) const {
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            std::string digest;
+            {
+                std::lock_guard lock{mutex_};
+                if (sha.empty()) sha = redis_.command({"SCRIPT", "LOAD", script}).as_string();
+                digest = sha;
+            }
+            std::vector<std::string_view> command{"EVALSHA", digest, "1", key};
+            command.insert(command.end(), args.begin(), args.end());
+            auto r = redis_.pipeline({command})[0];
+            if (r.is_error() && r.text.starts_with("NOSCRIPT")) {
+                std::lock_guard lock{mutex_};
+                if (sha == digest) sha.clear();
+                continue;
+            }
+            return r.value();
+        }
+        throw redis_error(errc::server_reply, "Redis kept losing the saga store's script");
+    }
+
+    connection& redis_;
+    saga_store_options options_;
+    mutable std::mutex mutex_;
+    mutable std::string saga_sha_;
+    mutable std::string marker_sha_;
+};
+
+static_assert(saga::rollback_store<saga_store>);
+static_assert(saga::marker_store<saga_store>);
+
+} // namespace choreo::redis
