@@ -1,10 +1,11 @@
 #pragma once
 /// @file
-/// @brief The Redis layer (target choreo::redis): the connection, on hiredis and Asio, and the
-/// rollback-state store of sagas.
+/// @brief The Redis layer (target choreo::redis): the connection, on hiredis and Asio, the
+/// rollback-state store of sagas, and events over Redis Streams.
 
 #include <choreo/redis/connection.hpp>
 #include <choreo/redis/errors.hpp>
 #include <choreo/redis/options.hpp>
 #include <choreo/redis/reply.hpp>
 #include <choreo/redis/saga_store.hpp>
+#include <choreo/redis/streams.hpp>

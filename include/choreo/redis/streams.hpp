@@ -1,0 +1,424 @@
+#pragma once
+/// @file
+/// @brief Events over Redis Streams: a versioned envelope per entry, a publisher (XADD with
+/// a trimming policy) and a consumer per consumer group that acknowledges an entry only
+/// after its handler returned, retries, reclaims the entries of crashed consumers and moves
+/// what cannot be handled to a dead-letter stream with the reason.
+
+#include <choreo/core/envelope.hpp>
+#include <choreo/core/errors.hpp>
+#include <choreo/core/type_name.hpp>
+#include <choreo/durable/codec.hpp>
+#include <choreo/durable/json_codec.hpp>
+#include <choreo/redis/connection.hpp>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace choreo::redis {
+
+/// @brief The schema version of event type E: `E::choreo_schema_version` if it declares one,
+/// else 1. Bump it when the payload's shape changes incompatibly; consumers refuse (and
+/// dead-letter) entries of another version rather than misread them.
+template <class E>
+[[nodiscard]] constexpr int schema_version_of() noexcept {
+    if constexpr (requires { E::choreo_schema_version; })
+        return static_cast<int>(E::choreo_schema_version);
+    else
+        return 1;
+}
+
+/// @brief How a stream is kept bounded: XADD ... MAXLEN [~] max_length.
+struct trim_policy {
+    std::size_t max_length = 1'000'000; ///< entries kept; 0 for no trimming
+    bool approximate = true;            ///< "~": cheaper, may keep a few more
+};
+
+/// @brief One stream entry as decoded: the envelope's fields and the encoded payload.
+struct stream_entry {
+    std::string id;           ///< the entry's stream id ("1700000000000-0")
+    std::string type;         ///< the event's type name
+    int schema = 0;           ///< the payload's schema version
+    event_id event;           ///< the event's id
+    event_id causation;       ///< the id of the event that caused it
+    std::string key;          ///< the correlation key
+    std::chrono::system_clock::time_point time{}; ///< when it was published
+    std::string payload;      ///< the event, encoded by the codec
+};
+
+/// @brief A stream entry that is not a valid choreo envelope; the message says why.
+class entry_error : public permanent_error {
+public:
+    using permanent_error::permanent_error;
+};
+
+namespace detail {
+
+inline constexpr std::string_view envelope_version = "1";
+
+// The fields of an entry, in the order XADD gets them.
+inline std::vector<std::string> entry_fields(std::string_view type, int schema, const envelope& env, std::string payload) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(env.time.time_since_epoch()).count();
+    return {"v",  std::string{envelope_version}, "type",      std::string{type},       "schema", std::to_string(schema),
+            "id", env.id.to_string(),           "causation", env.causation_id.to_string(), "key",    std::string{env.key.view()},
+            "time", std::to_string(ms),          "payload",   std::move(payload)};
+}
+
+template <class T>
+T number(std::string_view text, std::string_view field) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+        throw entry_error("field '" + std::string{field} + "' is not a number: '" + std::string{text.substr(0, 40)} + "'");
+    return value;
+}
+
+// Decodes an entry's field list (as XREADGROUP returns it) into a stream_entry.
+inline stream_entry decode_entry(std::string id, const reply& fields, std::size_t max_payload) {
+    stream_entry e;
+    e.id = std::move(id);
+    if (fields.type != reply::kind::array || fields.elements.size() % 2 != 0)
+        throw entry_error("the entry's fields are not name-value pairs");
+    std::map<std::string, std::string, std::less<>> named;
+    for (std::size_t i = 0; i < fields.elements.size(); i += 2) {
+        if (fields.elements[i].type != reply::kind::string || fields.elements[i + 1].type != reply::kind::string)
+            throw entry_error("the entry has a field that is not a string");
+        named[fields.elements[i].text] = fields.elements[i + 1].text;
+    }
+    auto need = [&](std::string_view name) -> std::string& {
+        auto it = named.find(name);
+        if (it == named.end()) throw entry_error("the entry lacks the field '" + std::string{name} + "'");
+        return it->second;
+    };
+    if (need("v") != envelope_version)
+        throw entry_error("envelope version '" + need("v").substr(0, 20) + "' is not " + std::string{envelope_version});
+    e.type = need("type");
+    e.schema = number<int>(need("schema"), "schema");
+    auto event = event_id::parse(need("id"));
+    auto causation = event_id::parse(need("causation"));
+    if (!event || !causation) throw entry_error("an event id is not 32 hexadecimal digits");
+    e.event = *event;
+    e.causation = *causation;
+    e.key = need("key");
+    e.time = std::chrono::system_clock::time_point{std::chrono::milliseconds{number<std::int64_t>(need("time"), "time")}};
+    e.payload = std::move(need("payload"));
+    if (e.payload.size() > max_payload)
+        throw entry_error("the payload has " + std::to_string(e.payload.size()) + " bytes, more than the " +
+                          std::to_string(max_payload) + " allowed");
+    return e;
+}
+
+inline std::vector<std::string_view> views(const std::vector<std::string>& strings) {
+    return {strings.begin(), strings.end()};
+}
+
+} // namespace detail
+
+/// @brief Publishes events to Redis streams, encoded with Codec (Boost.JSON by default).
+/// Thread-safe. Used as the delivery of a durable outbox listener, a row is marked
+/// delivered only after Redis acknowledged the XADD, so a context's events leave it only
+/// if its transaction committed.
+template <class Codec = durable::json_codec>
+class stream_publisher {
+public:
+    /// @brief Publishes on `redis` (which must outlive it), trimming every stream by `trim`.
+    explicit stream_publisher(connection& redis, trim_policy trim = {}, Codec codec = {}, std::size_t max_payload = 1 << 20)
+        : redis_(redis), trim_(trim), codec_(std::move(codec)), max_payload_(max_payload) {}
+
+    /// @brief Appends `event` with its envelope to `stream` and waits for Redis; returns the
+    /// entry's id. Throws redis_error, or durable::codec_error for an event it cannot encode.
+    template <class E>
+    std::string publish(std::string_view stream, const E& event, const envelope& env) {
+        auto command = xadd(stream, event, env);
+        return redis_.command(detail::views(command)).as_string();
+    }
+
+    /// @brief As publish(), without waiting: `done(error, entry id)` runs on the connection's strand.
+    template <class E>
+    void async_publish(std::string_view stream, const E& event, const envelope& env,
+                       std::function<void(std::exception_ptr, std::string)> done) {
+        auto command = xadd(stream, event, env);
+        redis_.async_command(detail::views(command), [done = std::move(done)](std::exception_ptr error, reply r) {
+            if (!error && r.is_error()) error = std::make_exception_ptr(redis_error(errc::server_reply, "XADD refused: " + r.text));
+            done(error, error ? std::string{} : r.text);
+        });
+    }
+
+private:
+    template <class E>
+    std::vector<std::string> xadd(std::string_view stream, const E& event, const envelope& env) const {
+        auto payload = codec_.encode(event);
+        if (payload.size() > max_payload_)
+            throw durable::codec_error(std::string{event_type_name<E>()} + " encodes to " + std::to_string(payload.size()) +
+                                       " bytes, more than the " + std::to_string(max_payload_) + " allowed");
+        std::vector<std::string> command{"XADD", std::string{stream}};
+        if (trim_.max_length > 0) {
+            command.emplace_back("MAXLEN");
+            if (trim_.approximate) command.emplace_back("~");
+            command.push_back(std::to_string(trim_.max_length));
+        }
+        command.emplace_back("*");
+        for (auto& f : detail::entry_fields(event_type_name<E>(), schema_version_of<E>(), env, std::move(payload)))
+            command.push_back(std::move(f));
+        return command;
+    }
+
+    connection& redis_;
+    trim_policy trim_;
+    Codec codec_;
+    std::size_t max_payload_;
+};
+
+/// @brief Settings of a stream_consumer.
+struct stream_consumer_options {
+    std::string stream;   ///< the stream to read
+    std::string group;    ///< the consumer group: one per subscribing context
+    std::string consumer; ///< this instance's name in the group (unique per process)
+    /// Where undecodable entries and entries out of deliveries go, with the reason;
+    /// "{stream}:dead" when empty.
+    std::string dead_letter_stream;
+    std::size_t batch = 128;                          ///< entries per XREADGROUP
+    std::chrono::milliseconds block{200};             ///< how long one XREADGROUP waits for entries
+    std::chrono::milliseconds retry_delay{500};       ///< a failed entry of ours is tried again after this
+    std::chrono::milliseconds reclaim_idle{30'000};   ///< another consumer's entry idle this long is taken over
+    unsigned max_deliveries = 5;                      ///< deliveries before an entry is dead-lettered
+    std::size_t max_payload = 1 << 20;                ///< larger payloads are dead-lettered
+    trim_policy dead_letter_trim{};                   ///< bounds the dead-letter stream
+    /// Called with each entry moved to the dead-letter stream and the reason (for logs, metrics).
+    std::function<void(const std::string& entry_id, const std::string& reason)> on_dead_letter{};
+};
+
+/// @brief Consumes one stream as one member of a consumer group, on a thread of its own.
+///
+/// Handlers are registered per event type before start(). Each entry is decoded (envelope
+/// version, schema version, ids, payload size), decoded again into its type by the codec and
+/// handed to the handler; the entry is acknowledged (XACK) only when the handler returned.
+/// A handler makes its effect and records the event id in its inbox in one local
+/// transaction, so a redelivered entry is recognised and skipped. An entry whose handler
+/// threw is delivered again after `retry_delay`; after `max_deliveries`, or at once for a
+/// choreo::permanent_error or an entry that cannot be decoded (garbage, an unknown type, a
+/// wrong version, an oversized payload), it goes to the dead-letter stream with the reason,
+/// and the consumer keeps going. Entries left pending by a consumer that crashed are taken
+/// over after `reclaim_idle`.
+///
+/// The connection given is used for blocking reads: give the consumer a connection of its
+/// own, whose command_timeout exceeds `block`.
+template <class Codec = durable::json_codec>
+class stream_consumer {
+public:
+    /// @brief A consumer on `redis` (its own connection, which must outlive it).
+    stream_consumer(connection& redis, stream_consumer_options options, Codec codec = {})
+        : redis_(redis), options_(std::move(options)), codec_(std::move(codec)) {
+        if (options_.stream.empty() || options_.group.empty() || options_.consumer.empty())
+            throw usage_error("a stream consumer needs a stream, a group and a consumer name");
+        if (redis_.options().command_timeout <= options_.block)
+            throw usage_error("the consumer's connection must have a command_timeout longer than the block time");
+        if (options_.dead_letter_stream.empty()) options_.dead_letter_stream = options_.stream + ":dead";
+        if (options_.max_deliveries == 0) options_.max_deliveries = 1;
+    }
+    ~stream_consumer() { stop(); }
+    stream_consumer(const stream_consumer&) = delete;
+    stream_consumer& operator=(const stream_consumer&) = delete;
+
+    /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
+    template <class E, class Handler>
+    void on(Handler handler) {
+        static_assert(std::is_invocable_v<Handler&, const E&, const envelope&>,
+                      "a stream handler takes (const E&, const choreo::envelope&)");
+        std::lock_guard lock{mutex_};
+        if (running_) throw usage_error("stream_consumer::on after start()");
+        auto type = std::string{event_type_name<E>()};
+        if (handlers_.contains(type)) throw usage_error("a handler for " + type + " is registered already");
+        handlers_[type] = {schema_version_of<E>(), [this, handler = std::move(handler)](const stream_entry& e) mutable {
+                               auto event = codec_.template decode<E>(e.payload);
+                               envelope env{e.event, e.causation, e.key.empty() ? correlation_key{} : correlation_key{e.key},
+                                            e.time, event_type_name<E>()};
+                               handler(event, env);
+                           }};
+    }
+
+    /// @brief Creates the group if needed (reading from the stream's start) and starts reading.
+    void start() {
+        {
+            std::lock_guard lock{mutex_};
+            if (running_) return;
+            running_ = true;
+        }
+        auto created = redis_.pipeline({{"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"}})[0];
+        if (created.is_error() && !created.text.starts_with("BUSYGROUP")) {
+            running_ = false;
+            throw redis_error(errc::server_reply, "cannot create consumer group " + options_.group + ": " + created.text);
+        }
+        stopping_ = false;
+        thread_ = std::thread{[this] { loop(); }};
+    }
+
+    /// @brief Stops after the current read (at most `block`) and the entries in hand.
+    void stop() {
+        stopping_ = true;
+        if (thread_.joinable()) thread_.join();
+        std::lock_guard lock{mutex_};
+        running_ = false;
+    }
+
+    /// @brief Entries handled and acknowledged so far.
+    [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
+    /// @brief Entries moved to the dead-letter stream so far.
+    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
+    /// @brief Failures of the read loop itself (Redis away); it keeps retrying.
+    [[nodiscard]] std::uint64_t read_failures() const noexcept { return read_failures_.load(); }
+    /// @brief The settings, with defaults filled in.
+    [[nodiscard]] const stream_consumer_options& options() const noexcept { return options_; }
+
+private:
+    struct handler_entry {
+        int schema = 1;
+        std::function<void(const stream_entry&)> run;
+    };
+
+    void loop() {
+        auto next_reclaim = std::chrono::steady_clock::now();
+        while (!stopping_) {
+            try {
+                if (std::chrono::steady_clock::now() >= next_reclaim) {
+                    reclaim();
+                    next_reclaim = std::chrono::steady_clock::now() + std::min(options_.retry_delay, options_.reclaim_idle);
+                }
+                auto r = redis_.command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
+                                         std::to_string(options_.batch), "BLOCK", std::to_string(options_.block.count()),
+                                         "STREAMS", options_.stream, ">"});
+                if (r.is_nil()) continue;
+                for (auto& stream : r.elements)
+                    if (stream.elements.size() == 2)
+                        for (auto& entry : stream.elements[1].elements) handle(entry, 1);
+            } catch (const std::exception&) {
+                ++read_failures_;
+                std::this_thread::sleep_for(std::min(options_.block, std::chrono::milliseconds{100}));
+            }
+        }
+    }
+
+    // Entries pending too long: ours after retry_delay (a handler failed), others' after
+    // reclaim_idle (their consumer died). Out of deliveries: dead-lettered.
+    void reclaim() {
+        auto idle = std::min(options_.retry_delay, options_.reclaim_idle);
+        auto pending = redis_.command({"XPENDING", options_.stream, options_.group, "IDLE", std::to_string(idle.count()),
+                                       "-", "+", std::to_string(options_.batch)});
+        for (auto& p : pending.elements) {
+            if (p.elements.size() < 4) continue;
+            const auto& id = p.elements[0].text;
+            const auto& owner = p.elements[1].text;
+            auto idle_ms = p.elements[2].integer;
+            auto deliveries = static_cast<unsigned>(p.elements[3].integer);
+            if (owner != options_.consumer && idle_ms < options_.reclaim_idle.count()) continue;
+            auto claimed = redis_.command({"XCLAIM", options_.stream, options_.group, options_.consumer,
+                                           std::to_string(idle.count()), id});
+            for (auto& entry : claimed.elements) {
+                if (deliveries >= options_.max_deliveries) {
+                    dead_letter(entry, "delivered " + std::to_string(deliveries) + " times without success: " + last_error(id));
+                    continue;
+                }
+                handle(entry, deliveries + 1);
+            }
+        }
+    }
+
+    void handle(const reply& entry, unsigned delivery) {
+        if (entry.elements.size() != 2 || entry.elements[0].type != reply::kind::string) return;
+        const std::string& id = entry.elements[0].text;
+        std::optional<stream_entry> decoded;
+        try {
+            decoded = detail::decode_entry(id, entry.elements[1], options_.max_payload);
+        } catch (const entry_error& e) {
+            return dead_letter(entry, e.what());
+        }
+        handler_entry* h = nullptr;
+        {
+            std::lock_guard lock{mutex_};
+            auto it = handlers_.find(decoded->type);
+            if (it != handlers_.end()) h = &it->second;
+        }
+        if (!h) return dead_letter(entry, "no handler for event type '" + decoded->type + "' in group " + options_.group);
+        if (h->schema != decoded->schema)
+            return dead_letter(entry, "schema version " + std::to_string(decoded->schema) + " of " + decoded->type +
+                                          ", but this consumer reads version " + std::to_string(h->schema));
+        try {
+            h->run(*decoded);
+        } catch (const permanent_error& e) {
+            return dead_letter(entry, e.what());
+        } catch (const std::exception& e) {
+            remember_error(id, e.what());
+            if (delivery >= options_.max_deliveries)
+                return dead_letter(entry, "delivered " + std::to_string(delivery) + " times without success: " + e.what());
+            return; // left pending: reclaim() delivers it again after retry_delay
+        } catch (...) {
+            remember_error(id, "a non-standard exception");
+            if (delivery >= options_.max_deliveries) return dead_letter(entry, "a non-standard exception");
+            return;
+        }
+        redis_.command({"XACK", options_.stream, options_.group, id});
+        forget_error(id);
+        ++handled_;
+    }
+
+    void dead_letter(const reply& entry, const std::string& reason) {
+        const std::string& id = entry.elements.empty() ? std::string{} : entry.elements[0].text;
+        std::vector<std::string> command{"XADD", options_.dead_letter_stream};
+        if (options_.dead_letter_trim.max_length > 0) {
+            command.emplace_back("MAXLEN");
+            if (options_.dead_letter_trim.approximate) command.emplace_back("~");
+            command.push_back(std::to_string(options_.dead_letter_trim.max_length));
+        }
+        command.insert(command.end(), {"*", "reason", reason, "stream", options_.stream, "group", options_.group,
+                                       "entry", id});
+        if (entry.elements.size() == 2)
+            for (auto& f : entry.elements[1].elements)
+                if (f.type == reply::kind::string) command.push_back(f.text);
+        if (command.size() % 2 != 0) command.emplace_back(); // a truncated entry: keep the pairs even
+        redis_.command(detail::views(command));
+        redis_.command({"XACK", options_.stream, options_.group, id});
+        forget_error(id);
+        ++dead_;
+        if (options_.on_dead_letter) options_.on_dead_letter(id, reason);
+    }
+
+    void remember_error(const std::string& id, std::string what) {
+        std::lock_guard lock{mutex_};
+        errors_[id] = std::move(what);
+    }
+    void forget_error(const std::string& id) {
+        std::lock_guard lock{mutex_};
+        errors_.erase(id);
+    }
+    std::string last_error(const std::string& id) {
+        std::lock_guard lock{mutex_};
+        auto it = errors_.find(id);
+        return it == errors_.end() ? std::string{"its consumer stopped before acknowledging it"} : it->second;
+    }
+
+    connection& redis_;
+    stream_consumer_options options_;
+    Codec codec_;
+    std::mutex mutex_;
+    std::map<std::string, handler_entry, std::less<>> handlers_;
+    std::map<std::string, std::string> errors_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    bool running_ = false;
+    std::atomic<std::uint64_t> handled_{0};
+    std::atomic<std::uint64_t> dead_{0};
+    std::atomic<std::uint64_t> read_failures_{0};
+};
+
+} // namespace choreo::redis

@@ -1,0 +1,304 @@
+// Events over Redis Streams against a redis-server of the test's own: the envelope's round
+// trip, acknowledgement only after the handler, retries, dead letters for poison and
+// malformed entries, entries of a crashed consumer taken over, trimming, and an outbox on
+// SQLite relaying into a stream whose consumer has an inbox (each effect once).
+
+#include <choreo/durable.hpp>
+#include <choreo/redis/streams.hpp>
+#include <choreo/sqlite.hpp>
+
+#include "../support/redis_server.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/describe/class.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace choreo::redis;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct order_paid {
+    std::int64_t order_id = 0;
+    std::int64_t amount = 0;
+};
+BOOST_DESCRIBE_STRUCT(order_paid, (), (order_id, amount))
+
+struct order_paid_v2 {
+    static constexpr std::string_view choreo_event_name = "streams_test::order_paid";
+    static constexpr int choreo_schema_version = 2;
+    std::int64_t order_id = 0;
+};
+BOOST_DESCRIBE_STRUCT(order_paid_v2, (), (order_id))
+
+struct order_paid_named {
+    static constexpr std::string_view choreo_event_name = "streams_test::order_paid";
+    std::int64_t order_id = 0;
+};
+BOOST_DESCRIBE_STRUCT(order_paid_named, (), (order_id))
+
+// A redis-server, an io_context thread, and connections on it.
+struct redis_fixture {
+    test_support::redis_server server;
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+    std::thread runner{[this] { io.run(); }};
+    connection writer{io.get_executor(), server.url()};
+
+    ~redis_fixture() {
+        work.reset();
+        io.stop();
+        runner.join();
+    }
+    connection_options options() const {
+        auto o = parse_url(server.url());
+        o.command_timeout = 2s;
+        return o;
+    }
+    std::int64_t pending(const std::string& stream, const std::string& group) {
+        return writer.command({"XPENDING", stream, group}).elements.at(0).as_integer();
+    }
+};
+
+choreo::envelope sample_envelope(std::uint64_t n) {
+    return {choreo::event_id{0xabc, n}, choreo::event_id{0xdef, n}, choreo::correlation_key{"order:" + std::to_string(n)},
+            std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000 + n}}, "order_paid"};
+}
+
+template <class Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+stream_consumer_options consumer_options(std::string consumer = "c1") {
+    stream_consumer_options o;
+    o.stream = "orders";
+    o.group = "platform";
+    o.consumer = std::move(consumer);
+    o.block = 50ms;
+    o.retry_delay = 50ms;
+    o.reclaim_idle = 300ms;
+    o.max_deliveries = 3;
+    return o;
+}
+
+} // namespace
+
+TEST_CASE("an event and its envelope make the round trip, and the entry is acknowledged after the handler") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    for (std::uint64_t n = 1; n <= 3; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 100}, sample_envelope(n));
+
+    connection reader{f.io.get_executor(), f.options()};
+    stream_consumer consumer{reader, consumer_options()};
+    std::mutex m;
+    std::vector<std::pair<order_paid, choreo::envelope>> seen;
+    std::vector<std::string> keys;
+    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
+        std::lock_guard lock{m};
+        seen.emplace_back(e, env);
+        keys.emplace_back(env.key.view());
+    });
+    consumer.start();
+    REQUIRE(eventually([&] { return consumer.handled() == 3; }));
+    consumer.stop();
+    std::lock_guard lock{m};
+    REQUIRE(seen.size() == 3);
+    for (std::uint64_t n = 1; n <= 3; ++n) {
+        auto& [e, env] = seen[n - 1];
+        auto expected = sample_envelope(n);
+        CHECK(e.order_id == static_cast<std::int64_t>(n));
+        CHECK(env.id == expected.id);
+        CHECK(env.causation_id == expected.causation_id);
+        CHECK(keys[n - 1] == "order:" + std::to_string(n));
+        CHECK(env.time == expected.time);
+    }
+    CHECK(f.pending("orders", "platform") == 0);
+    CHECK(consumer.dead_lettered() == 0);
+}
+
+TEST_CASE("a failing handler gets the entry again, and a poison entry goes to the dead letters") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    publisher.publish("orders", order_paid{1, 100}, sample_envelope(1)); // fails twice, then works
+    publisher.publish("orders", order_paid{2, 100}, sample_envelope(2)); // always fails
+    publisher.publish("orders", order_paid{3, 100}, sample_envelope(3)); // works
+
+    connection reader{f.io.get_executor(), f.options()};
+    std::vector<std::string> reasons;
+    std::mutex m;
+    auto options = consumer_options();
+    options.on_dead_letter = [&](const std::string&, const std::string& reason) {
+        std::lock_guard lock{m};
+        reasons.push_back(reason);
+    };
+    stream_consumer consumer{reader, options};
+    std::atomic<int> tries_of_1{0};
+    std::atomic<int> tries_of_2{0};
+    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope&) {
+        if (e.order_id == 1 && ++tries_of_1 <= 2) throw std::runtime_error("the platform is busy");
+        if (e.order_id == 2) {
+            ++tries_of_2;
+            throw std::runtime_error("order 2 is poison");
+        }
+    });
+    consumer.start();
+    REQUIRE(eventually([&] { return consumer.handled() == 2 && consumer.dead_lettered() == 1; }));
+    consumer.stop();
+    CHECK(tries_of_1 == 3);
+    CHECK(tries_of_2 == 3); // max_deliveries
+    CHECK(f.pending("orders", "platform") == 0);
+    auto dead = f.writer.command({"XRANGE", "orders:dead", "-", "+"});
+    REQUIRE(dead.elements.size() == 1);
+    auto& fields = dead.elements[0].elements[1].elements;
+    REQUIRE(fields.size() >= 2);
+    CHECK(fields[0].text == "reason");
+    CHECK(fields[1].text.find("order 2 is poison") != std::string::npos);
+    std::lock_guard lock{m};
+    REQUIRE(reasons.size() == 1);
+    CHECK(reasons[0].find("delivered 3 times") != std::string::npos);
+}
+
+TEST_CASE("malformed entries go to the dead letters with a reason, and the consumer keeps going") {
+    redis_fixture f;
+    auto good = choreo::event_type_name<order_paid>();
+    auto add = [&](std::vector<std::string> fields) {
+        std::vector<std::string> command{"XADD", "orders", "*"};
+        command.insert(command.end(), fields.begin(), fields.end());
+        f.writer.command(detail::views(command));
+    };
+    const std::string id(32, 'a');
+    add({"garbage", "yes"});                                                                                   // no envelope
+    add({"v", "9", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1", "payload", "{}"});
+    add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
+         "payload", R"({"order_id":1,"amo)"});                                                                  // truncated
+    add({"v", "1", "type", "nobody::knows", "schema", "1", "id", id, "causation", id, "key", "", "time", "1", "payload", "{}"});
+    add({"v", "1", "type", "streams_test::order_paid", "schema", "2", "id", id, "causation", id, "key", "", "time", "1",
+         "payload", R"({"order_id":1})"});                                                                      // newer schema
+    add({"v", "1", "type", std::string{good}, "schema", "1", "id", "not-hex", "causation", id, "key", "", "time", "1",
+         "payload", "{}"});
+    add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
+         "payload", R"({"order_id":1,"amount":2,"pad":")" + std::string(5'000, 'x') + "\"}"});                    // oversized
+    stream_publisher{f.writer}.publish("orders", order_paid{7, 700}, sample_envelope(7));                    // fine
+
+    connection reader{f.io.get_executor(), f.options()};
+    auto options = consumer_options();
+    options.max_payload = 4'096;
+    std::vector<std::string> reasons;
+    std::mutex m;
+    options.on_dead_letter = [&](const std::string&, const std::string& reason) {
+        std::lock_guard lock{m};
+        reasons.push_back(reason);
+    };
+    stream_consumer consumer{reader, options};
+    std::atomic<std::int64_t> got{0};
+    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope&) { got = e.order_id; });
+    consumer.on<order_paid_named>([&](const order_paid_named&, const choreo::envelope&) {});
+    consumer.start();
+    REQUIRE(eventually([&] { return consumer.dead_lettered() == 7 && consumer.handled() == 1; }));
+    consumer.stop();
+    CHECK(got == 7);
+    std::lock_guard lock{m};
+    REQUIRE(reasons.size() == 7);
+    CHECK(reasons[0].find("lacks the field 'v'") != std::string::npos);
+    CHECK(reasons[1].find("envelope version '9'") != std::string::npos);
+    CHECK(reasons[2].find("cannot decode") != std::string::npos);
+    CHECK(reasons[3].find("no handler for event type 'nobody::knows'") != std::string::npos);
+    CHECK(reasons[4].find("schema version 2") != std::string::npos);
+    CHECK(reasons[5].find("32 hexadecimal digits") != std::string::npos);
+    CHECK(reasons[6].find("more than the 4096 allowed") != std::string::npos);
+    CHECK(f.pending("orders", "platform") == 0);
+    CHECK(f.writer.command({"XLEN", "orders:dead"}).as_integer() == 7);
+}
+
+TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    for (std::uint64_t n = 1; n <= 10; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
+    // A consumer reads every entry and dies before acknowledging any.
+    f.writer.command({"XGROUP", "CREATE", "orders", "platform", "0"});
+    auto taken = f.writer.command({"XREADGROUP", "GROUP", "platform", "dead", "COUNT", "100", "STREAMS", "orders", ">"});
+    REQUIRE(taken.elements.at(0).elements.at(1).elements.size() == 10);
+    CHECK(f.pending("orders", "platform") == 10);
+
+    connection reader{f.io.get_executor(), f.options()};
+    stream_consumer survivor{reader, consumer_options("c2")};
+    std::atomic<int> got{0};
+    survivor.on<order_paid>([&](const order_paid&, const choreo::envelope&) { ++got; });
+    survivor.start();
+    REQUIRE(eventually([&] { return survivor.handled() == 10; }));
+    survivor.stop();
+    CHECK(got == 10);
+    CHECK(f.pending("orders", "platform") == 0);
+}
+
+TEST_CASE("the trimming policy keeps a stream bounded") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer, {.max_length = 100, .approximate = false}};
+    for (std::uint64_t n = 1; n <= 300; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
+    CHECK(f.writer.command({"XLEN", "orders"}).as_integer() == 100);
+    CHECK_THROWS_AS(stream_publisher(f.writer, {}, {}, 16).publish("orders", order_paid{1, 1}, sample_envelope(1)),
+                    choreo::durable::codec_error);
+}
+
+TEST_CASE("an outbox relays into a stream; the consumer's inbox makes each effect happen once") {
+    redis_fixture f;
+    choreo::bus bus{{.threads = 2}};
+    choreo::sqlite::database orders{":memory:"};
+    choreo::sqlite::database platform{":memory:"};
+    platform.execute("CREATE TABLE received (order_id INTEGER PRIMARY KEY)");
+    choreo::sqlite::outbox_store store{orders};
+    choreo::sqlite::inbox_store inbox{platform};
+    choreo::durable::outbox outbox{bus, store, {.poll_interval = 20ms}};
+    stream_publisher publisher{f.writer};
+    outbox.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { publisher.publish("orders", e, env); },
+                                 {.name = "to redis"});
+    outbox.start();
+
+    connection reader{f.io.get_executor(), f.options()};
+    stream_consumer consumer{reader, consumer_options()};
+    std::atomic<int> effects{0};
+    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
+        auto unit = bus.begin(platform);
+        if (!inbox.record("platform", env.id)) return; // seen before
+        choreo::sqlite::statement insert{platform, "INSERT INTO received VALUES (?)"};
+        insert.bind(e.order_id).run();
+        unit.commit();
+        ++effects;
+    });
+    consumer.start();
+
+    for (std::int64_t n = 1; n <= 20; ++n) {
+        auto unit = bus.begin(orders);
+        unit.publish(order_paid{n, 10 * n});
+        if (n % 5 == 0) continue; // rolled back: its event never leaves the context
+        unit.commit();
+    }
+    REQUIRE(eventually([&] { return consumer.handled() == 16; }));
+    // A relay that crashed after XADD but before recording the delivery sends the row again:
+    // the entry arrives twice, the effect happens once.
+    auto again = sample_envelope(99);
+    publisher.publish("orders", order_paid{99, 1}, again);
+    publisher.publish("orders", order_paid{99, 1}, again);
+    REQUIRE(eventually([&] { return consumer.handled() == 18; }));
+    consumer.stop();
+    outbox.stop();
+    bus.drain();
+    CHECK(effects == 17);
+    CHECK(outbox.counts().delivered == 16);
+    CHECK(f.pending("orders", "platform") == 0);
+}
