@@ -29,6 +29,7 @@
 #include <future>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -443,15 +444,10 @@ public:
     /// including an error reply (errc::server_reply). Must not be called from a completion.
     reply command(const std::vector<std::string_view>& args) {
         check_not_in_strand();
-        std::promise<reply> promise;
+        std::promise<outcome<reply>> promise;
         auto future = promise.get_future();
-        async_command(args, [&promise](std::exception_ptr error, reply r) {
-            if (error)
-                promise.set_exception(error);
-            else
-                promise.set_value(std::move(r));
-        });
-        auto r = future.get();
+        async_command(args, [&promise](std::exception_ptr error, reply r) { promise.set_value(settle(error, std::move(r))); });
+        auto r = future.get().take();
         r.value();
         return r;
     }
@@ -459,15 +455,12 @@ public:
     /// @brief As command(), for a pipeline; error replies are returned, not thrown.
     std::vector<reply> pipeline(const std::vector<std::vector<std::string_view>>& commands) {
         check_not_in_strand();
-        std::promise<std::vector<reply>> promise;
+        std::promise<outcome<std::vector<reply>>> promise;
         auto future = promise.get_future();
         async_pipeline(commands, [&promise](std::exception_ptr error, std::vector<reply> replies) {
-            if (error)
-                promise.set_exception(error);
-            else
-                promise.set_value(std::move(replies));
+            promise.set_value(settle(error, std::move(replies)));
         });
-        return future.get();
+        return future.get().take();
     }
 
     /// @brief Closes now: commands not answered yet fail with errc::closed, and so does
@@ -482,6 +475,40 @@ public:
     [[nodiscard]] const connection_options& options() const noexcept { return state_->options(); }
 
 private:
+    // What a blocking call hands from the connection's thread to the caller's: the value, or
+    // the error as a code and a message, so the caller throws an exception of its own rather
+    // than share one object between threads.
+    template <class T>
+    struct outcome {
+        std::optional<T> value;
+        errc code = errc::protocol;
+        std::string message;
+        T take() {
+            if (!value) throw redis_error(code, message);
+            return std::move(*value);
+        }
+    };
+
+    template <class T>
+    static outcome<T> settle(const std::exception_ptr& error, T value) {
+        outcome<T> out;
+        if (!error) {
+            out.value = std::move(value);
+            return out;
+        }
+        try {
+            std::rethrow_exception(error);
+        } catch (const redis_error& e) {
+            out.code = e.code();
+            out.message = e.what();
+        } catch (const std::exception& e) {
+            out.message = e.what();
+        } catch (...) {
+            out.message = "an unknown failure in the Redis connection";
+        }
+        return out;
+    }
+
     void check_not_in_strand() const {
         if (state_->in_strand())
             throw usage_error("a blocking Redis call from the connection's own completion would wait for ever; "
