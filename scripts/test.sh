@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds choreo with GCC and with Clang (warnings are errors) and runs every test, then
-# runs the test binaries again under ThreadSanitizer and Address+UB sanitizers.
+# runs the test binaries again under ThreadSanitizer and Address+UB sanitizers, then each
+# libFuzzer target briefly.
 # On a fresh Debian 12 machine it first installs what is missing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$choreo_root"
 
-ensure_packages "${core_packages[@]}" clang-14 doxygen
+ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev doxygen
 
 conan=$(ensure_conan)
 
@@ -35,3 +36,13 @@ TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -j 2 -R "^(core|saga|
 echo "==> AddressSanitizer + UndefinedBehaviorSanitizer"
 sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests
 ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -j 2 -R "^(core|saga|durable|redis)$" --output-on-failure
+
+# Everything that decodes untrusted input, fuzzed for a short while from the seed corpus
+# (tests/fuzz/corpus, where inputs that once crashed stay as regressions); scripts/fuzz.sh
+# runs longer.
+echo "==> libFuzzer"
+cmake -S "$choreo_root" -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DCHOREO_BUILD_TESTS=OFF -DCHOREO_BUILD_EXAMPLES=OFF -DCHOREO_BUILD_BENCHMARKS=OFF -DCHOREO_BUILD_FUZZERS=ON \
+  -DCHOREO_FUZZ_SECONDS=20 >/dev/null
+cmake --build build-fuzz -j "$(nproc)"
+ctest --test-dir build-fuzz -j 2 --output-on-failure

@@ -187,12 +187,13 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
     add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
          "payload", R"({"order_id":1,"amo)"});                                                                  // truncated
     add({"v", "1", "type", "nobody::knows", "schema", "1", "id", id, "causation", id, "key", "", "time", "1", "payload", "{}"});
-    add({"v", "1", "type", "streams_test::order_paid", "schema", "2", "id", id, "causation", id, "key", "", "time", "1",
-         "payload", R"({"order_id":1})"});                                                                      // newer schema
+    stream_publisher{f.writer}.publish("orders", order_paid_v2{1}, sample_envelope(5));                      // newer schema
     add({"v", "1", "type", std::string{good}, "schema", "1", "id", "not-hex", "causation", id, "key", "", "time", "1",
          "payload", "{}"});
     add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
          "payload", R"({"order_id":1,"amount":2,"pad":")" + std::string(5'000, 'x') + "\"}"});                    // oversized
+    add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "",
+         "time", "12700000000000000", "payload", "{}"});                    // past the clock's range (found by fuzzing)
     stream_publisher{f.writer}.publish("orders", order_paid{7, 700}, sample_envelope(7));                    // fine
 
     connection reader{f.io.get_executor(), f.options()};
@@ -209,11 +210,11 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
     consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope&) { got = e.order_id; });
     consumer.on<order_paid_named>([&](const order_paid_named&, const choreo::envelope&) {});
     consumer.start();
-    REQUIRE(eventually([&] { return consumer.dead_lettered() == 7 && consumer.handled() == 1; }));
+    REQUIRE(eventually([&] { return consumer.dead_lettered() == 8 && consumer.handled() == 1; }));
     consumer.stop();
     CHECK(got == 7);
     std::lock_guard lock{m};
-    REQUIRE(reasons.size() == 7);
+    REQUIRE(reasons.size() == 8);
     CHECK(reasons[0].find("lacks the field 'v'") != std::string::npos);
     CHECK(reasons[1].find("envelope version '9'") != std::string::npos);
     CHECK(reasons[2].find("cannot decode") != std::string::npos);
@@ -221,8 +222,9 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
     CHECK(reasons[4].find("schema version 2") != std::string::npos);
     CHECK(reasons[5].find("32 hexadecimal digits") != std::string::npos);
     CHECK(reasons[6].find("more than the 4096 allowed") != std::string::npos);
+    CHECK(reasons[7].find("'time' is out of range") != std::string::npos);
     CHECK(f.pending("orders", "platform") == 0);
-    CHECK(f.writer.command({"XLEN", "orders:dead"}).as_integer() == 7);
+    CHECK(f.writer.command({"XLEN", "orders:dead"}).as_integer() == 8);
 }
 
 TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle") {

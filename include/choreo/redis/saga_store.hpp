@@ -203,7 +203,9 @@ inline std::int64_t to_ms(saga::time_point t) {
 }
 
 inline saga::time_point from_ms(std::int64_t ms) {
-    if (ms < 0) return saga::time_point::max();
+    constexpr auto latest =
+        std::chrono::duration_cast<std::chrono::milliseconds>(saga::time_point::max().time_since_epoch()).count();
+    if (ms < 0 || ms >= latest) return saga::time_point::max(); // -1 means none; past the clock's range too
     return saga::time_point{std::chrono::duration_cast<saga::time_point::duration>(std::chrono::milliseconds{ms})};
 }
 

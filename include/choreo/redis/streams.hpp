@@ -111,7 +111,12 @@ inline stream_entry decode_entry(std::string id, const reply& fields, std::size_
     e.event = *event;
     e.causation = *causation;
     e.key = need("key");
-    e.time = std::chrono::system_clock::time_point{std::chrono::milliseconds{number<std::int64_t>(need("time"), "time")}};
+    // The clock counts in nanoseconds: milliseconds past about the year 2262 would overflow it.
+    constexpr auto latest = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::time_point::max().time_since_epoch()).count();
+    auto ms = number<std::int64_t>(need("time"), "time");
+    if (ms < 0 || ms > latest) throw entry_error("field 'time' is out of range: " + std::to_string(ms));
+    e.time = std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}};
     e.payload = std::move(need("payload"));
     if (e.payload.size() > max_payload)
         throw entry_error("the payload has " + std::to_string(e.payload.size()) + " bytes, more than the " +
