@@ -94,6 +94,21 @@ if all(f"outbox_relay/disk:{d}/batch:{b}/real_time" in runs for d, b in relay_ru
         emit(f"| one commit per event plus relay, {where[d]} (commits alone: {ceiling:,.0f}/s) | {eps:,.0f} | "
              f"{eps / 14_500:.2f}x |")
     emit()
+if "sagas/redis:1/real_time" in runs:
+    emit("| through Redis (a redis-server on loopback) | in memory | with Redis | ratio |")
+    emit("|---|---:|---:|---:|")
+    for threads in (1, 4):
+        mem = counter(f"saga_store_step/redis:0/real_time/threads:{threads}", "steps_per_second")
+        red = counter(f"saga_store_step/redis:1/real_time/threads:{threads}", "steps_per_second")
+        emit(f"| saga store, steps per second (claim and finish), {threads} thread(s) | {mem:,.0f} | {red:,.0f} | "
+             f"{red / mem:.3f}x |")
+    mem = counter("sagas/redis:0/real_time", "sagas_per_second")
+    red = counter("sagas/redis:1/real_time", "sagas_per_second")
+    emit(f"| three-step sagas per second, state in the store (anchor: DTM, 10,800/s) | {mem:,.0f} | {red:,.0f} | "
+         f"{red / mem:.3f}x |")
+    emit(f"| Redis Streams: events per second, published and consumed with acknowledgement | | "
+         f"{counter('streams/real_time', 'events_per_second'):,.0f} | |")
+    emit()
 emit(f"Saga state: {counter('memory_store_bytes_per_saga/iterations:1', 'bytes_per_saga'):.0f} bytes per in-flight "
      f"saga in memory_store (a start, seven steps, a fan-in); "
      f"{counter('memory_store_step', 'steps_per_second'):,.0f} steps per second (claim and finish).")
@@ -116,6 +131,9 @@ if "shop_create_and_pay/saga:0/disk:0/real_time" in runs:
 if "outbox_relay/disk:1/batch:256/real_time" in runs:
     eps = counter("outbox_relay/disk:1/batch:256/real_time", "events_per_second")
     goals.append(("outbox relay past the 14,500 events/s anchor, SQLite on disk", eps > 14_500, f"{eps:,.0f}"))
+if "sagas/redis:1/real_time" in runs:
+    red = counter("sagas/redis:1/real_time", "sagas_per_second")
+    goals.append(("sagas with Redis state at DTM's 10,800/s", red >= 10_800, f"{red:,.0f}"))
 emit("| goal | met | measured |")
 emit("|---|---|---:|")
 for text, met, value in goals:

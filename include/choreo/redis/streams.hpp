@@ -307,6 +307,7 @@ private:
                 for (auto& stream : r.elements)
                     if (stream.elements.size() == 2)
                         for (auto& entry : stream.elements[1].elements) handle(entry, 1);
+                acknowledge();
             } catch (const std::exception&) {
                 ++read_failures_;
                 std::this_thread::sleep_for(std::min(options_.block, std::chrono::milliseconds{100}));
@@ -337,6 +338,19 @@ private:
                 handle(entry, deliveries + 1);
             }
         }
+        acknowledge();
+    }
+
+    // One XACK for every entry of the batch that was handled or dead-lettered: after their
+    // handlers returned, so a crash before it only means they are delivered again.
+    void acknowledge() {
+        if (to_ack_.empty()) return;
+        std::vector<std::string_view> command{"XACK", options_.stream, options_.group};
+        command.insert(command.end(), to_ack_.begin(), to_ack_.end());
+        redis_.command(command);
+        handled_ += handled_in_batch_;
+        to_ack_.clear();
+        handled_in_batch_ = 0;
     }
 
     void handle(const reply& entry, unsigned delivery) {
@@ -372,9 +386,9 @@ private:
             if (delivery >= options_.max_deliveries) return dead_letter(entry, "a non-standard exception");
             return;
         }
-        redis_.command({"XACK", options_.stream, options_.group, id});
+        to_ack_.push_back(id);
+        ++handled_in_batch_;
         forget_error(id);
-        ++handled_;
     }
 
     void dead_letter(const reply& entry, const std::string& reason) {
@@ -392,7 +406,7 @@ private:
                 if (f.type == reply::kind::string) command.push_back(f.text);
         if (command.size() % 2 != 0) command.emplace_back(); // a truncated entry: keep the pairs even
         redis_.command(detail::views(command));
-        redis_.command({"XACK", options_.stream, options_.group, id});
+        to_ack_.push_back(id);
         forget_error(id);
         ++dead_;
         if (options_.on_dead_letter) options_.on_dead_letter(id, reason);
@@ -419,6 +433,8 @@ private:
     std::map<std::string, handler_entry, std::less<>> handlers_;
     std::map<std::string, std::string> errors_;
     std::thread thread_;
+    std::vector<std::string> to_ack_; // the read loop's thread only
+    std::uint64_t handled_in_batch_ = 0;
     std::atomic<bool> stopping_{false};
     bool running_ = false;
     std::atomic<std::uint64_t> handled_{0};
