@@ -14,8 +14,6 @@
 #include "../tests/support/redis_server.hpp"
 
 #include <benchmark/benchmark.h>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/describe/class.hpp>
 
 #include <atomic>
@@ -40,17 +38,10 @@ BOOST_DESCRIBE_STRUCT(job_event, (), (id))
 // One redis-server and an io_context thread for the whole run, started on first use.
 struct redis_env {
     test_support::redis_server server;
-    boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-    std::thread runner{[this] { io.run(); }};
-    choreo::redis::connection redis{io.get_executor(), server.url()};
+    test_support::io_thread io;
+    choreo::redis::connection redis{io.executor(), server.url()};
     std::atomic<int> prefixes{0};
 
-    ~redis_env() {
-        redis.close();
-        work.reset();
-        runner.join();
-    }
     static redis_env& get() {
         static redis_env env;
         return env;
@@ -152,7 +143,7 @@ void streams(benchmark::State& state) {
     auto& env = redis_env::get();
     auto stream = env.prefix() + "events";
     auto options = choreo::redis::parse_url(env.server.url());
-    choreo::redis::connection reader{env.io.get_executor(), options};
+    choreo::redis::connection reader{env.io.executor(), options};
     choreo::redis::stream_publisher publisher{env.redis, {.max_length = 100'000, .approximate = true}};
     choreo::redis::stream_consumer_options o;
     o.stream = stream;

@@ -1,4 +1,5 @@
-"""Builds and runs the package consumer of tests/package against the Conan package."""
+"""Builds and runs the package consumer of tests/package against the Conan package: the same
+project the CMake packaging tests build, found here through find_package as Conan provides it."""
 import os
 
 from conan import ConanFile
@@ -18,7 +19,8 @@ class ChoreoTestPackage(ConanFile):
 
     def build(self):
         cmake = CMake(self)
-        cmake.configure()
+        consumer = os.path.join(self.source_folder, os.pardir, "tests", "package", "consumer")
+        cmake.configure(build_script_folder=consumer, variables={"CHOREO_VIA": "find_package"})
         cmake.build()
 
     def test(self):

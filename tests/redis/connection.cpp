@@ -6,9 +6,6 @@
 
 #include "../support/redis_server.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -21,22 +18,10 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
+using test_support::io_thread;
 using test_support::redis_server;
 
 namespace {
-
-// An io_context running on one thread for the test's lifetime.
-struct io_thread {
-    boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-    std::thread runner{[this] { io.run(); }};
-    ~io_thread() {
-        work.reset();
-        io.stop();
-        runner.join();
-    }
-    auto executor() { return io.get_executor(); }
-};
 
 connection_options local(const redis_server& server) {
     connection_options o;

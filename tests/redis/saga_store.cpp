@@ -8,8 +8,6 @@
 #include "../saga/store_contract.hpp"
 #include "../support/redis_server.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include <doctest/doctest.h>
 
@@ -27,17 +25,10 @@ namespace {
 // One redis-server and one connection for the whole binary; each store gets its own prefix.
 struct shared_redis {
     test_support::redis_server server;
-    boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-    std::thread runner{[this] { io.run(); }};
-    connection redis{io.get_executor(), server.url()};
+    test_support::io_thread io;
+    connection redis{io.executor(), server.url()};
     std::atomic<int> stores{0};
 
-    ~shared_redis() {
-        redis.close();
-        work.reset();
-        runner.join();
-    }
     static shared_redis& get() {
         static shared_redis instance;
         return instance;
@@ -107,13 +98,11 @@ TEST_CASE("a Redis that lost its scripts (a restart, SCRIPT FLUSH) is given them
 
 TEST_CASE("an ACL user allowed only the application's prefix can run sagas, and nothing else") {
     test_support::redis_server server;
-    boost::asio::io_context io;
-    auto work = boost::asio::make_work_guard(io);
-    std::thread runner{[&] { io.run(); }};
+    test_support::io_thread io;
     {
-        connection admin{io.get_executor(), server.url()};
+        connection admin{io.executor(), server.url()};
         admin.command({"ACL", "SETUSER", "shop", "on", ">pw", "~shop:*", "+@all", "-@dangerous", "+script|load"});
-        connection limited{io.get_executor(), "redis://shop:pw@127.0.0.1:" + std::to_string(server.port())};
+        connection limited{io.executor(), "redis://shop:pw@127.0.0.1:" + std::to_string(server.port())};
         saga_store store{limited, {.prefix = "shop:"}};
         const auto t0 = choreo::saga::time_point{std::chrono::hours{1000}};
         REQUIRE(store.create("order:1", t0, t0 + 1s, "o/start", choreo::saga::step_state::done));
@@ -128,6 +117,4 @@ TEST_CASE("an ACL user allowed only the application's prefix can run sagas, and 
             CHECK(std::string{e.what()}.find("NOPERM") != std::string::npos);
         }
     }
-    work.reset();
-    runner.join();
 }

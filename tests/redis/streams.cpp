@@ -9,8 +9,6 @@
 
 #include "../support/redis_server.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/describe/class.hpp>
 
 #include <doctest/doctest.h>
@@ -49,16 +47,9 @@ BOOST_DESCRIBE_STRUCT(order_paid_named, (), (order_id))
 // A redis-server, an io_context thread, and connections on it.
 struct redis_fixture {
     test_support::redis_server server;
-    boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-    std::thread runner{[this] { io.run(); }};
-    connection writer{io.get_executor(), server.url()};
+    test_support::io_thread io;
+    connection writer{io.executor(), server.url()};
 
-    ~redis_fixture() {
-        work.reset();
-        io.stop();
-        runner.join();
-    }
     connection_options options() const {
         auto o = parse_url(server.url());
         o.command_timeout = 2s;
@@ -103,7 +94,7 @@ TEST_CASE("an event and its envelope make the round trip, and the entry is ackno
     stream_publisher publisher{f.writer};
     for (std::uint64_t n = 1; n <= 3; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 100}, sample_envelope(n));
 
-    connection reader{f.io.get_executor(), f.options()};
+    connection reader{f.io.executor(), f.options()};
     stream_consumer consumer{reader, consumer_options()};
     std::mutex m;
     std::vector<std::pair<order_paid, choreo::envelope>> seen;
@@ -138,7 +129,7 @@ TEST_CASE("a failing handler gets the entry again, and a poison entry goes to th
     publisher.publish("orders", order_paid{2, 100}, sample_envelope(2)); // always fails
     publisher.publish("orders", order_paid{3, 100}, sample_envelope(3)); // works
 
-    connection reader{f.io.get_executor(), f.options()};
+    connection reader{f.io.executor(), f.options()};
     std::vector<std::string> reasons;
     std::mutex m;
     auto options = consumer_options();
@@ -196,7 +187,7 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
          "time", "12700000000000000", "payload", "{}"});                    // past the clock's range (found by fuzzing)
     stream_publisher{f.writer}.publish("orders", order_paid{7, 700}, sample_envelope(7));                    // fine
 
-    connection reader{f.io.get_executor(), f.options()};
+    connection reader{f.io.executor(), f.options()};
     auto options = consumer_options();
     options.max_payload = 4'096;
     std::vector<std::string> reasons;
@@ -237,7 +228,7 @@ TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle
     REQUIRE(taken.elements.at(0).elements.at(1).elements.size() == 10);
     CHECK(f.pending("orders", "platform") == 10);
 
-    connection reader{f.io.get_executor(), f.options()};
+    connection reader{f.io.executor(), f.options()};
     stream_consumer survivor{reader, consumer_options("c2")};
     std::atomic<int> got{0};
     survivor.on<order_paid>([&](const order_paid&, const choreo::envelope&) { ++got; });
@@ -271,7 +262,7 @@ TEST_CASE("an outbox relays into a stream; the consumer's inbox makes each effec
                                  {.name = "to redis"});
     outbox.start();
 
-    connection reader{f.io.get_executor(), f.options()};
+    connection reader{f.io.executor(), f.options()};
     stream_consumer consumer{reader, consumer_options()};
     std::atomic<int> effects{0};
     consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {

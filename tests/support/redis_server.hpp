@@ -1,9 +1,11 @@
 #pragma once
 // A redis-server of the test's own, on a free loopback port (and a unix socket), started
-// with the test and stopped after it: no test relies on a system-wide Redis.
+// with the test and stopped after it: no test relies on a system-wide Redis. Also used by
+// the benchmarks.
 
 #include <hiredis/hiredis.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -26,6 +28,23 @@
 #endif
 
 namespace test_support {
+
+// An io_context running on a thread of its own until destroyed: what Redis connections run on.
+struct io_thread {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+    std::thread runner{[this] { io.run(); }};
+
+    io_thread() = default;
+    io_thread(const io_thread&) = delete;
+    io_thread& operator=(const io_thread&) = delete;
+    ~io_thread() {
+        work.reset();
+        io.stop();
+        runner.join();
+    }
+    auto executor() { return io.get_executor(); }
+};
 
 class redis_server {
 public:
