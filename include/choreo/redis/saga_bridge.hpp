@@ -1,0 +1,149 @@
+#pragma once
+/// @file
+/// @brief Carries the saga layer's own broadcasts (saga_rolled_back, saga_ended) between
+/// processes over a Redis stream, so participants in every process compensate and release
+/// their markers, whichever process failed or ended the saga.
+
+#include <choreo/core/bus.hpp>
+#include <choreo/core/causation.hpp>
+#include <choreo/redis/connection.hpp>
+#include <choreo/redis/streams.hpp>
+#include <choreo/saga/events.hpp>
+
+#include <boost/describe/class.hpp>
+#include <boost/describe/enum.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+/// @cond DESCRIBE
+// What the JSON codec needs to carry the saga events; kept here, out of the saga layer.
+namespace choreo::saga {
+BOOST_DESCRIBE_ENUM(saga_status, running, completed, rolling_back, rolled_back)
+BOOST_DESCRIBE_STRUCT(saga_rolled_back, (), (key, reason, failed_step))
+BOOST_DESCRIBE_STRUCT(saga_ended, (), (key, outcome))
+} // namespace choreo::saga
+/// @endcond
+
+namespace choreo::redis {
+
+/// @brief Settings of a saga_bridge.
+struct saga_bridge_options {
+    std::string stream = "choreo:sagas"; ///< the stream every process of the application shares
+    /// This process's consumer group on the stream: unique per process (every process must
+    /// hear every broadcast), and the same after a restart (so it resumes where it stopped).
+    std::string process;
+    trim_policy trim{.max_length = 100'000, .approximate = true}; ///< bounds the stream
+    std::chrono::milliseconds block{200};                          ///< one read's wait
+};
+
+/// @brief Bridges saga_rolled_back and saga_ended between this process's bus and the other
+/// processes of the application. A broadcast published here (by this process's runtime) is
+/// appended to the shared stream; one appended by another process is published on this bus,
+/// where this process's participants hear it as if it were local. Own broadcasts read back
+/// from the stream are skipped, and a broadcast received is not sent out again.
+///
+/// Needs two connections: `writer` for appending (may be shared), `reader` of its own for
+/// the blocking reads (command_timeout longer than `block`). Start it after the
+/// participants are created and before sagas start. Thread-safe.
+class saga_bridge {
+public:
+    /// @brief A bridge for `bus`; nothing moves until start().
+    saga_bridge(choreo::bus& bus, connection& writer, connection& reader, saga_bridge_options options)
+        : bus_(bus), options_(std::move(options)), publisher_(writer, options_.trim),
+          consumer_(reader, consumer_options(options_)) {
+        if (options_.process.empty()) throw usage_error("a saga bridge needs this process's name");
+        consumer_.on<saga::saga_rolled_back>(
+            [this](const saga::saga_rolled_back& e, const envelope& env) { arrived(e, env); });
+        consumer_.on<saga::saga_ended>([this](const saga::saga_ended& e, const envelope& env) { arrived(e, env); });
+        outgoing_.push_back(bus_.subscribe<saga::saga_rolled_back>(
+            [this](const saga::saga_rolled_back& e, const envelope& env) { departed(e, env); },
+            {.name = "saga bridge: rollbacks to other processes", .when = phase::immediate}));
+        outgoing_.push_back(bus_.subscribe<saga::saga_ended>(
+            [this](const saga::saga_ended& e, const envelope& env) { departed(e, env); },
+            {.name = "saga bridge: ends to other processes", .when = phase::immediate}));
+    }
+    ~saga_bridge() { stop(); }
+    saga_bridge(const saga_bridge&) = delete;
+    saga_bridge& operator=(const saga_bridge&) = delete;
+
+    /// @brief Starts reading what other processes broadcast.
+    void start() { consumer_.start(); }
+    /// @brief Stops reading (broadcasts from here are still appended until destruction).
+    void stop() { consumer_.stop(); }
+
+    /// @brief Broadcasts received from other processes and published here.
+    [[nodiscard]] std::uint64_t received() const noexcept { return received_.load(); }
+    /// @brief Broadcasts of this process appended to the stream.
+    [[nodiscard]] std::uint64_t sent() const noexcept { return sent_.load(); }
+
+private:
+    static stream_consumer_options consumer_options(const saga_bridge_options& o) {
+        stream_consumer_options c;
+        c.stream = o.stream;
+        c.group = o.process;
+        c.consumer = o.process;
+        c.block = o.block;
+        return c;
+    }
+
+    // A broadcast of this process's runtime: out to the others, unless it just came in.
+    template <class E>
+    void departed(const E& event, const envelope& env) {
+        if (relaying_) return;
+        remember(env.id);
+        publisher_.publish(options_.stream, event, env);
+        ++sent_;
+    }
+
+    // A broadcast read from the stream: published here unless it was ours.
+    template <class E>
+    void arrived(const E& event, const envelope& env) {
+        if (was_ours(env.id)) return;
+        causation_scope cause{env};
+        relaying_ = true;
+        try {
+            bus_.publish(E{event}, env.key);
+        } catch (...) {
+            relaying_ = false;
+            throw;
+        }
+        relaying_ = false;
+        ++received_;
+    }
+
+    void remember(const event_id& id) {
+        std::lock_guard lock{mutex_};
+        ours_.insert(id.to_string());
+        order_.push_back(id.to_string());
+        if (order_.size() > 100'000) {
+            ours_.erase(order_.front());
+            order_.pop_front();
+        }
+    }
+    bool was_ours(const event_id& id) {
+        std::lock_guard lock{mutex_};
+        return ours_.contains(id.to_string());
+    }
+
+    choreo::bus& bus_;
+    saga_bridge_options options_;
+    stream_publisher<> publisher_;
+    stream_consumer<> consumer_;
+    std::vector<choreo::connection> outgoing_;
+    std::mutex mutex_;
+    std::unordered_set<std::string> ours_;
+    std::deque<std::string> order_;
+    std::atomic<std::uint64_t> received_{0};
+    std::atomic<std::uint64_t> sent_{0};
+    static inline thread_local bool relaying_ = false;
+};
+
+} // namespace choreo::redis
