@@ -308,3 +308,51 @@ TEST_CASE("a rollback that finds a newer step still running undoes it before the
     CHECK(state->failed_step == "q/check");
     CHECK(h.count(saga_incident_kind::duplicate_compensation) == 0);
 }
+
+namespace {
+struct job_reserved {
+    int id;
+};
+} // namespace
+
+TEST_CASE("a start that records its commit after the saga began rolling back waits for the newer steps' undo") {
+    // The starting unit's own bookkeeping (on_started, after completion) can come after the
+    // saga already ran on and failed elsewhere. The start must then not undo itself before
+    // the newer step of the same participant: newest first still holds.
+    testing::harness h;
+    choreo::no_resource p_db, q_db;
+    participant p{h.sagas, "p", p_db};
+    participant q{h.sagas, "q", q_db};
+    std::vector<std::string> log;
+    p.starts<job_started>("begin", [&](const job_started&, step_context&) { log.emplace_back("undo begin"); });
+    p.step<job_started>(
+        "reserve",
+        [&](const job_started& e, step_context& ctx) {
+            log.emplace_back("reserve");
+            ctx.publish(job_reserved{e.id});
+        },
+        [&](const job_started&, step_context&) { log.emplace_back("undo reserve"); });
+    q.step<job_reserved>("check", [](const job_reserved&, step_context&) {});
+    h.faults.fail("q/check");
+    // After the start commits and before its after-completion bookkeeping: p/reserve runs,
+    // then q/check fails; the rollback's deliveries stay queued.
+    auto hurry = h.events.subscribe<job_started>(
+        [&](const job_started&) {
+            std::thread other{[&] {
+                REQUIRE(h.net.run_one()); // p/reserve
+                REQUIRE(h.net.run_one()); // q/check, which fails
+            }};
+            other.join();
+        },
+        {.name = "hurry", .when = choreo::phase::after_commit});
+
+    auto unit = h.events.begin(p_db);
+    auto key = p.start(unit, job_started{1}, "1");
+    unit.commit();
+    h.settle();
+
+    CHECK(log == std::vector<std::string>{"reserve", "undo reserve", "undo begin"});
+    auto state = h.sagas.state(key);
+    REQUIRE(state);
+    CHECK(state->status == saga_status::rolled_back);
+}

@@ -60,6 +60,7 @@ struct step_call {
     std::function<void(step_context&)> action;
     std::function<void(step_context&)> compensation; // empty: nothing to undo
     std::uint64_t order = 0;                         // when it was kept: compensations run newest first
+    bool given_up = false;                           // its compensation ran out of retries
 };
 
 // Thrown by step_context::hold() and caught by the participant: the step waits and retries.
@@ -257,8 +258,7 @@ public:
             if (outcome == completion::committed) {
                 auto t = rt_->store().finish(event.key, event.step, true);
                 if (t.found && t.status != saga_status::running)
-                    if (auto call = kept(event.key, event.step))
-                        if (compensate_step(call, env, 1, false) == unwinding::go_on) unwind(event.key, env, call->order);
+                    if (auto call = kept(event.key, event.step)) undo_late(call, env);
                 return;
             }
             forget(event.key, event.step);
@@ -440,9 +440,8 @@ private:
             return;
         }
         if (t.status != saga_status::running) {
-            // Rolled back while the step ran: the rollback's handlers saw it pending and stopped
-            // there, so undoing it, and then the steps before it, is ours to do.
-            if (compensate_step(call, call->cause, 1, false) == unwinding::go_on) unwind(key, call->cause, call->order);
+            // Rolled back while the step ran: undo it (and the steps before it) in turn.
+            undo_late(call, call->cause);
             return;
         }
         for (const step_def* join : joins_waiting_for(step)) {
@@ -463,6 +462,24 @@ private:
     // newest first, as a transaction log is undone: a later step may rely on an earlier one.
     // It stops at a step still running or being compensated elsewhere: whoever finishes that
     // one goes on from there, so the order holds whichever thread gets there first.
+    // A step that finished after its saga began rolling back. If steps newer than it are
+    // still to be undone, the unwinding under way undoes them and then this one (it will
+    // find it done); otherwise the unwinding stopped at this step while it ran, so undoing
+    // it, and then the steps before it, is for this thread to do.
+    void undo_late(const std::shared_ptr<step_call>& call, const envelope& cause) {
+        if (newer_to_undo(call->key.view(), call->order)) return;
+        if (compensate_step(call, cause, 1, false) == unwinding::go_on) unwind(call->key.view(), cause, call->order);
+    }
+
+    bool newer_to_undo(std::string_view key, std::uint64_t order) {
+        std::lock_guard lock{mutex_};
+        auto it = memory_.find(std::string{key});
+        if (it == memory_.end()) return false;
+        for (auto& c : it->second.steps)
+            if (c->order > order && !c->given_up) return true;
+        return false;
+    }
+
     // A continuation (`rollback_event` false) may meet steps another thread compensated
     // meanwhile: that is expected, and not reported as a duplicate.
     void unwind(std::string_view key, const envelope& cause, std::uint64_t before, bool rollback_event = false) {
@@ -522,6 +539,10 @@ private:
             rt_->report(saga_incident_kind::compensation_exhausted, key, step,
                         fmt::format("{}; gave up after {} retries, the saga stays rolling_back", error,
                                     policy.delayed_retries));
+            {
+                std::lock_guard lock{mutex_};
+                call->given_up = true;
+            }
             return unwinding::go_on; // the steps before it are still undone
         }
         forget(key, step);
