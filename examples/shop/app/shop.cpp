@@ -513,6 +513,30 @@ std::vector<std::string> shop::check_invariants() {
                       (status == "CANCELLED" && (payment == "none" || payment == "CANCELLED"));
         if (!agrees) fail(fmt::format("order {} is {} but its payment is {}", id, status, payment));
     }
+    if (impl_->sagas) {
+        // Saga mode: every saga ended (completed, or rolled back with every compensation
+        // done), and no aggregate is left marked in progress.
+        for (auto& [id, status] : order_status) {
+            auto create = impl_->sagas->state(choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)));
+            if (create && !choreo::saga::has_ended(create->status))
+                fail(fmt::format("order {}: its creation saga is still {}", id, choreo::saga::to_string(create->status)));
+            for (int attempt = 1; attempt < 10; ++attempt) {
+                auto pay = impl_->sagas->state(choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)));
+                if (!pay) break;
+                if (!choreo::saga::has_ended(pay->status))
+                    fail(fmt::format("order {}: payment saga {} is still {}", id, attempt,
+                                     choreo::saga::to_string(pay->status)));
+            }
+        }
+        std::vector<std::string> markers;
+        for (auto& v : st["products"].as_array()) markers.push_back(fmt::format("product:{}", v.at("id").as_int64()));
+        for (auto& v : st["coupons"].as_array()) markers.push_back(fmt::format("coupon:{}", v.at("issued_coupon").as_int64()));
+        for (auto& v : st["points"].as_array()) markers.push_back(fmt::format("points:{}", v.at("user").as_int64()));
+        for (auto& v : st["payments"].as_array()) markers.push_back(fmt::format("payment:{}", v.at("id").as_int64()));
+        for (auto& marker : markers)
+            if (auto holder = impl_->sagas->holder(marker))
+                fail(fmt::format("{} is still marked in progress by saga {}", marker, *holder));
+    }
     return broken;
 }
 
