@@ -7,6 +7,7 @@
 #include <choreo/redis/streams.hpp>
 #include <choreo/saga.hpp>
 
+#include "../support/eventually.hpp"
 #include "../support/redis_server.hpp"
 
 #include <boost/describe/class.hpp>
@@ -22,6 +23,7 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
+using test_support::eventually;
 
 namespace {
 
@@ -30,16 +32,6 @@ struct job_started {
     bool payable = true;
 };
 BOOST_DESCRIBE_STRUCT(job_started, (), (id, payable))
-
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 connection_options reader_options(const test_support::redis_server& server) {
     auto o = parse_url(server.url());

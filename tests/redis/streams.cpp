@@ -7,6 +7,7 @@
 #include <choreo/redis/streams.hpp>
 #include <choreo/sqlite.hpp>
 
+#include "../support/eventually.hpp"
 #include "../support/redis_server.hpp"
 
 #include <boost/describe/class.hpp>
@@ -22,6 +23,7 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
+using test_support::eventually;
 
 namespace {
 
@@ -63,16 +65,6 @@ struct redis_fixture {
 choreo::envelope sample_envelope(std::uint64_t n) {
     return {choreo::event_id{0xabc, n}, choreo::event_id{0xdef, n}, choreo::correlation_key{"order:" + std::to_string(n)},
             std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000 + n}}, "order_paid"};
-}
-
-template <class Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds limit = 10s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
 }
 
 stream_consumer_options consumer_options(std::string consumer = "c1") {
