@@ -7,7 +7,7 @@
 #include <choreo/redis/streams.hpp>
 #include <choreo/saga.hpp>
 
-#include "../support/eventually.hpp"
+#include "../core/support.hpp"
 #include "../support/redis_server.hpp"
 
 #include <boost/describe/class.hpp>
@@ -23,7 +23,7 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
-using test_support::eventually;
+using test::eventually;
 
 namespace {
 
