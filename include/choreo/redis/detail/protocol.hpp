@@ -7,6 +7,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <new>
@@ -36,31 +37,64 @@ inline std::string format_command(const std::vector<std::string_view>& args) {
     return out;
 }
 
-inline reply to_reply(const redisReply& r) {
-    reply out;
-    switch (r.type) {
-    case REDIS_REPLY_STRING: out.type = reply::kind::string; break;
-    case REDIS_REPLY_STATUS: out.type = reply::kind::status; break;
-    case REDIS_REPLY_ERROR: out.type = reply::kind::error; break;
-    case REDIS_REPLY_INTEGER: out.type = reply::kind::integer; break;
-    case REDIS_REPLY_NIL: out.type = reply::kind::nil; break;
-    case REDIS_REPLY_ARRAY: out.type = reply::kind::array; break;
-    default: throw redis_error(errc::protocol, "a reply of unknown type " + std::to_string(r.type));
+// hiredis builds the reply tree through these, straight into choreo::redis::reply values.
+// An array's elements are appended as they arrive, never allocated from its announced
+// size: a hostile or garbled "*2000000000" costs nothing until the elements really come
+// (libFuzzer found hiredis's own calloc of the announced size exhausting memory).
+// A child is kept inside its parent's vector; the parent's address stays valid while the
+// child is filled, since nothing else is appended to the parent meanwhile.
+struct reply_builder {
+    // Never throws into hiredis (C): out of memory is a null, which hiredis reports as such.
+    static void* place(const redisReadTask* task, reply&& value) noexcept {
+        try {
+            if (task->parent) {
+                auto* parent = static_cast<reply*>(task->parent->obj);
+                parent->elements.push_back(std::move(value));
+                return &parent->elements.back();
+            }
+            return new reply(std::move(value));
+        } catch (...) {
+            return nullptr;
+        }
     }
-    if (r.type == REDIS_REPLY_STRING || r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_ERROR)
-        out.text.assign(r.str, r.len);
-    if (r.type == REDIS_REPLY_INTEGER) out.integer = r.integer;
-    if (r.type == REDIS_REPLY_ARRAY) {
-        out.elements.reserve(r.elements);
-        for (std::size_t i = 0; i < r.elements; ++i) out.elements.push_back(to_reply(*r.element[i]));
+    static void* string(const redisReadTask* task, char* text, std::size_t length) noexcept try {
+        reply r;
+        r.type = task->type == REDIS_REPLY_ERROR    ? reply::kind::error
+                 : task->type == REDIS_REPLY_STATUS ? reply::kind::status
+                                                    : reply::kind::string;
+        r.text.assign(text, length);
+        return place(task, std::move(r));
+    } catch (...) {
+        return nullptr;
     }
-    return out;
-}
+    static void* array(const redisReadTask* task, int elements) noexcept try {
+        reply r;
+        r.type = reply::kind::array;
+        r.elements.reserve(static_cast<std::size_t>(std::clamp(elements, 0, 1024)));
+        return place(task, std::move(r));
+    } catch (...) {
+        return nullptr;
+    }
+    static void* integer(const redisReadTask* task, long long value) noexcept {
+        reply r;
+        r.type = reply::kind::integer;
+        r.integer = value;
+        return place(task, std::move(r));
+    }
+    static void* nil(const redisReadTask* task) noexcept { return place(task, reply{}); }
+    // Called for the root only (it owns its children).
+    static void free(void* root) noexcept { delete static_cast<reply*>(root); }
+
+    static redisReplyObjectFunctions* functions() {
+        static redisReplyObjectFunctions fns{&string, &array, &integer, &nil, &free};
+        return &fns;
+    }
+};
 
 // Parses replies out of the bytes read, in order.
 class reply_reader {
 public:
-    reply_reader() : reader_(redisReaderCreate()) {
+    reply_reader() : reader_(redisReaderCreateWithFunctions(reply_builder::functions())) {
         if (!reader_) throw std::bad_alloc();
     }
     void feed(const char* data, std::size_t size) {
@@ -71,8 +105,8 @@ public:
         void* raw = nullptr;
         if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) throw error();
         if (!raw) return std::nullopt;
-        std::unique_ptr<redisReply, decltype(&freeReplyObject)> owned{static_cast<redisReply*>(raw), &freeReplyObject};
-        return to_reply(*owned);
+        std::unique_ptr<reply> owned{static_cast<reply*>(raw)};
+        return std::move(*owned);
     }
 
 private:
