@@ -268,6 +268,26 @@ struct job_started {
 struct job_prepared {
     int id;
 };
+
+// Two participants on one harness: p starts sagas with job_started (logging its undo); each
+// test adds the steps between p and q.
+struct two_participants {
+    testing::harness h;
+    choreo::no_resource p_db, q_db;
+    participant p{h.sagas, "p", p_db};
+    participant q{h.sagas, "q", q_db};
+    std::vector<std::string> log;
+
+    two_participants() {
+        p.starts<job_started>("begin", [this](const job_started&, step_context&) { log.emplace_back("undo begin"); });
+    }
+    choreo::correlation_key start() {
+        auto unit = h.events.begin(p_db);
+        auto key = p.start(unit, job_started{1}, "1");
+        unit.commit();
+        return key;
+    }
+};
 } // namespace
 
 TEST_CASE("a rollback that finds a newer step still running undoes it before the older ones") {
@@ -275,12 +295,11 @@ TEST_CASE("a rollback that finds a newer step still running undoes it before the
     // so the rollback reaches p with "finish" claimed. Newest first must still hold: "finish" is
     // undone when it commits, and only then the start. (Steps that take their events from an
     // outbox meet this often: the next context can run before the step records its finish.)
-    testing::harness h;
-    choreo::no_resource p_db, q_db;
-    participant p{h.sagas, "p", p_db};
-    participant q{h.sagas, "q", q_db};
-    std::vector<std::string> log;
-    p.starts<job_started>("begin", [&](const job_started&, step_context&) { log.emplace_back("undo begin"); });
+    two_participants t;
+    auto& h = t.h;
+    auto& p = t.p;
+    auto& q = t.q;
+    auto& log = t.log;
     q.step<job_started>("prepare", [](const job_started& e, step_context& ctx) { ctx.publish(job_prepared{e.id}); });
     p.step<job_prepared>(
         "finish",
@@ -296,9 +315,7 @@ TEST_CASE("a rollback that finds a newer step still running undoes it before the
     q.step<job_prepared>("check", [](const job_prepared&, step_context&) {});
     h.faults.fail("q/check");
 
-    auto unit = h.events.begin(p_db);
-    auto key = p.start(unit, job_started{1}, "1");
-    unit.commit();
+    auto key = t.start();
     h.settle();
 
     CHECK(log == std::vector<std::string>{"finish", "undo finish", "undo begin"});
@@ -319,12 +336,11 @@ TEST_CASE("a start that records its commit after the saga began rolling back wai
     // The starting unit's own bookkeeping (on_started, after completion) can come after the
     // saga already ran on and failed elsewhere. The start must then not undo itself before
     // the newer step of the same participant: newest first still holds.
-    testing::harness h;
-    choreo::no_resource p_db, q_db;
-    participant p{h.sagas, "p", p_db};
-    participant q{h.sagas, "q", q_db};
-    std::vector<std::string> log;
-    p.starts<job_started>("begin", [&](const job_started&, step_context&) { log.emplace_back("undo begin"); });
+    two_participants t;
+    auto& h = t.h;
+    auto& p = t.p;
+    auto& q = t.q;
+    auto& log = t.log;
     p.step<job_started>(
         "reserve",
         [&](const job_started& e, step_context& ctx) {
@@ -346,9 +362,7 @@ TEST_CASE("a start that records its commit after the saga began rolling back wai
         },
         {.name = "hurry", .when = choreo::phase::after_commit});
 
-    auto unit = h.events.begin(p_db);
-    auto key = p.start(unit, job_started{1}, "1");
-    unit.commit();
+    auto key = t.start();
     h.settle();
 
     CHECK(log == std::vector<std::string>{"reserve", "undo reserve", "undo begin"});
