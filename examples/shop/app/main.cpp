@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -17,6 +18,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "processes.hpp"
 #include "scenarios.hpp"
 #include "shop.hpp"
 
@@ -36,6 +38,14 @@ constexpr const char* usage = R"(usage:
   shop order PRODUCT:QUANTITY... [--card] [--mode transactional|saga]
                                               order from the catalog (1 apple, 2 pear, 3 last unit) and pay
   shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
+  shop serve --context NAME --redis URL --dir DIR [--prefix P]
+                                              run one context (order, product, coupon, point,
+                                              payment) or the data_platform in this process,
+                                              with its database in DIR, talking only through Redis
+  shop load --redis URL --dir DIR [--orders N] [--concurrency C] [--products P] [--users U]
+            [--seed S] [--timeout SECONDS] [--prefix P]
+                                              drive orders through the six serving processes, then
+                                              audit their databases
 )";
 
 class usage_error : public std::runtime_error {
@@ -60,7 +70,9 @@ arguments parse(int argc, char** argv) {
         if (arg == "--json") a.json = true;
         else if (arg == "--timeline") a.timeline = true;
         else if (arg == "--card") a.card = true;
-        else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir") {
+        else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
+                 arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
+                 arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
@@ -90,6 +102,45 @@ std::string option(const arguments& a, const std::string& key, const std::string
         if (it->second == v) return it->second;
     throw usage_error(fmt::format("--{} does not take '{}'", key, it->second));
 }
+
+std::string required(const arguments& a, const std::string& key) {
+    auto it = a.options.find(key);
+    if (it == a.options.end()) throw usage_error(fmt::format("{} needs --{}", a.command, key));
+    return it->second;
+}
+
+std::uint64_t count_option(const arguments& a, const std::string& key, std::uint64_t fallback) {
+    auto it = a.options.find(key);
+    if (it == a.options.end()) return fallback;
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
+    if (ec != std::errc{} || end != it->second.data() + it->second.size() || value == 0)
+        throw usage_error(fmt::format("--{} takes a positive whole number, not '{}'", key, it->second));
+    return value;
+}
+
+#ifdef SHOP_WITH_REDIS
+int serve(const arguments& a) {
+    serve_options o{.context = required(a, "context"), .redis_url = required(a, "redis"), .directory = required(a, "dir")};
+    if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
+    return shop::app::serve(o);
+}
+
+int load(const arguments& a) {
+    load_options o{.redis_url = required(a, "redis"), .directory = required(a, "dir")};
+    if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
+    o.orders = count_option(a, "orders", o.orders);
+    o.concurrency = count_option(a, "concurrency", o.concurrency);
+    o.products = count_option(a, "products", o.products);
+    o.users = count_option(a, "users", o.users);
+    o.seed = count_option(a, "seed", o.seed);
+    o.timeout = std::chrono::seconds{count_option(a, "timeout", static_cast<std::uint64_t>(o.timeout.count()))};
+    return shop::app::load(o);
+}
+#else
+int serve(const arguments&) { throw usage_error("this shop was built without Redis (choreo::redis)"); }
+int load(const arguments&) { throw usage_error("this shop was built without Redis (choreo::redis)"); }
+#endif
 
 void print_state(const boost::json::object& state) {
     namespace json = boost::json;
@@ -360,6 +411,8 @@ int main(int argc, char** argv) {
         }
         if (a.command == "diagram") return diagram(a);
         if (a.command == "order") return order(a);
+        if (a.command == "serve") return serve(a);
+        if (a.command == "load") return load(a);
         if (a.command == "help" || a.command == "--help") {
             fmt::print("{}", usage);
             return 0;

@@ -2,7 +2,7 @@
 // contexts for the chosen mode, and reads their state back for display and checks.
 
 #include "shop.hpp"
-
+#include "audit.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -377,64 +377,8 @@ json::object shop::state() {
     auto& s = *impl_;
     json::object out;
     out["mode"] = to_string(s.cfg.mode);
-    out["products"] = s.read("product", [&] {
-        json::array a;
-        for (auto& p : s.products->all())
-            a.push_back(json::object{{"id", p.id}, {"name", p.name}, {"price", p.price}, {"stock", p.stock}, {"sold", p.sold}});
-        return a;
-    });
-    out["coupons"] = s.read("coupon", [&] {
-        json::array a;
-        for (auto& c : s.coupons->all_issued())
-            a.push_back(json::object{{"issued_coupon", c.id},
-                                     {"user", c.user_id},
-                                     {"type", c.type},
-                                     {"amount", c.amount},
-                                     {"used_by_order", c.used_by_order}});
-        return a;
-    });
-    out["points"] = s.read("point", [&] {
-        json::array a;
-        for (auto& [user, balance] : s.points->balances()) {
-            auto t = s.points->history(user);
-            a.push_back(json::object{{"user", user},
-                                     {"balance", balance},
-                                     {"charged", t.charged},
-                                     {"used", t.used},
-                                     {"refunded", t.refunded}});
-        }
-        return a;
-    });
-    out["payments"] = s.read("payment", [&] {
-        json::array a;
-        for (auto& p : s.payments->all())
-            a.push_back(json::object{{"id", p.id},
-                                     {"order", p.order_id},
-                                     {"amount", p.amount},
-                                     {"status", p.status},
-                                     {"method", p.method}});
-        return a;
-    });
-    out["orders"] = s.read("order", [&] {
-        json::array a;
-        for (auto id : s.orders->ids()) {
-            auto o = *s.orders->find(id);
-            json::array items, coupons;
-            for (auto& i : o.items)
-                items.push_back(json::object{{"product", i.product_id}, {"name", i.name}, {"unit_price", i.unit_price},
-                                             {"quantity", i.quantity}});
-            for (auto& c : o.coupons)
-                coupons.push_back(json::object{{"issued_coupon", c.issued_coupon_id}, {"type", c.type}, {"amount", c.amount}});
-            a.push_back(json::object{{"id", o.id},
-                                     {"user", o.user_id},
-                                     {"status", o.status},
-                                     {"price", o.price},
-                                     {"payment", o.payment_id},
-                                     {"items", std::move(items)},
-                                     {"coupons", std::move(coupons)}});
-        }
-        return a;
-    });
+    for (auto& [name, value] : read_contexts({s.db("order"), s.db("product"), s.db("coupon"), s.db("point"), s.db("payment")}))
+        out[name] = value;
     out["card_gateway"] = json::object{{"charges", static_cast<std::int64_t>(s.gateway.charges())},
                                        {"refunds", static_cast<std::int64_t>(s.gateway.refunds())}};
     json::array received;
@@ -447,97 +391,15 @@ json::object shop::state() {
 }
 
 std::vector<std::string> shop::check_invariants() {
-    auto st = state();
-    std::vector<std::string> broken;
-    auto fail = [&](std::string text) { broken.push_back(std::move(text)); };
-
-    std::map<std::int64_t, std::string> order_status;
-    std::map<std::int64_t, std::int64_t> units_in_live_orders; // product -> units in CREATED or COMPLETED orders
-    std::map<std::int64_t, int> coupon_uses;                    // issued coupon -> live orders using it
-    for (auto& v : st["orders"].as_array()) {
-        auto& o = v.as_object();
-        auto id = o.at("id").as_int64();
-        std::string status{o.at("status").as_string()};
-        order_status[id] = status;
-        if (status == "CREATE_PENDING") fail(fmt::format("order {} is still CREATE_PENDING after the flow settled", id));
-        bool live = status == "CREATED" || status == "COMPLETED";
-        if (!live && (!o.at("items").as_array().empty() || !o.at("coupons").as_array().empty()))
-            fail(fmt::format("order {} is {} but still lists items or coupons", id, status));
-        for (auto& i : o.at("items").as_array())
-            if (live) units_in_live_orders[i.at("product").as_int64()] += i.at("quantity").as_int64();
-        for (auto& c : o.at("coupons").as_array())
-            if (live) coupon_uses[c.at("issued_coupon").as_int64()] += 1;
+    audit_sources sources{.initial_stock = impl_->initial_stock,
+                          .net_charged = [this](std::int64_t order) { return impl_->gateway.net_charged(order); },
+                          .saga = {},
+                          .holder = {}};
+    if (auto& sagas = impl_->sagas) {
+        sources.saga = [&sagas](const std::string& key) { return sagas->state(key); };
+        sources.holder = [&sagas](const std::string& marker) { return sagas->holder(marker); };
     }
-    for (auto& v : st["products"].as_array()) {
-        auto& p = v.as_object();
-        auto id = p.at("id").as_int64();
-        auto stock = p.at("stock").as_int64(), sold = p.at("sold").as_int64();
-        if (stock < 0) fail(fmt::format("product {} has negative stock", id));
-        if (stock + sold != impl_->initial_stock[id])
-            fail(fmt::format("product {}: stock {} + sold {} != initial {}", id, stock, sold, impl_->initial_stock[id]));
-        if (sold != units_in_live_orders[id])
-            fail(fmt::format("product {}: {} sold but live orders hold {}", id, sold, units_in_live_orders[id]));
-    }
-    for (auto& v : st["coupons"].as_array()) {
-        auto& c = v.as_object();
-        auto id = c.at("issued_coupon").as_int64();
-        auto used_by = c.at("used_by_order").as_int64();
-        if (coupon_uses[id] > 1) fail(fmt::format("coupon {} is used by {} orders", id, coupon_uses[id]));
-        bool used_by_live = used_by != 0 && (order_status[used_by] == "CREATED" || order_status[used_by] == "COMPLETED");
-        if (used_by != 0 && !used_by_live)
-            fail(fmt::format("coupon {} is marked used by order {}, which is {}", id, used_by,
-                             order_status.count(used_by) ? order_status[used_by] : "absent"));
-        if (coupon_uses[id] == 1 && !used_by_live) fail(fmt::format("coupon {} is in an order but not marked used", id));
-    }
-    for (auto& v : st["points"].as_array()) {
-        auto& p = v.as_object();
-        auto expected = p.at("charged").as_int64() - p.at("used").as_int64() + p.at("refunded").as_int64();
-        if (p.at("balance").as_int64() != expected)
-            fail(fmt::format("user {}: balance {} != charged - used + refunded = {}", p.at("user").as_int64(),
-                             p.at("balance").as_int64(), expected));
-    }
-    std::map<std::int64_t, std::string> payment_of_order;
-    for (auto& v : st["payments"].as_array()) {
-        auto& p = v.as_object();
-        auto order = p.at("order").as_int64();
-        std::string status{p.at("status").as_string()};
-        payment_of_order[order] = status;
-        auto net = impl_->gateway.net_charged(order);
-        bool paid_by_card = status == "PAID" && p.at("method").as_string() == "card";
-        if (net != (paid_by_card ? p.at("amount").as_int64() : 0))
-            fail(fmt::format("order {}: card net charge {} does not match its {} payment", order, net, status));
-    }
-    for (auto& [id, status] : order_status) {
-        auto payment = payment_of_order.count(id) ? payment_of_order[id] : std::string{"none"};
-        bool agrees = (status == "COMPLETED" && payment == "PAID") || (status == "CREATED" && payment == "PENDING") ||
-                      (status == "CANCELLED" && (payment == "none" || payment == "CANCELLED"));
-        if (!agrees) fail(fmt::format("order {} is {} but its payment is {}", id, status, payment));
-    }
-    if (impl_->sagas) {
-        // Saga mode: every saga ended (completed, or rolled back with every compensation
-        // done), and no aggregate is left marked in progress.
-        for (auto& [id, status] : order_status) {
-            auto create = impl_->sagas->state(choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)));
-            if (create && !choreo::saga::has_ended(create->status))
-                fail(fmt::format("order {}: its creation saga is still {}", id, choreo::saga::to_string(create->status)));
-            for (int attempt = 1; attempt < 10; ++attempt) {
-                auto pay = impl_->sagas->state(choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)));
-                if (!pay) break;
-                if (!choreo::saga::has_ended(pay->status))
-                    fail(fmt::format("order {}: payment saga {} is still {}", id, attempt,
-                                     choreo::saga::to_string(pay->status)));
-            }
-        }
-        std::vector<std::string> markers;
-        for (auto& v : st["products"].as_array()) markers.push_back(fmt::format("product:{}", v.at("id").as_int64()));
-        for (auto& v : st["coupons"].as_array()) markers.push_back(fmt::format("coupon:{}", v.at("issued_coupon").as_int64()));
-        for (auto& v : st["points"].as_array()) markers.push_back(fmt::format("points:{}", v.at("user").as_int64()));
-        for (auto& v : st["payments"].as_array()) markers.push_back(fmt::format("payment:{}", v.at("id").as_int64()));
-        for (auto& marker : markers)
-            if (auto holder = impl_->sagas->holder(marker))
-                fail(fmt::format("{} is still marked in progress by saga {}", marker, *holder));
-    }
-    return broken;
+    return app::check_invariants(state(), sources);
 }
 
 std::vector<timeline_entry> shop::timeline() {

@@ -38,7 +38,8 @@ public:
         return id;
     }
 
-    void pay(std::int64_t order_id, events::payment_method method) {
+    // Returns the attempt's number: the payment saga's key is PayStart:{order_id}#{attempt}.
+    std::int64_t pay(std::int64_t order_id, events::payment_method method) {
         auto unit = w_.bus().begin(db_);
         auto o = orders_.find(order_id);
         if (!o) throw platform::domain_error(fmt::format("no order {}", order_id));
@@ -52,6 +53,7 @@ public:
             w_.check_fault("order/start payment");
         }
         unit.commit();
+        return attempt;
     }
 
 private:

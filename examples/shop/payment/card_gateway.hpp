@@ -1,11 +1,12 @@
 #pragma once
 // A simulated external card gateway, as the payment context's client sees it: it can
-// approve, decline, or time out. It keeps its own books, so tests can check that every
-// charge that does not stand was refunded.
+// approve, decline, or time out. It keeps its own books (SQLite), so tests can check that
+// every charge that does not stand was refunded.
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "../platform/sqlite.hpp"
 #include "../platform/wiring.hpp"
 
 namespace shop::payment {
@@ -29,6 +31,13 @@ public:
 class card_gateway {
 public:
     enum class behaviour { approve, decline, time_out };
+
+    // ":memory:", or a file that another process (the load driver's check) can read and
+    // that survives a restart of the payment process, as a real gateway's books would.
+    explicit card_gateway(const std::string& path = ":memory:") : books_(path) {
+        books_.execute("CREATE TABLE IF NOT EXISTS charges (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, "
+                       "amount INTEGER NOT NULL, refunded INTEGER NOT NULL DEFAULT 0)");
+    }
 
     void set(behaviour b, std::chrono::milliseconds timeout = std::chrono::milliseconds{50}) {
         std::lock_guard lock{mutex_};
@@ -50,49 +59,51 @@ public:
             std::this_thread::sleep_for(wait); // the caller's timeout, simulated
             throw gateway_timeout(fmt::format("card gateway did not answer within {} ms", wait.count()));
         }
-        std::lock_guard lock{mutex_};
-        auto reference = fmt::format("ch_{}", ++next_);
-        charges_[reference] = {order_id, amount, false};
-        return reference;
+        return books_.transact([&] {
+            platform::statement insert{books_, "INSERT INTO charges (order_id, amount) VALUES (?, ?)"};
+            insert.bind(order_id, amount).run();
+            return fmt::format("ch_{}", books_.last_insert_id());
+        });
     }
 
     void refund(const std::string& reference) {
-        std::lock_guard lock{mutex_};
-        auto it = charges_.find(reference);
-        if (it == charges_.end()) throw std::runtime_error("unknown charge " + reference);
-        it->second.refunded = true; // idempotent, as real gateways make refunds by reference
+        std::int64_t id = 0;
+        auto [end, ec] = std::from_chars(reference.data() + std::min<std::size_t>(3, reference.size()),
+                                         reference.data() + reference.size(), id);
+        if (!reference.starts_with("ch_") || ec != std::errc{} || end != reference.data() + reference.size())
+            throw std::runtime_error("unknown charge " + reference);
+        books_.transact([&] {
+            platform::statement mark{books_, "UPDATE charges SET refunded = 1 WHERE id = ?"};
+            mark.bind(id).run(); // idempotent, as real gateways make refunds by reference
+            if (books_.changes() == 0) {
+                platform::statement known{books_, "SELECT 1 FROM charges WHERE id = ?"};
+                if (!known.bind(id).step()) throw std::runtime_error("unknown charge " + reference);
+            }
+        });
     }
 
     // Net amount charged for an order: charges minus refunds.
-    std::int64_t net_charged(std::int64_t order_id) const {
-        std::lock_guard lock{mutex_};
-        std::int64_t net = 0;
-        for (auto& [ref, c] : charges_)
-            if (c.order_id == order_id && !c.refunded) net += c.amount;
-        return net;
+    std::int64_t net_charged(std::int64_t order_id) {
+        return books_.read([&] {
+            platform::statement sum{books_, "SELECT COALESCE(SUM(amount), 0) FROM charges WHERE refunded = 0 AND order_id = ?"};
+            return sum.bind(order_id).step() ? sum.integer(0) : 0;
+        });
     }
-    std::size_t charges() const {
-        std::lock_guard lock{mutex_};
-        return charges_.size();
-    }
-    std::size_t refunds() const {
-        std::lock_guard lock{mutex_};
-        std::size_t n = 0;
-        for (auto& [ref, c] : charges_) n += c.refunded ? 1 : 0;
-        return n;
-    }
+    std::size_t charges() { return count("SELECT COUNT(*) FROM charges"); }
+    std::size_t refunds() { return count("SELECT COUNT(*) FROM charges WHERE refunded = 1"); }
 
 private:
-    struct entry {
-        std::int64_t order_id;
-        std::int64_t amount;
-        bool refunded;
-    };
-    mutable std::mutex mutex_;
+    std::size_t count(std::string_view sql) {
+        return books_.read([&] {
+            platform::statement q{books_, sql};
+            return q.step() ? static_cast<std::size_t>(q.integer(0)) : std::size_t{0};
+        });
+    }
+
+    std::mutex mutex_;
     behaviour behaviour_ = behaviour::approve;
     std::chrono::milliseconds timeout_{50};
-    std::uint64_t next_ = 0;
-    std::map<std::string, entry> charges_;
+    platform::database books_;
 };
 
 } // namespace shop::payment

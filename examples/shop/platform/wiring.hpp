@@ -11,8 +11,12 @@
 
 #include "outboxes.hpp"
 
+#include <any>
+#include <functional>
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <typeindex>
 #include <utility>
 #include <vector>
 
@@ -93,9 +97,12 @@ public:
             // The step's event comes through the outbox of the database it was committed in.
             participant_->step_from<E>(
                 [this, applies](const std::string& listener, const auto& deliver) {
-                    durable_->subscribe<E>(listener, [applies, deliver](const E& e, const choreo::envelope& env) {
+                    auto filtered = [applies, deliver](const E& e, const choreo::envelope& env) {
                         if (applies(e)) deliver(e, env);
-                    });
+                    };
+                    durable_->subscribe<E>(listener, filtered);
+                    if (auto it = importers_.find(std::type_index{typeid(E)}); it != importers_.end())
+                        std::any_cast<importer<E>&>(it->second)(listener, filtered);
                 },
                 name, act, undo);
             return;
@@ -108,6 +115,17 @@ public:
                 action(e, s);
             },
             {.name = context_ + "/" + name, .when = choreo::phase::before_commit}));
+    }
+
+    // When the context runs in a process of its own (`shop serve`), a step's events also
+    // come from the other processes: `import(listener, deliver)` subscribes the step to
+    // them (a consumer group on a Redis stream). Set before the context is wired.
+    template <class E>
+    using importer =
+        std::function<void(const std::string& listener, std::function<void(const E&, const choreo::envelope&)> deliver)>;
+    template <class E>
+    void import_with(importer<E> import) {
+        importers_[std::type_index{typeid(E)}] = std::move(import);
     }
 
     // Throws if a fault is planned for `step` (the saga runtime checks its own steps).
@@ -124,6 +142,7 @@ private:
     std::string context_;
     outboxes* durable_;
     std::vector<choreo::connection> connections_;
+    std::map<std::type_index, std::any> importers_; // event type -> importer<E>
 };
 
 } // namespace shop::platform

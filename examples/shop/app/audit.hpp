@@ -1,0 +1,44 @@
+#pragma once
+// Reading the five contexts' databases back and checking the shop's invariants over what
+// they hold. The one-process shop audits its own databases; `shop load` audits the
+// databases of five processes, opened read-only beside them, with the saga store in Redis.
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <choreo/saga/status.hpp>
+#include <choreo/sqlite/database.hpp>
+
+namespace shop::app {
+
+// The databases of the five contexts (one database may serve several).
+struct context_databases {
+    choreo::sqlite::database& order;
+    choreo::sqlite::database& product;
+    choreo::sqlite::database& coupon;
+    choreo::sqlite::database& point;
+    choreo::sqlite::database& payment;
+};
+
+// What each context holds, as JSON: "products", "coupons", "points", "payments", "orders".
+[[nodiscard]] boost::json::object read_contexts(const context_databases& dbs);
+
+// What the audit needs from outside the contexts.
+struct audit_sources {
+    std::map<std::int64_t, std::int64_t> initial_stock;              // product -> stock it was added with
+    std::function<std::int64_t(std::int64_t order_id)> net_charged; // the card gateway's books
+    // Saga mode: a saga's record by key, and the saga holding a marker, if any.
+    std::function<std::optional<choreo::saga::saga_record>(const std::string& key)> saga;
+    std::function<std::optional<std::string>(const std::string& marker)> holder;
+};
+
+// Every broken invariant, in words; empty when all hold. `contexts` is read_contexts()'s.
+[[nodiscard]] std::vector<std::string> check_invariants(const boost::json::object& contexts, const audit_sources& sources);
+
+} // namespace shop::app

@@ -1,0 +1,374 @@
+// `shop load`: drives orders and payments through the six processes of `shop serve`, only
+// through Redis (commands on a stream, saga ends from the saga bridge's stream), shows
+// progress, and ends with throughput, latency percentiles and an audit of every database.
+
+#include "audit.hpp"
+#include "io_thread.hpp"
+#include "processes.hpp"
+#include "remote.hpp"
+
+#include <boost/json.hpp>
+
+#include <choreo/redis.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "../data_platform/sender.hpp"
+#include "../events/events.hpp"
+#include "../payment/card_gateway.hpp"
+
+namespace shop::app {
+
+namespace json = boost::json;
+namespace redis = choreo::redis;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// A command the process refused (a broken business rule) or could not run.
+class command_failed : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The load driver's side of Redis: commands out, replies and saga ends in.
+class shop_client {
+public:
+    explicit shop_client(const load_options& o)
+        : prefix_(o.prefix), client_(fmt::format("load-{}-{}", ::getpid(), std::random_device{}())),
+          options_(connection_options(o.redis_url)), writer_(io_.executor(), options_),
+          reply_reader_(io_.executor(), options_), saga_reader_(io_.executor(), options_), publisher_(writer_),
+          replies_(reply_reader_, consumer_options(replies_stream(prefix_, client_), "load")),
+          sagas_(saga_reader_, consumer_options(sagas_stream(prefix_), client_)) {
+        replies_.on<command_reply>([this](const command_reply& r, const choreo::envelope&) {
+            std::lock_guard lock{mutex_};
+            if (auto it = waiting_.find(r.request); it != waiting_.end()) {
+                it->second.set_value(r);
+                waiting_.erase(it);
+            }
+        });
+        sagas_.on<choreo::saga::saga_ended>([this](const choreo::saga::saga_ended& e, const choreo::envelope&) {
+            {
+                std::lock_guard lock{mutex_};
+                ended_[e.key] = e.outcome;
+            }
+            ended_changed_.notify_all();
+        });
+        sagas_.on<choreo::saga::saga_rolled_back>([](const choreo::saga::saga_rolled_back&, const choreo::envelope&) {});
+        replies_.start();
+        sagas_.start();
+    }
+    ~shop_client() {
+        replies_.stop();
+        sagas_.stop();
+        // Nobody reads the replies stream again.
+        try {
+            (void)writer_.command({"DEL", replies_stream(prefix_, client_)});
+        } catch (...) {
+        }
+    }
+    shop_client(const shop_client&) = delete;
+    shop_client& operator=(const shop_client&) = delete;
+
+    // Sends `op` to `context` and waits for its answer; throws command_failed when refused.
+    json::object call(std::string_view context, std::string op, const json::object& args,
+                      std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
+        auto request = std::to_string(++requests_);
+        std::future<command_reply> answer;
+        {
+            std::lock_guard lock{mutex_};
+            answer = waiting_[request].get_future();
+        }
+        command c{request, replies_stream(prefix_, client_), std::move(op), json::serialize(args)};
+        choreo::envelope env{{ids_high_, requests_.load()}, {}, {}, std::chrono::system_clock::now(),
+                             choreo::event_type_name<command>()};
+        publisher_.publish(commands_stream(prefix_, context), c, env);
+        if (answer.wait_for(timeout) != std::future_status::ready) {
+            std::lock_guard lock{mutex_};
+            waiting_.erase(request);
+            throw std::runtime_error(fmt::format("no answer from the {} process to {} within {} ms", context, c.op,
+                                                 timeout.count()));
+        }
+        auto reply = answer.get();
+        if (!reply.ok) throw command_failed(reply.error);
+        return json::parse(reply.result).as_object();
+    }
+
+    // The saga's outcome once it ended; nullopt if it has not by `deadline`.
+    std::optional<choreo::saga::saga_status> wait_ended(const std::string& key, clock_type::time_point deadline) {
+        std::unique_lock lock{mutex_};
+        if (!ended_changed_.wait_until(lock, deadline, [&] { return ended_.contains(key); })) return std::nullopt;
+        return ended_[key];
+    }
+
+    redis::connection& writer() noexcept { return writer_; }
+
+private:
+    static redis::connection_options connection_options(const std::string& url) {
+        auto o = redis::parse_url(url);
+        o.client_name = "shop-load";
+        o.wait_for_server = std::chrono::minutes{2};
+        return o;
+    }
+    static redis::stream_consumer_options consumer_options(std::string stream, std::string group) {
+        redis::stream_consumer_options c;
+        c.stream = std::move(stream);
+        c.group = std::move(group);
+        c.consumer = "load";
+        c.block = std::chrono::milliseconds{200};
+        return c;
+    }
+
+    std::string prefix_;
+    std::string client_;
+    io_thread io_;
+    redis::connection_options options_;
+    redis::connection writer_;
+    redis::connection reply_reader_;
+    redis::connection saga_reader_;
+    redis::stream_publisher<> publisher_;
+    redis::stream_consumer<> replies_;
+    redis::stream_consumer<> sagas_;
+    std::uint64_t ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+    std::atomic<std::uint64_t> requests_{0};
+    std::mutex mutex_;
+    std::condition_variable ended_changed_;
+    std::map<std::string, std::promise<command_reply>> waiting_;
+    std::map<std::string, choreo::saga::saga_status> ended_;
+};
+
+enum class outcome { completed, cancelled, payment_failed, refused, unfinished };
+
+struct catalog {
+    std::vector<std::int64_t> products;
+    std::map<std::int64_t, std::int64_t> initial_stock;
+    std::map<std::int64_t, std::vector<std::int64_t>> coupons_of; // user -> issued coupons
+    std::int64_t stock = 0, points = 0;
+};
+
+catalog set_up(shop_client& shop, const load_options& o) {
+    catalog c;
+    c.stock = std::max<std::int64_t>(1, static_cast<std::int64_t>(o.orders * 8 / (5 * o.products)));
+    c.points = 2000;
+    for (std::size_t i = 0; i < o.products; ++i) {
+        auto id = shop.call("product", "add_product",
+                            {{"name", fmt::format("item-{}", i + 1)},
+                             {"price", static_cast<std::int64_t>(100 + 50 * i)},
+                             {"stock", c.stock}})
+                      .at("product")
+                      .as_int64();
+        c.products.push_back(id);
+        c.initial_stock[id] = c.stock;
+    }
+    auto coupon = shop.call("coupon", "define_coupon",
+                            {{"name", "welcome"},
+                             {"type", "FIXED"},
+                             {"amount", 50},
+                             {"stock", static_cast<std::int64_t>(2 * o.users)},
+                             {"valid_for", 86400}})
+                      .at("coupon")
+                      .as_int64();
+    for (std::int64_t user = 1; user <= static_cast<std::int64_t>(o.users); ++user) {
+        for (int n = 0; n < 2; ++n)
+            c.coupons_of[user].push_back(
+                shop.call("coupon", "issue_coupon", {{"coupon", coupon}, {"user", user}}).at("issued_coupon").as_int64());
+        shop.call("point", "charge_points", {{"user", user}, {"amount", c.points}});
+    }
+    return c;
+}
+
+struct tally {
+    std::mutex mutex;
+    std::map<outcome, std::size_t> outcomes;
+    std::vector<double> latencies_ms; // of the orders that ended
+    std::size_t sagas_ended = 0;
+    std::vector<std::string> problems; // orders that did not end, commands that failed
+    std::size_t ended() {
+        std::size_t n = 0;
+        for (auto& [o, count] : outcomes) n += count;
+        return n;
+    }
+};
+
+// One order: create it, wait for its creation saga; if created, pay it and wait again.
+void run_order(shop_client& shop, const load_options& o, const catalog& c, std::size_t index,
+               clock_type::time_point deadline, tally& t) {
+    std::mt19937_64 rng{o.seed * 1'000'003 + index};
+    auto user = static_cast<std::int64_t>(1 + rng() % o.users);
+    json::array lines;
+    auto first = rng() % c.products.size();
+    auto count = std::min<std::size_t>(c.products.size(), 1 + rng() % 2);
+    for (std::size_t n = 0; n < count; ++n)
+        lines.push_back(json::array{c.products[(first + n) % c.products.size()], static_cast<std::int64_t>(1 + rng() % 2)});
+    json::array coupons;
+    if (rng() % 3 == 0) coupons.push_back(c.coupons_of.at(user)[rng() % 2]);
+    bool by_card = rng() % 2 == 0;
+
+    auto started = clock_type::now();
+    auto finish = [&](outcome what, std::size_t sagas, std::string problem = {}) {
+        std::lock_guard lock{t.mutex};
+        ++t.outcomes[what];
+        t.sagas_ended += sagas;
+        if (what != outcome::unfinished && what != outcome::refused)
+            t.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - started).count());
+        if (!problem.empty()) t.problems.push_back(std::move(problem));
+    };
+    try {
+        auto id = shop.call("order", "create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}})
+                      .at("order")
+                      .as_int64();
+        auto created = shop.wait_ended(std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()},
+                                       deadline);
+        if (!created) return finish(outcome::unfinished, 0, fmt::format("order {}: its creation saga did not end", id));
+        if (*created != choreo::saga::saga_status::completed) return finish(outcome::cancelled, 1);
+        auto attempt = shop.call("order", "pay", {{"order", id}, {"card", by_card}}).at("attempt").as_int64();
+        auto paid = shop.wait_ended(
+            std::string{choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)).view()}, deadline);
+        if (!paid) return finish(outcome::unfinished, 1, fmt::format("order {}: its payment saga did not end", id));
+        finish(*paid == choreo::saga::saga_status::completed ? outcome::completed : outcome::payment_failed, 2);
+    } catch (const command_failed& e) {
+        finish(outcome::refused, 0, fmt::format("order #{} refused: {}", index + 1, e.what()));
+    } catch (const std::exception& e) {
+        finish(outcome::unfinished, 0, fmt::format("order #{}: {}", index + 1, e.what()));
+    }
+}
+
+double percentile(std::vector<double> values, double p) {
+    if (values.empty()) return 0;
+    std::sort(values.begin(), values.end());
+    auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(values.size() - 1) + 0.5);
+    return values[std::min(rank, values.size() - 1)];
+}
+
+std::string path_of(const load_options& o, std::string_view name) {
+    return (std::filesystem::path{o.directory} / (std::string{name} + ".db")).string();
+}
+
+// Every invariant of the shop over the five databases, the card gateway's books, the data
+// platform's and the saga store; empty when all hold.
+std::vector<std::string> audit(shop_client& shop, const load_options& o, const catalog& c) {
+    for (auto name : {"order", "product", "coupon", "point", "payment", "card_gateway", "data_platform"})
+        if (!std::filesystem::exists(path_of(o, name)))
+            return {fmt::format("no database {} (is --dir the serving processes' directory?)", path_of(o, name))};
+    platform::database order_db{path_of(o, "order")}, product_db{path_of(o, "product")}, coupon_db{path_of(o, "coupon")},
+        point_db{path_of(o, "point")}, payment_db{path_of(o, "payment")};
+    payment::card_gateway gateway{path_of(o, "card_gateway")};
+    redis::saga_store store{shop.writer(), redis::saga_store_options{.prefix = o.prefix}};
+    audit_sources sources{
+        .initial_stock = c.initial_stock,
+        .net_charged = [&gateway](std::int64_t order) { return gateway.net_charged(order); },
+        .saga = [&store](const std::string& key) { return store.get(key); },
+        .holder = [&store](const std::string& marker) { return store.holder(marker, std::chrono::system_clock::now()); }};
+    auto contexts = read_contexts({order_db, product_db, coupon_db, point_db, payment_db});
+    auto broken = check_invariants(contexts, sources);
+
+    // The data platform has every completed order exactly once, and nothing else.
+    data_platform::api platform{path_of(o, "data_platform")};
+    std::map<std::int64_t, int> received;
+    for (auto& r : platform.received()) ++received[r.order_id];
+    for (auto& v : contexts.at("orders").as_array()) {
+        auto id = v.at("id").as_int64();
+        int expected = v.at("status").as_string() == "COMPLETED" ? 1 : 0;
+        if (received[id] != expected)
+            broken.push_back(fmt::format("order {} is {} and reached the data platform {} times", id,
+                                         std::string_view{v.at("status").as_string()}, received[id]));
+    }
+    return broken;
+}
+
+} // namespace
+
+int load(const load_options& o) {
+    if (o.orders == 0 || o.concurrency == 0 || o.products == 0 || o.users == 0)
+        throw std::invalid_argument("--orders, --concurrency, --products and --users must be at least 1");
+    if (o.directory.empty()) throw std::invalid_argument("load needs --dir, the serving processes' directory, for its audit");
+    fmt::print("load: {} orders, {} at a time, through {} (keys under '{}')\n", o.orders, o.concurrency, o.redis_url,
+               o.prefix);
+    shop_client shop{o};
+    for (auto name : process_names) {
+        auto pong = shop.call(name, "ping", {}, std::chrono::seconds{60});
+        fmt::print("  {:<13} process {} is up\n", name, pong.at("pid").as_int64());
+    }
+    auto c = set_up(shop, o);
+    fmt::print("catalog: {} products with {} in stock each (orders will run some out), {} users with 2 coupons and {} "
+               "points each\n",
+               c.products.size(), c.stock, o.users, c.points);
+    std::fflush(stdout);
+
+    tally t;
+    std::atomic<std::size_t> next{0};
+    auto start = clock_type::now();
+    auto deadline = start + o.timeout;
+    std::vector<std::jthread> workers;
+    for (std::size_t w = 0; w < std::min(o.concurrency, o.orders); ++w)
+        workers.emplace_back([&] {
+            for (auto i = next++; i < o.orders; i = next++) run_order(shop, o, c, i, deadline, t);
+        });
+    auto line = [&](std::string_view prefix) {
+        std::lock_guard lock{t.mutex};
+        auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+        auto ended = t.ended();
+        fmt::print("{}[{:6.1f} s] {:>5}/{} ended: completed {}, cancelled {}, payment failed {}, refused {}, unfinished {}; "
+                   "{:.1f} orders/s\n",
+                   prefix, seconds, ended, o.orders, t.outcomes[outcome::completed], t.outcomes[outcome::cancelled],
+                   t.outcomes[outcome::payment_failed], t.outcomes[outcome::refused], t.outcomes[outcome::unfinished],
+                   seconds > 0 ? static_cast<double>(ended) / seconds : 0.0);
+        std::fflush(stdout);
+    };
+    for (auto last = clock_type::now();;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        {
+            std::lock_guard lock{t.mutex};
+            if (t.ended() >= o.orders) break;
+        }
+        if (clock_type::now() - last >= std::chrono::seconds{1}) {
+            last = clock_type::now();
+            line("  ");
+        }
+    }
+    workers.clear(); // joins
+    auto elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+    line("  ");
+
+    fmt::print("throughput: {:.1f} orders/s and {:.1f} sagas/s over {:.1f} s (an order is a creation saga and, once "
+               "created, a payment saga)\n",
+               static_cast<double>(o.orders) / elapsed, static_cast<double>(t.sagas_ended) / elapsed, elapsed);
+    fmt::print("latency from create to its last saga's end: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
+               percentile(t.latencies_ms, 50), percentile(t.latencies_ms, 90), percentile(t.latencies_ms, 99),
+               percentile(t.latencies_ms, 100));
+    for (std::size_t i = 0; i < std::min<std::size_t>(t.problems.size(), 10); ++i) fmt::print("  {}\n", t.problems[i]);
+    if (t.problems.size() > 10) fmt::print("  ... and {} more\n", t.problems.size() - 10);
+
+    // Ended sagas still release markers and relay the data platform's sends: the audit is
+    // retried until it holds or the processes had ample time to settle.
+    std::vector<std::string> broken;
+    auto settle_until = clock_type::now() + std::chrono::seconds{30};
+    do {
+        broken = audit(shop, o, c);
+        if (broken.empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds{250});
+    } while (clock_type::now() < settle_until);
+    if (broken.empty()) {
+        fmt::print("invariants: all hold across the five contexts' databases, the card gateway, the data platform and "
+                   "the saga store\n");
+    } else {
+        fmt::print("invariants: {} broken\n", broken.size());
+        for (auto& b : broken) fmt::print("  {}\n", b);
+    }
+    bool all_ended = t.outcomes[outcome::unfinished] == 0;
+    return broken.empty() && all_ended ? 0 : 1;
+}
+
+} // namespace shop::app

@@ -1,0 +1,40 @@
+#pragma once
+// The shop as six processes that talk only through Redis: `shop serve` runs one context (or
+// the data platform) with its own SQLite database; `shop load` drives orders and payments
+// through them and audits every database at the end. Built when choreo::redis is.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace shop::app {
+
+struct serve_options {
+    std::string context;        // order, product, coupon, point, payment or data_platform
+    std::string redis_url;      // redis://[user:password@]host:port[/db] or unix://path
+    std::string directory;      // where its database is: {directory}/{context}.db
+    std::string prefix = "shop:"; // before every Redis key, so applications can share one Redis
+};
+
+// Runs the context until SIGINT or SIGTERM; returns the exit status.
+int serve(const serve_options& options);
+
+struct load_options {
+    std::string redis_url;
+    std::string directory; // the serving processes' directory, for the audit at the end
+    std::string prefix = "shop:";
+    std::size_t orders = 200;
+    std::size_t concurrency = 8;
+    std::size_t products = 4; // few products, so orders contend for their stock
+    std::size_t users = 20;
+    std::uint64_t seed = 1;
+    std::chrono::seconds timeout{120}; // for the whole run; an order still unfinished then fails it
+};
+
+// Sets up a catalog, runs the orders, prints progress and a summary, waits for the processes
+// to settle and checks every invariant across their databases. 0 when all orders ended and
+// every invariant holds.
+int load(const load_options& options);
+
+} // namespace shop::app

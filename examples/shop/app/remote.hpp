@@ -1,0 +1,54 @@
+#pragma once
+// The shop as separate processes: what travels between them through Redis, and where.
+//   {prefix}events:{context}:{type}
+//                              the events of one type a context publishes, from its outbox;
+//                              one consumer group per subscribing step (the step's name)
+//   {prefix}sagas              the saga bridge: rollbacks and ends, one group per process
+//   {prefix}commands:{context} requests to a context (create an order, add a product...)
+//   {prefix}replies:{client}   the answers, one stream per client
+// Commands carry their arguments and results as JSON text, so one pair of types serves
+// every operation; the events keep their own types and schema versions.
+
+#include <boost/describe/class.hpp>
+
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace shop::app {
+
+struct command {
+    static constexpr std::string_view choreo_event_name = "shop.command";
+    std::string request;  // the client's id for it, echoed in the reply
+    std::string reply_to; // the stream the reply goes to
+    std::string op;       // "create_order", "pay", "add_product", ...
+    std::string args;     // a JSON object
+};
+BOOST_DESCRIBE_STRUCT(command, (), (request, reply_to, op, args))
+
+struct command_reply {
+    static constexpr std::string_view choreo_event_name = "shop.reply";
+    std::string request;
+    bool ok = false;
+    std::string result; // JSON, when ok
+    std::string error;  // for people, when not
+};
+BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error))
+
+// The processes of `shop serve --context NAME`: the five contexts and the data platform.
+inline constexpr std::array<std::string_view, 6> process_names{"order",   "product", "coupon",
+                                                               "point",   "payment", "data_platform"};
+
+inline std::string events_stream(std::string_view prefix, std::string_view context, std::string_view type) {
+    return std::string{prefix} + "events:" + std::string{context} + ":" + std::string{type};
+}
+inline std::string sagas_stream(std::string_view prefix) { return std::string{prefix} + "sagas"; }
+inline std::string commands_stream(std::string_view prefix, std::string_view context) {
+    return std::string{prefix} + "commands:" + std::string{context};
+}
+inline std::string replies_stream(std::string_view prefix, std::string_view client) {
+    return std::string{prefix} + "replies:" + std::string{client};
+}
+
+} // namespace shop::app

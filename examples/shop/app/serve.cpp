@@ -1,0 +1,386 @@
+// `shop serve --context NAME`: one bounded context in a process of its own. It has its own
+// SQLite database, bus, saga runtime and participant; its steps' events leave through its
+// outbox into Redis streams, the other contexts' events arrive from those streams (a
+// consumer group per step), the saga state is in Redis, and the saga bridge carries
+// rollbacks and ends between the processes. Requests come as commands on a stream.
+
+#include "io_thread.hpp"
+#include "processes.hpp"
+#include "remote.hpp"
+
+#include <boost/json.hpp>
+
+#include <choreo/choreo.hpp>
+#include <choreo/redis.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <map>
+#include <random>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <unistd.h>
+#include <vector>
+
+#include "../coupon/listeners.hpp"
+#include "../coupon/service.hpp"
+#include "../data_platform/sender.hpp"
+#include "../order/listeners.hpp"
+#include "../order/service.hpp"
+#include "../payment/listeners.hpp"
+#include "../point/listeners.hpp"
+#include "../point/service.hpp"
+#include "../product/listeners.hpp"
+#include "../product/service.hpp"
+
+namespace shop::app {
+
+namespace json = boost::json;
+namespace redis = choreo::redis;
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+extern "C" void request_stop(int) { stop_requested = true; }
+
+// The event types of a context's publisher, one call of `f(std::type_identity<E>{})` each.
+template <class Publisher>
+struct events_of;
+template <class... Events>
+struct events_of<choreo::publisher<Events...>> {
+    template <class F>
+    static void each(F&& f) {
+        (f(std::type_identity<Events>{}), ...);
+    }
+};
+
+template <class F>
+void for_each_publisher(F&& f) {
+    f("order", std::type_identity<order::publisher>{});
+    f("product", std::type_identity<product::publisher>{});
+    f("coupon", std::type_identity<coupon::publisher>{});
+    f("point", std::type_identity<point::publisher>{});
+    f("payment", std::type_identity<payment::publisher>{});
+}
+
+std::int64_t integer(const json::object& args, std::string_view name) {
+    auto* v = args.if_contains(name);
+    if (!v || !v->is_int64()) throw platform::domain_error(fmt::format("the command needs an integer '{}'", name));
+    return v->as_int64();
+}
+std::string text(const json::object& args, std::string_view name) {
+    auto* v = args.if_contains(name);
+    if (!v || !v->is_string()) throw platform::domain_error(fmt::format("the command needs a string '{}'", name));
+    return std::string{v->as_string()};
+}
+
+class context_process {
+public:
+    explicit context_process(serve_options o) : options_(std::move(o)) {
+        bool known = false;
+        for (auto name : process_names) known = known || name == options_.context;
+        if (!known) throw std::invalid_argument("no context '" + options_.context + "' (order, product, coupon, point, payment, data_platform)");
+        if (options_.directory.empty()) throw std::invalid_argument("serve needs --dir, where its database is kept");
+        std::filesystem::create_directories(options_.directory);
+        redis_options_ = redis::parse_url(options_.redis_url);
+        redis_options_.client_name = "shop-" + options_.context;
+        redis_options_.wait_for_server = std::chrono::minutes{10}; // a Redis restart is waited out, not an error
+        writer_ = std::make_unique<redis::connection>(io_.executor(), redis_options_);
+        publisher_ = std::make_unique<redis::stream_publisher<>>(*writer_, redis::trim_policy{.max_length = 1'000'000, .approximate = true});
+
+        if (options_.context == "data_platform") {
+            platform_api_.emplace(path_of("data_platform"));
+            add_consumer(events_stream(options_.prefix, "order", choreo::event_type_name<events::OrderCompleted>()),
+                         "data_platform/send completed order")
+                .on<events::OrderCompleted>([this](const events::OrderCompleted& e, const choreo::envelope& env) {
+                    platform_api_->send(env.id, e.order_id, e.price); // its inbox makes a redelivery harmless
+                });
+        } else {
+            build_context();
+        }
+        add_consumer(commands_stream(options_.prefix, options_.context), "commands")
+            .on<command>([this](const command& c, const choreo::envelope&) { answer(c); });
+    }
+
+    ~context_process() {
+        for (auto& c : consumers_) c->stop();
+        if (bridge_) bridge_->stop();
+        if (sagas_) sagas_->drain();
+        outbox_.reset(); // its relay delivers to the steps: gone before them
+        // The rest goes in reverse order of declaration: contexts, wiring, bridge,
+        // participant, runtime, bus, consumers, connections, and the I/O thread last.
+    }
+
+    void run() {
+        if (outbox_) outbox_->start();
+        if (bridge_) bridge_->start();
+        for (auto& c : consumers_) c->start();
+        fmt::print("{}: serving (pid {}), database {}, Redis {}\n", options_.context, ::getpid(), path_of(options_.context),
+                   redis_options_.where());
+        std::fflush(stdout);
+        auto next_sweep = std::chrono::steady_clock::now();
+        while (!stop_requested) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{100});
+            // The order process's timers die with it; every process sweeps for sagas past
+            // their deadline, so a saga whose starter crashed is still rolled back.
+            if (sagas_ && std::chrono::steady_clock::now() >= next_sweep) {
+                next_sweep = std::chrono::steady_clock::now() + std::chrono::seconds{1};
+                try {
+                    sagas_->expire_overdue();
+                } catch (const std::exception& e) {
+                    fmt::print(stderr, "{}: sweeping overdue sagas failed: {}\n", options_.context, e.what());
+                }
+            }
+        }
+        fmt::print("{}: stopping\n", options_.context);
+    }
+
+private:
+    std::string path_of(std::string_view name) const {
+        return (std::filesystem::path{options_.directory} / (std::string{name} + ".db")).string();
+    }
+
+    redis::stream_consumer<>& add_consumer(std::string stream, std::string group) {
+        readers_.push_back(std::make_unique<redis::connection>(io_.executor(), redis_options_));
+        redis::stream_consumer_options c;
+        c.stream = std::move(stream);
+        c.group = std::move(group);
+        c.consumer = options_.context;
+        c.block = std::chrono::milliseconds{200};
+        c.retry_delay = std::chrono::milliseconds{200};
+        c.max_deliveries = 20;
+        c.on_dead_letter = [context = options_.context, stream = c.stream](const std::string& id, const std::string& why) {
+            fmt::print(stderr, "{}: entry {} of {} dead-lettered: {}\n", context, id, stream, why);
+        };
+        consumers_.push_back(std::make_unique<redis::stream_consumer<>>(*readers_.back(), std::move(c)));
+        return *consumers_.back();
+    }
+
+    void build_context() {
+        const auto& name = options_.context;
+        db_ = std::make_unique<platform::database>(path_of(name));
+        bus_ = std::make_unique<choreo::bus>(choreo::bus_options{
+            .threads = 2,
+            .max_commit_depth = 32,
+            .max_commit_events = 100'000,
+            .key_lanes = 64,
+            .on_incident =
+                [name](const choreo::incident& i) {
+                    fmt::print(stderr, "{}: {} for {}: {}\n", name, choreo::to_string(i.kind), i.event_type, i.message);
+                },
+            .tracer = {}});
+        outbox_store_ = std::make_unique<choreo::sqlite::outbox_store>(*db_);
+        outbox_ = std::make_unique<platform::outbox>(
+            *bus_, *outbox_store_,
+            choreo::durable::outbox_options{.relay_name = name, .relay = true, .poll_interval = std::chrono::milliseconds{50}});
+        durable_.add(*outbox_);
+        store_ = std::make_unique<redis::saga_store>(*writer_, redis::saga_store_options{.prefix = options_.prefix});
+        sagas_.emplace(*bus_, *store_,
+                       choreo::saga::runtime_options{
+                           .timeout = std::chrono::seconds{30},
+                           .contention = {.immediate_retries = 0,
+                                          .delayed_retries = 14,
+                                          .initial_delay = std::chrono::milliseconds{2},
+                                          .backoff_multiplier = 2.0,
+                                          .max_delay = std::chrono::milliseconds{200},
+                                          .is_retryable = {}},
+                           .on_incident =
+                               [name](const choreo::saga::saga_incident& i) {
+                                   if (i.kind == choreo::saga::saga_incident_kind::aggregate_busy) return; // routine
+                                   fmt::print(stderr, "{}: saga {}: {} [{}]: {}\n", name, choreo::saga::to_string(i.kind),
+                                              i.saga, i.step, i.message);
+                               }});
+        participant_ = std::make_unique<choreo::saga::participant>(*sagas_, name, *db_);
+        bridge_reader_ = &*readers_.emplace_back(std::make_unique<redis::connection>(io_.executor(), redis_options_));
+        bridge_.emplace(*bus_, *writer_, *bridge_reader_,
+                        redis::saga_bridge_options{.stream = sagas_stream(options_.prefix), .process = name});
+        wiring_.emplace(*bus_, participant_.get(), nullptr, name, &durable_);
+
+        // What this context publishes leaves through its outbox into a stream per event type;
+        // what other contexts publish comes in from theirs. (PaymentOrderUse has two
+        // publishers: the payment context's own reach its steps through its outbox, the
+        // point context's through the point context's stream.)
+        std::map<std::string_view, std::vector<std::string>> others; // event type -> other contexts publishing it
+        for_each_publisher([&](std::string_view publisher_context, auto publisher) {
+            events_of<typename decltype(publisher)::type>::each([&](auto event) {
+                using E = typename decltype(event)::type;
+                if (publisher_context == name) export_to_stream<E>();
+                else others[choreo::event_type_name<E>()].emplace_back(publisher_context);
+            });
+        });
+        for_each_publisher([&](std::string_view publisher_context, auto publisher) {
+            events_of<typename decltype(publisher)::type>::each([&](auto event) {
+                using E = typename decltype(event)::type;
+                auto it = others.find(choreo::event_type_name<E>());
+                if (it != others.end() && it->second.front() == publisher_context) import_from_streams<E>(it->second);
+            });
+        });
+
+        if (name == "order") {
+            orders_.emplace(*db_);
+            orders_->create_schema();
+            order::wire(*wiring_, *orders_);
+            order_s_.emplace(*wiring_, *db_, *orders_);
+        } else if (name == "product") {
+            products_.emplace(*db_);
+            products_->create_schema();
+            product::wire(*wiring_, *products_);
+            product_s_.emplace(*bus_, *db_, *products_);
+        } else if (name == "coupon") {
+            coupons_.emplace(*db_);
+            coupons_->create_schema();
+            auto clock = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
+            coupon::wire(*wiring_, *coupons_, clock);
+            coupon_s_.emplace(*bus_, *db_, *coupons_, clock);
+        } else if (name == "point") {
+            points_.emplace(*db_);
+            points_->create_schema();
+            point::wire(*wiring_, *points_);
+            point_s_.emplace(*bus_, *db_, *points_);
+        } else if (name == "payment") {
+            payments_.emplace(*db_);
+            payments_->create_schema();
+            gateway_.emplace(path_of("card_gateway"));
+            payment::wire(*wiring_, *payments_, *gateway_);
+        }
+    }
+
+    // Every event E this context publishes leaves, once its transaction committed, through
+    // the outbox into E's stream. Redis being away only delays it: the row is retried.
+    template <class E>
+    void export_to_stream() {
+        auto stream = events_stream(options_.prefix, options_.context, choreo::event_type_name<E>());
+        outbox_->subscribe<E>(
+            [this, stream](const E& e, const choreo::envelope& env) { publisher_->publish(stream, e, env); },
+            {.name = "redis/" + std::string{choreo::event_type_name<E>()},
+             .retry = {.immediate_retries = 0,
+                       .delayed_retries = 100'000,
+                       .initial_delay = std::chrono::milliseconds{50},
+                       .backoff_multiplier = 2.0,
+                       .max_delay = std::chrono::seconds{1},
+                       .is_retryable = {}}});
+    }
+
+    // A step of this context on an event E of other contexts reads each of their streams of E
+    // in a consumer group named after the step; an entry is acknowledged once the step is done.
+    template <class E>
+    void import_from_streams(std::vector<std::string> publishers) {
+        wiring_->import_with<E>([this, publishers](const std::string& listener,
+                                                   std::function<void(const E&, const choreo::envelope&)> deliver) {
+            for (auto& publisher : publishers)
+                add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), listener)
+                    .template on<E>(deliver);
+        });
+    }
+
+    void answer(const command& c) {
+        command_reply reply{c.request, false, {}, {}};
+        try {
+            auto parsed = json::parse(c.args);
+            if (!parsed.is_object()) throw platform::domain_error("a command's arguments are a JSON object");
+            reply.result = json::serialize(execute(c.op, parsed.as_object()));
+            reply.ok = true;
+        } catch (const platform::domain_error& e) {
+            reply.error = e.what();
+        } catch (const std::exception& e) {
+            reply.error = fmt::format("{} failed: {}", c.op, e.what());
+        }
+        choreo::envelope env{{reply_ids_high_, ++replies_}, {}, {}, std::chrono::system_clock::now(),
+                             choreo::event_type_name<command_reply>()};
+        publisher_->publish(c.reply_to, reply, env);
+    }
+
+    json::object execute(const std::string& op, const json::object& args) {
+        const auto& name = options_.context;
+        if (op == "ping") return {{"context", name}, {"pid", static_cast<std::int64_t>(::getpid())}};
+        if (name == "order" && op == "create_order") {
+            std::vector<events::order_line> lines;
+            auto* l = args.if_contains("lines");
+            if (!l || !l->is_array()) throw platform::domain_error("create_order needs 'lines': [[product, quantity], ...]");
+            for (auto& line : l->as_array()) {
+                if (!line.is_array() || line.as_array().size() != 2 || !line.as_array()[0].is_int64() ||
+                    !line.as_array()[1].is_int64())
+                    throw platform::domain_error("an order line is [product, quantity]");
+                lines.push_back({line.as_array()[0].as_int64(), line.as_array()[1].as_int64()});
+            }
+            std::vector<std::int64_t> coupons;
+            if (auto* cs = args.if_contains("coupons"); cs && cs->is_array())
+                for (auto& c : cs->as_array())
+                    if (c.is_int64()) coupons.push_back(c.as_int64());
+            return {{"order", order_s_->create(integer(args, "user"), lines, coupons)}};
+        }
+        if (name == "order" && op == "pay") {
+            auto card = args.if_contains("card");
+            auto method = card && card->is_bool() && card->as_bool() ? events::payment_method::card : events::payment_method::points;
+            return {{"attempt", order_s_->pay(integer(args, "order"), method)}};
+        }
+        if (name == "product" && op == "add_product")
+            return {{"product", product_s_->add(text(args, "name"), integer(args, "price"), integer(args, "stock"))}};
+        if (name == "coupon" && op == "define_coupon") {
+            auto now = static_cast<std::int64_t>(std::time(nullptr));
+            return {{"coupon", coupon_s_->define({0, text(args, "name"), text(args, "type"), integer(args, "amount"),
+                                                  integer(args, "stock"), 0, now - 3600, now + 30 * 86400,
+                                                  integer(args, "valid_for")})}};
+        }
+        if (name == "coupon" && op == "issue_coupon")
+            return {{"issued_coupon", coupon_s_->issue(integer(args, "coupon"), integer(args, "user"))}};
+        if (name == "point" && op == "charge_points") {
+            point_s_->charge(integer(args, "user"), integer(args, "amount"));
+            return {};
+        }
+        throw platform::domain_error(fmt::format("the {} process has no operation '{}'", name, op));
+    }
+
+    serve_options options_;
+    io_thread io_;
+    redis::connection_options redis_options_;
+    std::unique_ptr<redis::connection> writer_;
+    std::vector<std::unique_ptr<redis::connection>> readers_;
+    redis::connection* bridge_reader_ = nullptr;
+    std::unique_ptr<redis::stream_publisher<>> publisher_;
+    std::vector<std::unique_ptr<redis::stream_consumer<>>> consumers_;
+    std::uint64_t reply_ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+    std::atomic<std::uint64_t> replies_{0};
+
+    std::optional<data_platform::api> platform_api_;
+
+    std::unique_ptr<platform::database> db_;
+    std::unique_ptr<choreo::bus> bus_;
+    std::unique_ptr<choreo::sqlite::outbox_store> outbox_store_;
+    std::unique_ptr<platform::outbox> outbox_;
+    platform::outboxes durable_;
+    std::unique_ptr<redis::saga_store> store_;
+    std::optional<choreo::saga::runtime> sagas_;
+    std::unique_ptr<choreo::saga::participant> participant_;
+    std::optional<redis::saga_bridge> bridge_;
+    std::optional<platform::wiring> wiring_;
+
+    std::optional<order::repository> orders_;
+    std::optional<product::repository> products_;
+    std::optional<coupon::repository> coupons_;
+    std::optional<point::repository> points_;
+    std::optional<payment::repository> payments_;
+    std::optional<payment::card_gateway> gateway_;
+    std::optional<order::service> order_s_;
+    std::optional<product::service> product_s_;
+    std::optional<coupon::service> coupon_s_;
+    std::optional<point::service> point_s_;
+};
+
+} // namespace
+
+int serve(const serve_options& options) {
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
+    context_process process{options};
+    process.run();
+    return 0;
+}
+
+} // namespace shop::app
