@@ -293,7 +293,20 @@ private:
         }
         choreo::envelope env{{reply_ids_high_, ++replies_}, {}, {}, std::chrono::system_clock::now(),
                              choreo::event_type_name<command_reply>()};
-        publisher_->publish(c.reply_to, reply, env);
+        // The command ran: if the reply cannot be appended now (Redis away), it is tried
+        // again rather than the command, which must not run twice.
+        for (int attempt = 1;; ++attempt) {
+            try {
+                publisher_->publish(c.reply_to, reply, env);
+                return;
+            } catch (const std::exception& e) {
+                if (attempt == 30 || stop_requested) {
+                    fmt::print(stderr, "{}: the reply to {} {} was lost: {}\n", options_.context, c.op, c.request, e.what());
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds{200});
+            }
+        }
     }
 
     json::object execute(const std::string& op, const json::object& args) {

@@ -15,11 +15,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -42,6 +45,8 @@ struct saga_bridge_options {
     std::string process;
     trim_policy trim{.max_length = 100'000, .approximate = true}; ///< bounds the stream
     std::chrono::milliseconds block{200};                          ///< one read's wait
+    /// On destruction, how long broadcasts not yet appended (Redis away) may still be tried.
+    std::chrono::milliseconds flush_timeout{5'000};
 };
 
 /// @brief Bridges saga_rolled_back and saga_ended between this process's bus and the other
@@ -49,6 +54,11 @@ struct saga_bridge_options {
 /// appended to the shared stream; one appended by another process is published on this bus,
 /// where this process's participants hear it as if it were local. Own broadcasts read back
 /// from the stream are skipped, and a broadcast received is not sent out again.
+///
+/// Broadcasts leave in order from a thread of the bridge's own, so the runtime never waits
+/// on Redis for them; while Redis is away they wait and are tried again (a broadcast whose
+/// append was cut off may arrive twice, which participants ignore). A process that dies
+/// with broadcasts not yet appended loses them: see docs/redis.md.
 ///
 /// Needs two connections: `writer` for appending (may be shared), `reader` of its own for
 /// the blocking reads (command_timeout longer than `block`). Start it after the
@@ -69,8 +79,19 @@ public:
         outgoing_.push_back(bus_.subscribe<saga::saga_ended>(
             [this](const saga::saga_ended& e, const envelope& env) { departed(e, env); },
             {.name = "saga bridge: ends to other processes", .when = phase::immediate}));
+        sender_ = std::thread{[this] { send_loop(); }};
     }
-    ~saga_bridge() { stop(); }
+    ~saga_bridge() {
+        stop();
+        outgoing_.clear(); // nothing more to send once the sender is gone
+        {
+            std::lock_guard lock{mutex_};
+            closing_ = true;
+            flush_until_ = std::chrono::steady_clock::now() + options_.flush_timeout;
+        }
+        wake_.notify_all();
+        sender_.join();
+    }
     saga_bridge(const saga_bridge&) = delete;
     saga_bridge& operator=(const saga_bridge&) = delete;
 
@@ -83,6 +104,8 @@ public:
     [[nodiscard]] std::uint64_t received() const noexcept { return received_.load(); }
     /// @brief Broadcasts of this process appended to the stream.
     [[nodiscard]] std::uint64_t sent() const noexcept { return sent_.load(); }
+    /// @brief Failed appends, each tried again (Redis away).
+    [[nodiscard]] std::uint64_t send_failures() const noexcept { return send_failures_.load(); }
 
 private:
     static stream_consumer_options consumer_options(const saga_bridge_options& o) {
@@ -99,8 +122,41 @@ private:
     void departed(const E& event, const envelope& env) {
         if (relaying_) return;
         remember(env.id);
-        publisher_.publish(options_.stream, event, env);
-        ++sent_;
+        {
+            std::lock_guard lock{mutex_};
+            outbox_.push_back([this, event, env] { publisher_.publish(options_.stream, event, env); });
+        }
+        wake_.notify_one();
+    }
+
+    // Appends the broadcasts in order; one that fails is tried again after a pause, until
+    // it is appended or, once closing, the flush timeout passed.
+    void send_loop() {
+        auto pause = std::chrono::milliseconds{50};
+        std::unique_lock lock{mutex_};
+        for (;;) {
+            wake_.wait(lock, [&] { return closing_ || !outbox_.empty(); });
+            if (outbox_.empty()) return; // closing, all sent
+            if (closing_ && std::chrono::steady_clock::now() > flush_until_) return;
+            auto send = outbox_.front();
+            lock.unlock();
+            bool sent = false;
+            try {
+                send();
+                sent = true;
+            } catch (const std::exception&) {
+                ++send_failures_;
+            }
+            lock.lock();
+            if (sent) {
+                outbox_.pop_front();
+                ++sent_;
+                pause = std::chrono::milliseconds{50};
+            } else {
+                wake_.wait_for(lock, pause);
+                pause = std::min(pause * 2, std::chrono::milliseconds{1000});
+            }
+        }
     }
 
     // A broadcast read from the stream: published here unless it was ours.
@@ -143,6 +199,12 @@ private:
     std::deque<std::string> order_;
     std::atomic<std::uint64_t> received_{0};
     std::atomic<std::uint64_t> sent_{0};
+    std::atomic<std::uint64_t> send_failures_{0};
+    std::condition_variable wake_;
+    std::deque<std::function<void()>> outbox_; // broadcasts to append, oldest first
+    bool closing_ = false;
+    std::chrono::steady_clock::time_point flush_until_{};
+    std::thread sender_; // last: started once everything else is in place
     static inline thread_local bool relaying_ = false;
 };
 

@@ -7,13 +7,18 @@
 #include <choreo/saga/status.hpp>
 #include <choreo/saga/store.hpp>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace choreo::redis {
@@ -34,7 +39,8 @@ namespace detail {
 // A saga hash holds: st (status), rs (reason), fs (failed step), t0 and dl (start and
 // deadline, ms since the epoch; dl -1 for none), ttl (ms), steps (names in first-claimed
 // order, newline-separated), s:<step> (its state), joined (fan-in arrivals, newline-
-// separated) and j:<join/branch> (an arrival). The numbers are saga_status and step_state.
+// separated), j:<join/branch> (an arrival) and op:<id> (an operation's answer, for
+// replays). The numbers are saga_status and step_state.
 inline constexpr std::string_view saga_script = R"lua(
 local key, op = KEYS[1], ARGV[1]
 local RUNNING, COMPLETED, ROLLING_BACK, ROLLED_BACK = 0, 1, 2, 3
@@ -82,91 +88,105 @@ local function settle(changed, ended)
   return {1, changed, ended, status}
 end
 
-if op == 'create' then
-  if redis.call('EXISTS', key) == 1 then return 0 end
-  redis.call('HSET', key, 'st', RUNNING, 'rs', '', 'fs', '', 't0', ARGV[2], 'dl', ARGV[3], 'ttl', ARGV[6])
-  add_step(ARGV[4], tonumber(ARGV[5]))
-  keep_ttl()
-  return 1
-end
-
-local exists = redis.call('EXISTS', key) == 1
-if op == 'claim' then
-  if not exists then return 'unknown' end
-  if state_of(ARGV[2]) then return 'duplicate' end
-  if tonumber(redis.call('HGET', key, 'st')) ~= RUNNING then return 'not_running' end
-  add_step(ARGV[2], CLAIMED)
-  keep_ttl()
-  return 'claimed'
-end
-if op == 'begin_compensation' then
-  if not exists then return 'unknown' end
-  local status = tonumber(redis.call('HGET', key, 'st'))
-  if status == RUNNING or status == COMPLETED then return 'not_rolling_back' end
-  local s = state_of(ARGV[2])
-  if s == nil or s == FAILED then return 'never_ran' end
-  if s == CLAIMED then return 'pending' end
-  if s == COMPENSATING or s == COMPENSATED then return 'duplicate' end
-  redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATING)
-  keep_ttl()
-  return 'run'
-end
-if op == 'join' then
-  if not exists then return {0, 0, 0} end
-  local entry = ARGV[2] .. '/' .. ARGV[3]
-  local added = 0
-  if redis.call('HSETNX', key, 'j:' .. entry, 1) == 1 then
-    append('joined', entry)
-    added = 1
+local function apply()
+  if op == 'create' then
+    if redis.call('EXISTS', key) == 1 then return 0 end
+    redis.call('HSET', key, 'st', RUNNING, 'rs', '', 'fs', '', 't0', ARGV[2], 'dl', ARGV[3], 'ttl', ARGV[6])
+    add_step(ARGV[4], tonumber(ARGV[5]))
+    keep_ttl()
+    return 1
   end
-  local arrived, prefix, list = 0, ARGV[2] .. '/', redis.call('HGET', key, 'joined')
-  if list then
-    for e in string.gmatch(list, '[^\n]+') do
-      if string.sub(e, 1, #prefix) == prefix then arrived = arrived + 1 end
+
+  local exists = redis.call('EXISTS', key) == 1
+  if op == 'claim' then
+    if not exists then return 'unknown' end
+    if state_of(ARGV[2]) then return 'duplicate' end
+    if tonumber(redis.call('HGET', key, 'st')) ~= RUNNING then return 'not_running' end
+    add_step(ARGV[2], CLAIMED)
+    keep_ttl()
+    return 'claimed'
+  end
+  if op == 'begin_compensation' then
+    if not exists then return 'unknown' end
+    local status = tonumber(redis.call('HGET', key, 'st'))
+    if status == RUNNING or status == COMPLETED then return 'not_rolling_back' end
+    local s = state_of(ARGV[2])
+    if s == nil or s == FAILED then return 'never_ran' end
+    if s == CLAIMED then return 'pending' end
+    if s == COMPENSATING or s == COMPENSATED then return 'duplicate' end
+    redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATING)
+    keep_ttl()
+    return 'run'
+  end
+  if op == 'join' then
+    if not exists then return {0, 0, 0} end
+    local entry = ARGV[2] .. '/' .. ARGV[3]
+    local added = 0
+    if redis.call('HSETNX', key, 'j:' .. entry, 1) == 1 then
+      append('joined', entry)
+      added = 1
     end
+    local arrived, prefix, list = 0, ARGV[2] .. '/', redis.call('HGET', key, 'joined')
+    if list then
+      for e in string.gmatch(list, '[^\n]+') do
+        if string.sub(e, 1, #prefix) == prefix then arrived = arrived + 1 end
+      end
+    end
+    keep_ttl()
+    return {1, added, arrived}
   end
-  keep_ttl()
-  return {1, added, arrived}
+
+  -- The operations that answer a transition: {found, changed, ended_now, status}.
+  if not exists then return {0, 0, 0, 0} end
+  local status = tonumber(redis.call('HGET', key, 'st'))
+  if op == 'finish' then
+    local s = state_of(ARGV[2])
+    if s == nil then add_step(ARGV[2], CLAIMED) s = CLAIMED end
+    if s == CLAIMED then
+      local to = FAILED
+      if ARGV[3] == '1' then to = DONE end
+      redis.call('HSET', key, 's:' .. ARGV[2], to)
+    end
+    return settle(0, 0)
+  end
+  if op == 'roll_back' then
+    local changed = 0
+    if status == RUNNING then
+      redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[2], 'fs', ARGV[3])
+      changed = 1
+    end
+    if state_of(ARGV[3]) == CLAIMED then redis.call('HSET', key, 's:' .. ARGV[3], FAILED) end
+    return settle(changed, 0)
+  end
+  if op == 'finish_compensation' then
+    if state_of(ARGV[2]) == COMPENSATING then redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATED) end
+    return settle(0, 0)
+  end
+  if op == 'complete' then
+    if status ~= RUNNING then return settle(0, 0) end
+    redis.call('HSET', key, 'st', COMPLETED)
+    return settle(1, 1)
+  end
+  if op == 'expire' then
+    local deadline = tonumber(redis.call('HGET', key, 'dl'))
+    if status ~= RUNNING or deadline < 0 or deadline > tonumber(ARGV[2]) then return settle(0, 0) end
+    redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[3])
+    return settle(1, 0)
+  end
+  return redis.error_reply('choreo saga script: unknown operation ' .. tostring(op))
 end
 
--- The operations that answer a transition: {found, changed, ended_now, status}.
-if not exists then return {0, 0, 0, 0} end
-local status = tonumber(redis.call('HGET', key, 'st'))
-if op == 'finish' then
-  local s = state_of(ARGV[2])
-  if s == nil then add_step(ARGV[2], CLAIMED) s = CLAIMED end
-  if s == CLAIMED then
-    local to = FAILED
-    if ARGV[3] == '1' then to = DONE end
-    redis.call('HSET', key, 's:' .. ARGV[2], to)
-  end
-  return settle(0, 0)
+-- Every call carries an operation id (the last argument). Its answer is kept in the hash,
+-- so a call repeated after a lost connection (it may have run) gets the same answer
+-- instead of, say, 'duplicate' for its own claim.
+local seen_field = 'op:' .. ARGV[#ARGV]
+local seen = redis.call('HGET', key, seen_field)
+if seen then return cjson.decode(seen) end
+local answer = apply()
+if type(answer) ~= 'table' or answer.err == nil then
+  if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, seen_field, cjson.encode(answer)) end
 end
-if op == 'roll_back' then
-  local changed = 0
-  if status == RUNNING then
-    redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[2], 'fs', ARGV[3])
-    changed = 1
-  end
-  if state_of(ARGV[3]) == CLAIMED then redis.call('HSET', key, 's:' .. ARGV[3], FAILED) end
-  return settle(changed, 0)
-end
-if op == 'finish_compensation' then
-  if state_of(ARGV[2]) == COMPENSATING then redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATED) end
-  return settle(0, 0)
-end
-if op == 'complete' then
-  if status ~= RUNNING then return settle(0, 0) end
-  redis.call('HSET', key, 'st', COMPLETED)
-  return settle(1, 1)
-end
-if op == 'expire' then
-  local deadline = tonumber(redis.call('HGET', key, 'dl'))
-  if status ~= RUNNING or deadline < 0 or deadline > tonumber(ARGV[2]) then return settle(0, 0) end
-  redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[3])
-  return settle(1, 0)
-end
-return redis.error_reply('choreo saga script: unknown operation ' .. tostring(op))
+return answer
 )lua";
 
 // A marker's value: "<until ms>\n<holder>". The expiry compares the caller's clock (the
@@ -196,6 +216,22 @@ if op == 'holder' then
 end
 return redis.error_reply('choreo marker script: unknown operation ' .. tostring(op))
 )lua";
+
+// Runs `f`, again when the connection dropped or timed out with the command sent (it may
+// or may not have run): every store operation is safe to repeat, the saga operations by
+// their ids, the markers and reads by what they do. Redis away longer than the
+// connection's wait_for_server still fails, with errc::unreachable.
+template <class F>
+auto retrying(F&& f) -> decltype(f()) {
+    constexpr int max_attempts = 10;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return f();
+        } catch (const redis_error& e) {
+            if ((e.code() != errc::connection_lost && e.code() != errc::timeout) || attempt >= max_attempts) throw;
+        }
+    }
+}
 
 inline std::int64_t to_ms(saga::time_point t) {
     if (t == saga::time_point::max()) return -1;
@@ -241,7 +277,7 @@ public:
         if (deadline != saga::time_point::max() && deadline > started)
             ttl += std::chrono::duration_cast<std::chrono::milliseconds>(deadline - started);
         if (deadline != saga::time_point::max())
-            redis_.command({"ZADD", deadlines_key(), std::to_string(detail::to_ms(deadline)), key}).value();
+            detail::retrying([&] { return redis_.command({"ZADD", deadlines_key(), std::to_string(detail::to_ms(deadline)), key}).value(); });
         auto r = run_saga(key, {"create", std::to_string(detail::to_ms(started)), std::to_string(detail::to_ms(deadline)),
                                 first_step, std::to_string(static_cast<int>(first_state)), std::to_string(ttl.count())});
         return r.as_integer() == 1;
@@ -303,14 +339,14 @@ public:
 
     /// @brief The saga's status, or nothing for an unknown key.
     [[nodiscard]] std::optional<saga::saga_status> status(std::string_view key) const {
-        auto r = redis_.command({"HGET", saga_key(key), "st"});
+        auto r = detail::retrying([&] { return redis_.command({"HGET", saga_key(key), "st"}); });
         if (r.is_nil()) return std::nullopt;
         return static_cast<saga::saga_status>(std::stoi(r.as_string()));
     }
 
     /// @brief The saga's whole record, or nothing for an unknown key.
     [[nodiscard]] std::optional<saga::saga_record> get(std::string_view key) const {
-        auto r = redis_.command({"HGETALL", saga_key(key)});
+        auto r = detail::retrying([&] { return redis_.command({"HGETALL", saga_key(key)}); });
         if (r.elements.empty()) return std::nullopt;
         saga::saga_record record;
         record.key = std::string{key};
@@ -337,13 +373,14 @@ public:
 
     /// @brief The keys of running sagas whose deadline is at or before `now`, sorted.
     [[nodiscard]] std::vector<std::string> overdue(saga::time_point now) const {
-        auto candidates = redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(now))});
+        auto candidates = detail::retrying(
+            [&] { return redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(now))}); });
         std::vector<std::string> keys;
         std::vector<std::vector<std::string>> commands;
         for (auto& c : candidates.elements) keys.push_back(c.as_string());
         if (keys.empty()) return {};
         for (auto& k : keys) commands.push_back({"HMGET", saga_key(k), "st", "dl"});
-        auto answers = redis_.pipeline(views(commands));
+        auto answers = detail::retrying([&] { return redis_.pipeline(views(commands)); });
         std::vector<std::string> due;
         std::vector<std::string> gone; // ended or expired: no longer worth indexing
         for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -358,7 +395,7 @@ public:
             auto index = deadlines_key();
             std::vector<std::string_view> remove{"ZREM", index};
             remove.insert(remove.end(), gone.begin(), gone.end());
-            redis_.command(remove);
+            detail::retrying([&] { return redis_.command(remove); });
         }
         std::sort(due.begin(), due.end());
         return due;
@@ -425,31 +462,42 @@ private:
                 .status = static_cast<saga::saga_status>(element(r, 3))};
     }
 
+    // A saga operation under a fresh operation id, so that repeating it is safe.
     reply run_saga(std::string_view key, std::vector<std::string_view> args) const {
+        auto id = operation_id();
+        args.push_back(id);
         return run(saga_sha_, detail::saga_script, saga_key(key), std::move(args));
+    }
+
+    [[nodiscard]] std::string operation_id() const {
+        thread_local std::mt19937_64 random{std::random_device{}() ^
+                                            std::hash<std::thread::id>{}(std::this_thread::get_id())};
+        return fmt::format("{:016x}{:016x}", random(), random());
     }
 
     // EVALSHA with the script's digest; the first call, and any after Redis lost its script
     // cache (a restart), loads it with SCRIPT LOAD.
     reply run(std::string& sha, std::string_view script, const std::string& key, std::vector<std::string_view> args) const {
-        for (int attempt = 0; attempt < 2; ++attempt) {
-            std::string digest;
-            {
-                std::lock_guard lock{mutex_};
-                if (sha.empty()) sha = redis_.command({"SCRIPT", "LOAD", script}).as_string();
-                digest = sha;
+        return detail::retrying([&] {
+            for (int attempt = 0; attempt < 2; ++attempt) {
+                std::string digest;
+                {
+                    std::lock_guard lock{mutex_};
+                    if (sha.empty()) sha = redis_.command({"SCRIPT", "LOAD", script}).as_string();
+                    digest = sha;
+                }
+                std::vector<std::string_view> command{"EVALSHA", digest, "1", key};
+                command.insert(command.end(), args.begin(), args.end());
+                auto r = redis_.pipeline({command})[0];
+                if (r.is_error() && r.text.starts_with("NOSCRIPT")) {
+                    std::lock_guard lock{mutex_};
+                    if (sha == digest) sha.clear();
+                    continue;
+                }
+                return r.value();
             }
-            std::vector<std::string_view> command{"EVALSHA", digest, "1", key};
-            command.insert(command.end(), args.begin(), args.end());
-            auto r = redis_.pipeline({command})[0];
-            if (r.is_error() && r.text.starts_with("NOSCRIPT")) {
-                std::lock_guard lock{mutex_};
-                if (sha == digest) sha.clear();
-                continue;
-            }
-            return r.value();
-        }
-        throw redis_error(errc::server_reply, "Redis kept losing the saga store's script");
+            throw redis_error(errc::server_reply, "Redis kept losing the saga store's script");
+        });
     }
 
     connection& redis_;
