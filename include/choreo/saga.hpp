@@ -5,6 +5,7 @@
 
 #include <choreo/saga/events.hpp>
 #include <choreo/saga/faults.hpp>
+#include <choreo/saga/journal.hpp>
 #include <choreo/saga/key.hpp>
 #include <choreo/saga/memory_store.hpp>
 #include <choreo/saga/observe.hpp>

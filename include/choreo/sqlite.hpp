@@ -5,3 +5,4 @@
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/inbox_store.hpp>
 #include <choreo/sqlite/outbox_store.hpp>
+#include <choreo/sqlite/saga_journal.hpp>

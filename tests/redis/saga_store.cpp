@@ -85,6 +85,38 @@ TEST_CASE("every key is under the prefix, and every update renews the record's T
     CHECK_THROWS_AS((void)store.claim("order:1", "bad\nstep"), choreo::usage_error);
 }
 
+TEST_CASE("an operation sent again after its reply was lost gets its first answer, not the barrier's") {
+    // What the store does when a connection drops with a call in flight: it repeats the
+    // call under the same operation id, and the script answers from the hash.
+    auto& shared = shared_redis::get();
+    auto& redis = shared.redis;
+    auto prefix = shared.fresh_prefix();
+    saga_store store{redis, {.prefix = prefix}};
+    const auto t0 = choreo::saga::time_point{std::chrono::hours{1000}};
+    REQUIRE(store.create("s", t0, t0 + 30s, "a/start", choreo::saga::step_state::done));
+    auto sha = redis.command({"SCRIPT", "LOAD", choreo::redis::detail::saga_script}).as_string();
+    auto key = prefix + "saga:s";
+    auto call = [&](std::vector<std::string_view> args) {
+        std::vector<std::string_view> command{"EVALSHA", sha, "1", key};
+        command.insert(command.end(), args.begin(), args.end());
+        return redis.command(command);
+    };
+    CHECK(call({"claim", "b/step", "op-1"}).as_string() == "claimed");
+    CHECK(call({"claim", "b/step", "op-1"}).as_string() == "claimed");   // the same call, repeated
+    CHECK(call({"claim", "b/step", "op-2"}).as_string() == "duplicate"); // another delivery
+    CHECK(call({"finish", "b/step", "1", "op-3"}).elements.size() == 4);
+    auto completed = call({"complete", "op-4"});
+    auto repeated = call({"complete", "op-4"});
+    auto another = call({"complete", "op-5"});
+    REQUIRE(completed.elements.size() == 4);
+    REQUIRE(repeated.elements.size() == 4);
+    REQUIRE(another.elements.size() == 4);
+    CHECK(completed.elements[1].as_integer() == 1); // changed
+    CHECK(repeated.elements[1].as_integer() == 1);  // the same answer: the caller announces the end once it has it
+    CHECK(another.elements[1].as_integer() == 0);
+    CHECK(store.status("s") == choreo::saga::saga_status::completed);
+}
+
 TEST_CASE("a Redis that lost its scripts (a restart, SCRIPT FLUSH) is given them again") {
     auto& shared = shared_redis::get();
     saga_store store{shared.redis, {.prefix = shared.fresh_prefix()}};

@@ -131,6 +131,13 @@ TEST_CASE_TEMPLATE_DEFINE("the rollback-state and marker store contract", S, sto
         CHECK(store.get("early")->reason == "timed out");
         CHECK(store.overdue(t0 + 2s).empty());
         CHECK_FALSE(store.expire("done", t0 + 2s, "timed out").changed);
+        // Still rolling back past its deadline (its start is not compensated yet): stalled,
+        // until it ends.
+        CHECK(store.stalled(t0 + 2s) == std::vector<std::string>{"early"});
+        CHECK(store.stalled(t0 + 500ms).empty());
+        REQUIRE(store.begin_compensation("early", "a/start") == compensation_outcome::run);
+        CHECK(store.finish_compensation("early", "a/start").ended_now);
+        CHECK(store.stalled(t0 + 2s).empty());
     }
     SUBCASE("a fan-in counts each branch once") {
         auto made = store_under_test<S>::make();

@@ -51,7 +51,8 @@ public:
           options_(connection_options(o.redis_url)), writer_(io_.executor(), options_),
           reply_reader_(io_.executor(), options_), saga_reader_(io_.executor(), options_), publisher_(writer_),
           replies_(reply_reader_, consumer_options(replies_stream(prefix_, client_), "load")),
-          sagas_(saga_reader_, consumer_options(sagas_stream(prefix_), client_)) {
+          sagas_(saga_reader_, consumer_options(sagas_stream(prefix_), client_)),
+          store_(writer_, redis::saga_store_options{.prefix = prefix_}) {
         replies_.on<command_reply>([this](const command_reply& r, const choreo::envelope&) {
             std::lock_guard lock{mutex_};
             if (auto it = waiting_.find(r.request); it != waiting_.end()) {
@@ -106,12 +107,26 @@ public:
         return json::parse(reply.result).as_object();
     }
 
-    // The saga's outcome once it ended; nullopt if it has not by `deadline`.
+    // The saga's outcome once it ended; nullopt if it has not by `deadline`. The end is
+    // heard from the saga bridge's stream; an end whose broadcast died with its process is
+    // found in the store, which is asked once the broadcast is a second late.
     std::optional<choreo::saga::saga_status> wait_ended(const std::string& key, clock_type::time_point deadline) {
-        std::unique_lock lock{mutex_};
-        if (!ended_changed_.wait_until(lock, deadline, [&] { return ended_.contains(key); })) return std::nullopt;
-        return ended_[key];
+        for (;;) {
+            auto next_look = std::min(deadline, clock_type::now() + std::chrono::seconds{1});
+            {
+                std::unique_lock lock{mutex_};
+                if (ended_changed_.wait_until(lock, next_look, [&] { return ended_.contains(key); })) return ended_[key];
+            }
+            auto status = store_.status(key);
+            if (status && choreo::saga::has_ended(*status)) {
+                ++found_in_store_;
+                return status;
+            }
+            if (clock_type::now() >= deadline) return std::nullopt;
+        }
     }
+    // Ends found in the store rather than heard (their broadcast was lost).
+    [[nodiscard]] std::uint64_t found_in_store() const noexcept { return found_in_store_.load(); }
 
     redis::connection& writer() noexcept { return writer_; }
 
@@ -141,6 +156,8 @@ private:
     redis::stream_publisher<> publisher_;
     redis::stream_consumer<> replies_;
     redis::stream_consumer<> sagas_;
+    redis::saga_store store_;
+    std::atomic<std::uint64_t> found_in_store_{0};
     std::uint64_t ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
     std::atomic<std::uint64_t> requests_{0};
     std::mutex mutex_;
@@ -348,6 +365,8 @@ int load(const load_options& o) {
     fmt::print("latency from create to its last saga's end: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
                percentile(t.latencies_ms, 50), percentile(t.latencies_ms, 90), percentile(t.latencies_ms, 99),
                percentile(t.latencies_ms, 100));
+    if (auto n = shop.found_in_store())
+        fmt::print("  {} saga ends were found in the store, their broadcast lost with a process\n", n);
     for (std::size_t i = 0; i < std::min<std::size_t>(t.problems.size(), 10); ++i) fmt::print("  {}\n", t.problems[i]);
     if (t.problems.size() > 10) fmt::print("  ... and {} more\n", t.problems.size() - 10);
 

@@ -121,6 +121,9 @@ public:
         if (outbox_) outbox_->start();
         if (bridge_) bridge_->start();
         for (auto& c : consumers_) c->start();
+        // What a previous run of this process left unsettled (it was killed mid-saga).
+        if (participant_)
+            if (auto n = participant_->resume()) fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
         fmt::print("{}: serving (pid {}), database {}, Redis {}\n", options_.context, ::getpid(), path_of(options_.context),
                    redis_options_.where());
         std::fflush(stdout);
@@ -128,11 +131,14 @@ public:
         while (!stop_requested) {
             std::this_thread::sleep_for(std::chrono::milliseconds{100});
             // The order process's timers die with it; every process sweeps for sagas past
-            // their deadline, so a saga whose starter crashed is still rolled back.
+            // their deadline, so a saga whose starter crashed is still rolled back, and
+            // announces again the rollbacks still unfinished well after it (their
+            // announcement, or a participant's handling of it, died with a process).
             if (sagas_ && std::chrono::steady_clock::now() >= next_sweep) {
                 next_sweep = std::chrono::steady_clock::now() + std::chrono::seconds{1};
                 try {
                     sagas_->expire_overdue();
+                    sagas_->announce_stalled(std::chrono::seconds{5});
                 } catch (const std::exception& e) {
                     fmt::print(stderr, "{}: sweeping overdue sagas failed: {}\n", options_.context, e.what());
                 }
@@ -165,6 +171,7 @@ private:
     void build_context() {
         const auto& name = options_.context;
         db_ = std::make_unique<platform::database>(path_of(name));
+        journal_ = std::make_unique<platform::journal>(*db_);
         bus_ = std::make_unique<choreo::bus>(choreo::bus_options{
             .threads = 2,
             .max_commit_depth = 32,
@@ -183,13 +190,16 @@ private:
         store_ = std::make_unique<redis::saga_store>(*writer_, redis::saga_store_options{.prefix = options_.prefix});
         sagas_.emplace(*bus_, *store_,
                        choreo::saga::runtime_options{
-                           .timeout = std::chrono::seconds{30},
+                           // A saga whose process died mid-step is rolled back at its deadline
+                           // and settled from the journals; markers outlast any running saga.
+                           .timeout = std::chrono::seconds{10},
                            .contention = {.immediate_retries = 0,
                                           .delayed_retries = 14,
                                           .initial_delay = std::chrono::milliseconds{2},
                                           .backoff_multiplier = 2.0,
                                           .max_delay = std::chrono::milliseconds{200},
                                           .is_retryable = {}},
+                           .marker_ttl = std::chrono::seconds{15},
                            .on_incident =
                                [name](const choreo::saga::saga_incident& i) {
                                    if (i.kind == choreo::saga::saga_incident_kind::aggregate_busy) return; // routine
@@ -201,6 +211,7 @@ private:
         bridge_.emplace(*bus_, *writer_, *bridge_reader_,
                         redis::saga_bridge_options{.stream = sagas_stream(options_.prefix), .process = name});
         wiring_.emplace(*bus_, participant_.get(), nullptr, name, &durable_);
+        wiring_->journal_with(*journal_);
 
         // What this context publishes leaves through its outbox into a stream per event type;
         // what other contexts publish comes in from theirs. (PaymentOrderUse has two
@@ -364,6 +375,7 @@ private:
     std::optional<data_platform::api> platform_api_;
 
     std::unique_ptr<platform::database> db_;
+    std::unique_ptr<platform::journal> journal_;
     std::unique_ptr<choreo::bus> bus_;
     std::unique_ptr<choreo::sqlite::outbox_store> outbox_store_;
     std::unique_ptr<platform::outbox> outbox_;

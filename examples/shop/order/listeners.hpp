@@ -31,14 +31,12 @@ inline std::int64_t order_of(std::string_view saga_key) {
 
 inline void wire(platform::wiring& w, repository& orders) {
     publisher out{w.bus()};
-    if (auto* p = w.participant()) {
-        p->starts<events::OrderCreateStart>("create order",
-                                            [&orders](const events::OrderCreateStart& e, choreo::saga::step_context&) {
-                                                orders.set_status(e.order_id, cancelled);
-                                            });
-        // A failed payment leaves the order CREATED, to be paid again.
-        p->starts<events::PayStart>("start payment", [](const events::PayStart&, choreo::saga::step_context&) {});
-    }
+    w.starts<events::OrderCreateStart>("create order",
+                                       [&orders](const events::OrderCreateStart& e, choreo::saga::step_context&) {
+                                           orders.set_status(e.order_id, cancelled);
+                                       });
+    // A failed payment leaves the order CREATED, to be paid again.
+    w.starts<events::PayStart>("start payment", [](const events::PayStart&, choreo::saga::step_context&) {});
     auto fan_in = [&orders, out, &w](std::int64_t id, platform::step_scope& scope) {
         if (scope.in_saga()) return; // the saga runtime's join does it
         auto o = orders.find(id);
@@ -65,12 +63,10 @@ inline void wire(platform::wiring& w, repository& orders) {
             fan_in(e.order_id, scope);
         },
         [&orders](const events::OrderUsed& e, platform::step_scope&) { orders.remove_coupons(e.order_id); });
-    if (auto* p = w.participant()) {
-        p->join(
-            "confirm order", {"add items", "add coupons"},
-            [&orders, out](choreo::saga::step_context& ctx) { confirm(orders, out, order_of(ctx.saga().view()), ctx.unit()); },
-            [&orders](choreo::saga::step_context& ctx) { orders.set_status(order_of(ctx.saga().view()), create_pending); });
-    }
+    w.join(
+        "confirm order", {"add items", "add coupons"},
+        [&orders, out](choreo::saga::step_context& ctx) { confirm(orders, out, order_of(ctx.saga().view()), ctx.unit()); },
+        [&orders](choreo::saga::step_context& ctx) { orders.set_status(order_of(ctx.saga().view()), create_pending); });
     w.step<events::OrderPaymentCreated>(
         "record payment",
         [&orders](const events::OrderPaymentCreated& e, platform::step_scope& scope) {

@@ -8,10 +8,12 @@
 
 #include <choreo/durable/outbox.hpp>
 #include <choreo/sqlite/outbox_store.hpp>
+#include <choreo/sqlite/saga_journal.hpp>
 
 namespace shop::platform {
 
 using outbox = choreo::durable::outbox<choreo::sqlite::outbox_store>;
+using journal = choreo::sqlite::saga_journal<>;
 
 class outboxes {
 public:

@@ -95,16 +95,16 @@ public:
                 compensation(e, s);
             };
             // The step's event comes through the outbox of the database it was committed in.
-            participant_->step_from<E>(
-                [this, applies](const std::string& listener, const auto& deliver) {
+            auto source = [this, applies](const std::string& listener, const auto& deliver) {
                     auto filtered = [applies, deliver](const E& e, const choreo::envelope& env) {
                         if (applies(e)) deliver(e, env);
                     };
                     durable_->subscribe<E>(listener, filtered);
                     if (auto it = importers_.find(std::type_index{typeid(E)}); it != importers_.end())
                         std::any_cast<importer<E>&>(it->second)(listener, filtered);
-                },
-                name, act, undo);
+            };
+            if (journal_) participant_->step_from<E>(source, name, act, undo, *journal_);
+            else participant_->step_from<E>(source, name, act, undo);
             return;
         }
         connections_.push_back(bus_.subscribe<E>(
@@ -116,6 +116,26 @@ public:
             },
             {.name = context_ + "/" + name, .when = choreo::phase::before_commit}));
     }
+
+    // Saga mode: the saga `E` starts, and what undoes its start.
+    template <class E, class Compensation>
+    void starts(const std::string& name, Compensation compensation) {
+        if (!participant_) return;
+        if (journal_) participant_->starts<E>(name, std::move(compensation), *journal_);
+        else participant_->starts<E>(name, std::move(compensation));
+    }
+    // Saga mode: a fan-in of this context's steps (the transactional mode does its own).
+    template <class Action, class Compensation>
+    void join(const std::string& name, std::vector<std::string> branches, Action action, Compensation compensation) {
+        if (!participant_) return;
+        if (journal_) participant_->join(name, std::move(branches), std::move(action), std::move(compensation), *journal_);
+        else participant_->join(name, std::move(branches), std::move(action), std::move(compensation));
+    }
+
+    // When the context runs in a process of its own, its steps are journaled in its database
+    // (choreo/saga/journal.hpp), so a restarted process settles and compensates what the one
+    // before it did. Set before the context is wired.
+    void journal_with(journal& j) noexcept { journal_ = &j; }
 
     // When the context runs in a process of its own (`shop serve`), a step's events also
     // come from the other processes: `import(listener, deliver)` subscribes the step to
@@ -143,6 +163,7 @@ private:
     outboxes* durable_;
     std::vector<choreo::connection> connections_;
     std::map<std::type_index, std::any> importers_; // event type -> importer<E>
+    journal* journal_ = nullptr;
 };
 
 } // namespace shop::platform

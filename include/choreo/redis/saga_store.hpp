@@ -372,33 +372,11 @@ public:
     }
 
     /// @brief The keys of running sagas whose deadline is at or before `now`, sorted.
-    [[nodiscard]] std::vector<std::string> overdue(saga::time_point now) const {
-        auto candidates = detail::retrying(
-            [&] { return redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(now))}); });
-        std::vector<std::string> keys;
-        std::vector<std::vector<std::string>> commands;
-        for (auto& c : candidates.elements) keys.push_back(c.as_string());
-        if (keys.empty()) return {};
-        for (auto& k : keys) commands.push_back({"HMGET", saga_key(k), "st", "dl"});
-        auto answers = detail::retrying([&] { return redis_.pipeline(views(commands)); });
-        std::vector<std::string> due;
-        std::vector<std::string> gone; // ended or expired: no longer worth indexing
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            auto& a = answers[i];
-            bool running = a.elements.size() == 2 && !a.elements[0].is_nil() && a.elements[0].as_string() == "0";
-            if (running && std::stoll(a.elements[1].as_string()) <= detail::to_ms(now))
-                due.push_back(keys[i]);
-            else if (!running)
-                gone.push_back(keys[i]);
-        }
-        if (!gone.empty()) {
-            auto index = deadlines_key();
-            std::vector<std::string_view> remove{"ZREM", index};
-            remove.insert(remove.end(), gone.begin(), gone.end());
-            detail::retrying([&] { return redis_.command(remove); });
-        }
-        std::sort(due.begin(), due.end());
-        return due;
+    [[nodiscard]] std::vector<std::string> overdue(saga::time_point now) const { return due(now, saga::saga_status::running); }
+
+    /// @brief The keys of sagas still rolling back whose deadline is at or before `when`, sorted.
+    [[nodiscard]] std::vector<std::string> stalled(saga::time_point when) const {
+        return due(when, saga::saga_status::rolling_back);
     }
 
     /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
@@ -443,6 +421,39 @@ private:
             from = end + 1;
         }
         return out;
+    }
+
+    // The indexed sagas in `status` whose deadline is at or before `when`. Ended sagas (and
+    // expired records) are dropped from the index on the way; the index is written by its
+    // own command, so it may list a saga that ended, never miss one.
+    std::vector<std::string> due(saga::time_point when, saga::saga_status status) const {
+        auto candidates = detail::retrying(
+            [&] { return redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(when))}); });
+        std::vector<std::string> keys;
+        std::vector<std::vector<std::string>> commands;
+        for (auto& c : candidates.elements) keys.push_back(c.as_string());
+        if (keys.empty()) return {};
+        for (auto& k : keys) commands.push_back({"HGET", saga_key(k), "st"});
+        auto answers = detail::retrying([&] { return redis_.pipeline(views(commands)); });
+        auto wanted = std::to_string(static_cast<int>(status));
+        std::vector<std::string> found;
+        std::vector<std::string> gone;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            auto& a = answers[i];
+            auto st = a.is_nil() ? std::string{} : a.as_string();
+            if (st == wanted) found.push_back(keys[i]);
+            bool ended = st.empty() || st == std::to_string(static_cast<int>(saga::saga_status::completed)) ||
+                         st == std::to_string(static_cast<int>(saga::saga_status::rolled_back));
+            if (ended) gone.push_back(keys[i]);
+        }
+        if (!gone.empty()) {
+            auto index = deadlines_key();
+            std::vector<std::string_view> remove{"ZREM", index};
+            remove.insert(remove.end(), gone.begin(), gone.end());
+            detail::retrying([&] { return redis_.command(remove); });
+        }
+        std::sort(found.begin(), found.end());
+        return found;
     }
 
     static std::vector<std::vector<std::string_view>> views(const std::vector<std::vector<std::string>>& commands) {

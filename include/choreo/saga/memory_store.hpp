@@ -177,6 +177,18 @@ public:
         return keys;
     }
 
+    /// @brief The keys of sagas still rolling back whose deadline is at or before `when`.
+    [[nodiscard]] std::vector<std::string> stalled(time_point when) const {
+        std::vector<std::string> keys;
+        for (auto& s : shards_) {
+            std::lock_guard lock{s.mutex};
+            for (auto& [key, r] : s.sagas)
+                if (r.status == saga_status::rolling_back && r.deadline <= when) keys.push_back(key);
+        }
+        std::sort(keys.begin(), keys.end());
+        return keys;
+    }
+
     /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
     [[nodiscard]] marker_outcome acquire(std::string_view marker, std::string_view key, time_point now,
                                          time_point until) {

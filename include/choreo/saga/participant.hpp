@@ -4,6 +4,7 @@
 /// with its compensation, in its own local transaction.
 
 #include <atomic>
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -26,6 +27,7 @@
 #include <choreo/core/resource.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/saga/events.hpp>
+#include <choreo/saga/journal.hpp>
 #include <choreo/saga/key.hpp>
 #include <choreo/saga/runtime.hpp>
 
@@ -49,6 +51,11 @@ struct step_def {
     std::vector<std::string> branches; // join: full names of the steps it waits for
     std::function<void(step_context&)> join_action;
     std::function<void(step_context&)> join_compensation;
+    // Journaled steps (see journal.hpp): where they are recorded, how an event becomes a
+    // payload, and the compensation for a recorded payload (after a restart).
+    std::shared_ptr<journal_ref> journal;
+    std::function<std::string(const void* event)> encode;
+    std::function<std::function<void(step_context&)>(const std::string& payload)> restore;
 };
 
 // One run of a step for one saga, with the consumed event bound into its action and
@@ -59,9 +66,14 @@ struct step_call {
     envelope cause;
     std::function<void(step_context&)> action;
     std::function<void(step_context&)> compensation; // empty: nothing to undo
+    std::string payload;                             // the event, encoded, for a journaled step
     std::uint64_t order = 0;                         // when it was kept: compensations run newest first
     bool given_up = false;                           // its compensation ran out of retries
 };
+
+// Thrown inside a journaled step's transaction when its journal has the step already
+// (committed by another delivery, or abandoned): the transaction rolls back, nothing else.
+struct recorded_already {};
 
 // Thrown by step_context::hold() and caught by the participant: the step waits and retries.
 struct aggregate_busy {
@@ -146,6 +158,11 @@ public:
                                               def.name, b, name_));
         }
         rt_->register_step(def.name);
+        if (def.journal) {
+            bool known = false;
+            for (auto& j : journals_) known = known || j->identity() == def.journal->identity();
+            if (!known) journals_.push_back(def.journal);
+        }
         defs_.push_back(std::make_unique<step_def>(std::move(def)));
         return *defs_.back();
     }
@@ -174,6 +191,8 @@ public:
         auto deadline = timeout.count() > 0 ? now + timeout : time_point::max();
         if (!rt_->store().create(key.view(), now, deadline, def.name, unit ? step_state::claimed : step_state::done))
             throw saga_exists_error(fmt::format("a saga with key '{}' exists already", key.view()));
+        if (unit && def.journal && !def.journal->record(key.view(), def.name, call->payload, false, {}))
+            throw saga_exists_error(fmt::format("the journal has a start of saga '{}' already", key.view()));
         keep(std::move(call));
         if (unit) unit->publish(saga_started{std::string{key.view()}, def.name}, key);
         if (timeout.count() > 0) rt_->watch(std::string{key.view()}, timeout);
@@ -212,6 +231,7 @@ public:
         if (!guard) return;
         try {
             auto record = rt_->store().get(event.key);
+            if (record && !recover(*record, env)) return; // a compensation's retry goes on from there
             auto calls = kept_for(event.key);
             unwind(event.key, env, std::numeric_limits<std::uint64_t>::max(), true);
             if (!record) return;
@@ -232,12 +252,27 @@ public:
 
     void on_ended(const saga_ended& event) noexcept {
         std::vector<std::string> markers;
+        std::vector<std::shared_ptr<journal_ref>> journals;
         {
             std::lock_guard lock{mutex_};
+            journals = journals_;
             auto it = memory_.find(event.key);
-            if (it == memory_.end()) return;
-            markers = std::move(it->second.markers);
-            memory_.erase(it);
+            if (it != memory_.end()) {
+                markers = std::move(it->second.markers);
+                memory_.erase(it);
+            }
+        }
+        // A process that restarted remembers the saga's markers only through its journal.
+        for (auto& journal : journals) {
+            try {
+                for (auto& entry : journal->entries(event.key))
+                    for (auto& m : entry.markers)
+                        if (std::find(markers.begin(), markers.end(), m) == markers.end()) markers.push_back(m);
+                journal->forget(event.key);
+            } catch (...) {
+                rt_->report(saga_incident_kind::compensation_failed, event.key, {},
+                            fmt::format("reading or clearing the step journal failed: {}", describe(std::current_exception())));
+            }
         }
         for (auto& m : markers) {
             try {
@@ -402,10 +437,18 @@ private:
             auto unit = rt_->events().begin(resource_);
             step_context context{*this, *call, call->cause, unit, false};
             call->action(context);
+            if (const auto& journal = call->def->journal;
+                journal && !journal->record(key, step, call->payload, context.complete_, markers_of(key)))
+                throw recorded_already{};
             unit.commit();
             complete = context.complete_;
         } catch (aggregate_busy& b) {
             busy = std::move(b);
+        } catch (const recorded_already&) {
+            forget(key, step);
+            rt_->report(saga_incident_kind::duplicate_step, key, step,
+                        "the journal has the step already (committed by another delivery, or abandoned); skipped");
+            return;
         } catch (...) {
             failure = describe(std::current_exception());
         }
@@ -444,15 +487,173 @@ private:
             undo_late(call, call->cause);
             return;
         }
-        for (const step_def* join : joins_waiting_for(step)) {
-            auto arrival = store.join(key, join->name, step);
-            if (arrival.found && arrival.added && arrival.arrived == join->branches.size()) {
+        after_finish(call, complete, false);
+    }
+
+    // A step is done and its saga runs: the fan-ins waiting for it, and the completion it
+    // asked for. `resuming`: after a restart, when the arrival may be recorded already.
+    void after_finish(const std::shared_ptr<step_call>& call, bool complete, bool resuming) {
+        auto& store = rt_->store();
+        std::string_view key = call->key.view();
+        for (const step_def* join : joins_waiting_for(call->def->name)) {
+            auto arrival = store.join(key, join->name, call->def->name);
+            if (arrival.found && (arrival.added || resuming) && arrival.arrived == join->branches.size()) {
                 auto joined = std::make_shared<step_call>(
-                    step_call{join, call->key, call->cause, join->join_action, join->join_compensation});
-                run_step(joined, 1);
+                    step_call{join, call->key, call->cause, join->join_action, join->join_compensation, {}});
+                run_step(joined, 1); // a join claimed already is refused by the barrier
             }
         }
         if (complete) rt_->announce(key, store.complete(key), {}, {});
+    }
+
+public:
+    // After a restart: every saga this participant's journals hold rows of (it has not heard
+    // it end) is settled. A running saga gets what the dead process did not tell the store:
+    // committed steps finished, fan-ins joined, completions made. A saga rolling back is
+    // unwound as if its rollback was heard; an ended one releases its markers.
+    std::size_t resume() {
+        in_flight guard{*this};
+        if (!guard) return 0;
+        std::vector<std::shared_ptr<journal_ref>> journals;
+        {
+            std::lock_guard lock{mutex_};
+            journals = journals_;
+        }
+        std::size_t settled = 0;
+        for (auto& journal : journals) {
+            for (auto& key : journal->sagas()) {
+                auto record = rt_->store().get(key);
+                if (!record) continue; // expired from the store: nothing to settle against
+                ++settled;
+                envelope cause{};
+                cause.key = correlation_key{key};
+                if (record->status == saga_status::rolling_back) {
+                    on_rolled_back(saga_rolled_back{key, record->reason, record->failed_step}, cause);
+                } else if (has_ended(record->status)) {
+                    on_ended(saga_ended{key, record->status});
+                } else {
+                    resume_running(*journal, *record, cause);
+                }
+            }
+        }
+        return settled;
+    }
+
+private:
+    void resume_running(journal_ref& journal, const saga_record& record, const envelope& cause) {
+        auto& store = rt_->store();
+        for (auto& entry : journal.entries(record.key)) {
+            if (entry.state != journal_entry::state::done || !owns(entry.step)) continue;
+            const step_def* def = def_named(entry.step);
+            if (!def) continue;
+            auto state = record.state_of(entry.step);
+            if (state != step_state::claimed && state != step_state::done) continue;
+            auto call = std::make_shared<step_call>();
+            call->def = def;
+            call->key = correlation_key{record.key};
+            call->cause = cause;
+            call->payload = entry.payload;
+            if (def->type == step_def::kind::join) call->compensation = def->join_compensation;
+            else if (def->restore) call->compensation = def->restore(entry.payload);
+            {
+                std::lock_guard lock{mutex_};
+                auto& markers = memory_[record.key].markers;
+                for (auto& m : entry.markers)
+                    if (std::find(markers.begin(), markers.end(), m) == markers.end()) markers.push_back(m);
+            }
+            keep(call);
+            if (state == step_state::claimed) {
+                auto t = store.finish(record.key, entry.step, true);
+                if (t.found && t.status != saga_status::running) {
+                    undo_late(call, cause);
+                    continue;
+                }
+            }
+            after_finish(call, entry.completes, true);
+        }
+    }
+
+    std::vector<std::string> markers_of(std::string_view key) {
+        std::lock_guard lock{mutex_};
+        auto it = memory_.find(std::string{key});
+        return it == memory_.end() ? std::vector<std::string>{} : it->second.markers;
+    }
+
+    const step_def* def_named(std::string_view name) const {
+        std::lock_guard lock{mutex_};
+        for (auto& d : defs_)
+            if (d->name == name) return d.get();
+        return nullptr;
+    }
+
+    // Before a rollback is unwound: this participant's journaled steps of the saga that no
+    // delivery of this process holds (it restarted, or a step waits for an aggregate) are
+    // settled from the journal. A claimed step that committed is finished and will be
+    // compensated; one that did not is abandoned (so it never commits) and failed. A done
+    // step is compensated from its recorded event; a compensation cut off is run again.
+    bool recover(const saga_record& record, const envelope& cause) {
+        auto& store = rt_->store();
+        const std::string& key = record.key;
+        auto held = kept_for(key);
+        struct found {
+            std::shared_ptr<step_call> call;
+            std::uint64_t sequence;
+            bool compensating;
+        };
+        std::vector<found> restored;
+        for (auto& s : record.steps) {
+            if (!owns(s.name)) continue;
+            if (std::any_of(held.begin(), held.end(), [&](auto& c) { return c->def->name == s.name; })) continue;
+            const step_def* def = def_named(s.name);
+            if (!def || !def->journal) continue;
+            auto& journal = *def->journal;
+            auto state = s.state;
+            if (state == step_state::claimed) {
+                if (!journal.find(key, s.name)) {
+                    auto unit = rt_->events().begin(resource_);
+                    bool abandoned = journal.abandon(key, s.name);
+                    unit.commit();
+                    if (abandoned) {
+                        forget(key, s.name); // a retry waiting for an aggregate finds it failed
+                        rt_->report(saga_incident_kind::step_too_late, key, s.name,
+                                    "claimed by a delivery that never committed (its process died?); abandoned");
+                        rt_->announce(key, store.finish(key, s.name, false), {}, {});
+                        continue;
+                    }
+                }
+                auto entry = journal.find(key, s.name);
+                if (!entry || entry->state != journal_entry::state::done) continue;
+                (void)store.finish(key, s.name, true); // committed before its process died
+                state = step_state::done;
+            }
+            if (state != step_state::done && state != step_state::compensating) continue;
+            auto entry = journal.find(key, s.name);
+            if (!entry) continue;
+            if (entry->state == journal_entry::state::compensated) {
+                if (state == step_state::compensating) rt_->announce(key, store.finish_compensation(key, s.name), {}, {});
+                continue;
+            }
+            if (entry->state != journal_entry::state::done) continue;
+            auto call = std::make_shared<step_call>();
+            call->def = def;
+            call->key = correlation_key{key};
+            call->cause = cause;
+            call->payload = entry->payload;
+            if (def->restore) call->compensation = def->restore(entry->payload);
+            {
+                std::lock_guard lock{mutex_};
+                auto& markers = memory_[key].markers;
+                for (auto& m : entry->markers)
+                    if (std::find(markers.begin(), markers.end(), m) == markers.end()) markers.push_back(m);
+            }
+            restored.push_back({std::move(call), entry->sequence, state == step_state::compensating});
+        }
+        std::sort(restored.begin(), restored.end(), [](auto& a, auto& b) { return a.sequence < b.sequence; });
+        for (auto& r : restored) keep(r.call);
+        // A compensation cut off by the crash first (the newest step being undone), then the unwinding.
+        for (auto& r : restored)
+            if (r.compensating && compensate_step(r.call, cause, 1, true) == unwinding::stop) return false;
+        return true;
     }
 
     // Whether the steps before a compensated one may be compensated now.
@@ -517,10 +718,14 @@ private:
         causation_scope scope{cause};
         try {
             check_fault(fault_injector::compensation_name(step));
-            if (call->compensation) {
+            const auto& journal = call->def->journal;
+            if (call->compensation || journal) {
                 auto unit = rt_->events().begin(resource_);
-                step_context context{*this, *call, cause, unit, true};
-                call->compensation(context);
+                // A journaled step is compensated once: the mark commits with the compensation.
+                if (!journal || journal->mark_compensated(key, step)) {
+                    step_context context{*this, *call, cause, unit, true};
+                    if (call->compensation) call->compensation(context);
+                }
                 unit.commit();
             }
         } catch (...) {
@@ -560,6 +765,7 @@ private:
     std::uint64_t kept_count_ = 0;
     bool closed_ = false;
     std::vector<std::unique_ptr<step_def>> defs_;
+    std::vector<std::shared_ptr<journal_ref>> journals_;
     std::unordered_map<std::string, saga_memory> memory_;
 };
 
@@ -644,6 +850,26 @@ public:
         std::forward<Source>(source)(name, std::move(deliver));
     }
 
+    /// @brief As step_from(), with the step recorded in `journal` (on the participant's own
+    /// resource; see journal.hpp): what a process that dies mid-saga needs to be settled
+    /// and compensated after it restarts. `journal` must outlive the participant.
+    template <event E, class Source, class Action, class Compensation, step_journal J>
+    void step_from(Source&& source, std::string step_name, Action action, Compensation compensation, J& journal) {
+        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
+                      "a step's action takes (const E&, choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a step's compensation takes (const E&, choreo::saga::step_context&)");
+        auto [name, deliver] = make_step<E>(std::move(step_name), std::move(action), std::move(compensation), &journal);
+        std::forward<Source>(source)(name, std::move(deliver));
+    }
+
+    /// @brief After a restart, settles the sagas this participant's journals hold rows of:
+    /// finishes the steps a dead process committed but did not report, joins and completes
+    /// what they were waiting for, unwinds the sagas rolling back, and releases the markers
+    /// of those that ended. Call it once, after the steps are registered and the events can
+    /// flow (a saga bridge started). Returns how many sagas it looked at.
+    std::size_t resume() { return core_->resume(); }
+
     /// @brief A fan-in: `action(step_context&)` runs once per saga, in its own transaction,
     /// after every step in `branches` (steps of this participant) has committed, whichever
     /// arrives last; `compensation(step_context&)` undoes it.
@@ -661,6 +887,24 @@ public:
         def.join_compensation = std::move(compensation);
         (void)core_->add(std::move(def));
     }
+    /// @brief As join(), with the fan-in recorded in `journal` (see step_from with a journal).
+    template <class Action, class Compensation, step_journal J>
+    void join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation,
+              J& journal) {
+        static_assert(std::is_invocable_v<Action&, step_context&>, "a join's action takes (choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, step_context&>,
+                      "a join's compensation takes (choreo::saga::step_context&)");
+        if (branches.size() < 2) throw usage_error(fmt::format("join '{}' needs at least two branches", join_name));
+        detail::step_def def;
+        def.type = detail::step_def::kind::join;
+        def.name = std::move(join_name);
+        def.branches = std::move(branches);
+        def.join_action = std::move(action);
+        def.join_compensation = std::move(compensation);
+        def.journal = std::make_shared<detail::journal_adapter<J>>(journal);
+        def.restore = [undo = def.join_compensation](const std::string&) { return undo; };
+        (void)core_->add(std::move(def));
+    }
 
     /// @brief Declares that this participant starts sagas with event E; `compensation(const E&,
     /// step_context&)` undoes the starting transaction's work if the saga rolls back.
@@ -674,6 +918,29 @@ public:
         def.event_type = std::string{event_type_name<E>()};
         (void)core_->add(std::move(def));
         auto shared = std::make_shared<Compensation>(std::move(compensation));
+        std::lock_guard lock{origins_mutex_};
+        origins_.emplace(std::string{event_type_name<E>()}, [shared](std::shared_ptr<const void> event) {
+            return [shared, event](step_context& context) { (*shared)(*static_cast<const E*>(event.get()), context); };
+        });
+    }
+    /// @brief As starts(), with the start recorded in `journal` inside the starting unit of
+    /// work (see step_from with a journal).
+    template <event E, class Compensation, step_journal J>
+    void starts(std::string step_name, Compensation compensation, J& journal) {
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a start's compensation takes (const E&, choreo::saga::step_context&)");
+        auto shared = std::make_shared<Compensation>(std::move(compensation));
+        detail::step_def def;
+        def.type = detail::step_def::kind::origin;
+        def.name = std::move(step_name);
+        def.event_type = std::string{event_type_name<E>()};
+        def.journal = std::make_shared<detail::journal_adapter<J>>(journal);
+        def.encode = [&journal](const void* event) { return std::string{journal.encode(*static_cast<const E*>(event))}; };
+        def.restore = [shared, &journal](const std::string& payload) {
+            auto event = std::make_shared<const E>(journal.template decode<E>(payload));
+            return std::function<void(step_context&)>{[shared, event](step_context& context) { (*shared)(*event, context); }};
+        };
+        (void)core_->add(std::move(def));
         std::lock_guard lock{origins_mutex_};
         origins_.emplace(std::string{event_type_name<E>()}, [shared](std::shared_ptr<const void> event) {
             return [shared, event](step_context& context) { (*shared)(*static_cast<const E*>(event.get()), context); };
@@ -711,6 +978,7 @@ private:
             std::lock_guard lock{origins_mutex_};
             call->compensation = origins_.at(std::string{event_type_name<T>()})(copy);
         }
+        if (def.encode) call->payload = def.encode(copy.get());
         if (!unit) core_->check_fault(def.name);
         core_->begin_saga(def, key, call, unit);
         if (unit) {
@@ -723,22 +991,35 @@ private:
     }
 
     // Registers the step; returns its listener name and what delivers one event to it.
-    template <event E, class Action, class Compensation>
-    auto make_step(std::string step_name, Action action, Compensation compensation) {
+    template <event E, class Action, class Compensation, class Journal = std::nullptr_t>
+    auto make_step(std::string step_name, Action action, Compensation compensation, Journal* journal = nullptr) {
         detail::step_def def;
         def.type = detail::step_def::kind::step;
         def.name = std::move(step_name);
         def.event_type = std::string{event_type_name<E>()};
-        const auto* registered = &core_->add(std::move(def));
         auto act = std::make_shared<Action>(std::move(action));
         std::shared_ptr<Compensation> undo;
         if constexpr (!std::is_null_pointer_v<Compensation>) undo = std::make_shared<Compensation>(std::move(compensation));
+        if constexpr (!std::is_null_pointer_v<Journal>) {
+            def.journal = std::make_shared<detail::journal_adapter<Journal>>(*journal);
+            def.encode = [journal](const void* event) { return std::string{journal->encode(*static_cast<const E*>(event))}; };
+            def.restore = [undo, journal](const std::string& payload) -> std::function<void(step_context&)> {
+                if constexpr (std::is_null_pointer_v<Compensation>) {
+                    return {};
+                } else {
+                    auto event = std::make_shared<const E>(journal->template decode<E>(payload));
+                    return [undo, event](step_context& context) { (*undo)(*event, context); };
+                }
+            };
+        }
+        const auto* registered = &core_->add(std::move(def));
         auto deliver = [core = core_, registered, act, undo](const E& event, const envelope& env) {
             auto copy = std::make_shared<const E>(event);
             auto call = std::make_shared<detail::step_call>();
             call->def = registered;
             call->key = env.key;
             call->cause = env;
+            if (registered->encode) call->payload = registered->encode(copy.get());
             call->action = [act, copy](step_context& context) { (*act)(*copy, context); };
             if constexpr (!std::is_null_pointer_v<Compensation>)
                 call->compensation = [undo, copy](step_context& context) { (*undo)(*copy, context); };

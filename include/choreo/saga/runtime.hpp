@@ -156,6 +156,18 @@ public:
         announce(key, t, reason, {});
     }
 
+    std::size_t announce_stalled(std::chrono::milliseconds grace) {
+        std::size_t n = 0;
+        auto before = clock().now() - grace;
+        for (auto& key : store_->stalled(before)) {
+            auto record = store_->get(key);
+            if (!record || record->status != saga_status::rolling_back) continue;
+            bus_.publish(saga_rolled_back{key, record->reason, record->failed_step}, correlation_key{key});
+            ++n;
+        }
+        return n;
+    }
+
     std::size_t expire_overdue() {
         std::size_t n = 0;
         for (auto& key : store_->overdue(clock().now())) {
@@ -218,6 +230,12 @@ public:
     /// @brief Rolls back every running saga past its deadline (for a process that restarts:
     /// timers of the previous run are gone). Returns how many it rolled back.
     std::size_t expire_overdue() { return core_->expire_overdue(); }
+    /// @brief Announces again the rollback of every saga still rolling back `grace` after its
+    /// deadline. A rollback announced by a process that died before its broadcast left, or
+    /// heard by a participant whose process died before compensating, is otherwise never
+    /// finished; participants ignore a rollback they have handled. Run it now and then
+    /// (every few seconds) in one process or all. Returns how many it announced.
+    std::size_t announce_stalled(std::chrono::milliseconds grace) { return core_->announce_stalled(grace); }
     /// @brief Waits until the bus and the scheduled retries are idle (timeouts excluded).
     void drain() {
         for (;;) {

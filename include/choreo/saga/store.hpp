@@ -49,6 +49,10 @@ concept rollback_store = requires(S& store, const S& cstore, std::string_view ke
     { cstore.get(key) } -> std::same_as<std::optional<saga_record>>;
     /// Running sagas whose deadline is at or before `when` (recovery after a restart).
     { cstore.overdue(when) } -> std::same_as<std::vector<std::string>>;
+    /// Sagas still rolling back whose deadline is at or before `when`: their rollback may not
+    /// have reached every participant (the process that announced it died), so it is
+    /// announced again (runtime::announce_stalled).
+    { cstore.stalled(when) } -> std::same_as<std::vector<std::string>>;
 };
 
 /// @brief In-progress markers on aggregate roots: at most one saga holds a marker;

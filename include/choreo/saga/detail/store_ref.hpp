@@ -29,6 +29,7 @@ public:
     [[nodiscard]] virtual std::optional<saga_status> status(std::string_view key) const = 0;
     [[nodiscard]] virtual std::optional<saga_record> get(std::string_view key) const = 0;
     [[nodiscard]] virtual std::vector<std::string> overdue(time_point now) const = 0;
+    [[nodiscard]] virtual std::vector<std::string> stalled(time_point when) const = 0;
     virtual marker_outcome acquire(std::string_view marker, std::string_view key, time_point now, time_point until) = 0;
     virtual bool release(std::string_view marker, std::string_view key) = 0;
     [[nodiscard]] virtual std::optional<std::string> holder(std::string_view marker, time_point now) const = 0;
@@ -65,6 +66,7 @@ public:
     std::optional<saga_status> status(std::string_view key) const override { return states_.status(key); }
     std::optional<saga_record> get(std::string_view key) const override { return states_.get(key); }
     std::vector<std::string> overdue(time_point now) const override { return states_.overdue(now); }
+    std::vector<std::string> stalled(time_point when) const override { return states_.stalled(when); }
     marker_outcome acquire(std::string_view marker, std::string_view key, time_point now, time_point until) override {
         return markers_.acquire(marker, key, now, until);
     }
