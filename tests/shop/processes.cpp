@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -210,4 +211,36 @@ TEST_CASE("six processes through Redis: Redis killed mid-run and restarted, the 
     std::this_thread::sleep_for(700ms);
     redis.start();
     check_run(shop, finish(*load, 240s));
+}
+
+TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
+    test_support::redis_server redis;
+    cluster shop{redis};
+    auto load = shop.load({"--orders", "1500", "--concurrency", "8", "--products", "20", "--users", "40"});
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    // Kills at random points of the run: mid-step, mid-compensation, between a commit and
+    // the store, between the store and a broadcast. Each process comes back at once, as a
+    // supervisor would bring it back, and settles what it left from its journal.
+    std::mt19937 random{20261125};
+    std::vector<std::string> victims; // each process twice, in a random order
+    for (int round = 0; round < 2; ++round) victims.insert(victims.end(), process_names.begin(), process_names.end());
+    std::shuffle(victims.begin(), victims.end(), random);
+    int kills = 0;
+    std::map<std::string, int> killed;
+    for (auto& victim : victims) {
+        if (load->exited()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds{200 + random() % 500});
+        shop.kill(victim);
+        shop.start(victim);
+        ++kills;
+        ++killed[victim];
+    }
+    std::string summary;
+    for (auto& [name, n] : killed) summary += name + " " + std::to_string(n) + " ";
+    MESSAGE("killed: " << summary);
+    CHECK(kills >= 6); // the run lasted long enough to be interrupted often
+    int status = load->exited() ? load->exit_status() : finish(*load, 300s);
+    check_run(shop, status);
 }
