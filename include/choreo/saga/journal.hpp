@@ -38,7 +38,7 @@ struct journal_entry {
     };
     std::string key;                  ///< the saga
     std::string step;                 ///< the step's full name
-    journal_entry::state state = state::done;
+    journal_entry::state state = state::done; ///< how far the step got
     bool completes = false;           ///< the step completed the saga
     std::string payload;              ///< the event it consumed, encoded (empty for a fan-in)
     std::vector<std::string> markers; ///< the aggregates held for the saga when it committed
