@@ -210,6 +210,52 @@ TEST_CASE("an unreachable server fails commands clearly after wait_for_server") 
     CHECK_FALSE(redis.connected());
 }
 
+TEST_CASE("a server still loading its data after a restart is waited for, not taken for a refusal") {
+    // A stand-in for a Redis that answers LOADING to its first two connections (as one
+    // reading a large AOF does), then answers like a ready server.
+    boost::asio::io_context fake_io;
+    boost::asio::ip::tcp::acceptor acceptor{fake_io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+    auto port = acceptor.local_endpoint().port();
+    std::atomic<int> accepted{0};
+    std::thread fake{[&] {
+        for (int n = 1; n <= 3; ++n) {
+            boost::asio::ip::tcp::socket peer{fake_io};
+            acceptor.accept(peer);
+            ++accepted;
+            boost::system::error_code ec;
+            std::string pending;
+            int answered = 0;
+            while (!ec) {
+                char buffer[4096];
+                auto got = peer.read_some(boost::asio::buffer(buffer), ec);
+                pending.append(buffer, got);
+                // One answer per command: each starts with '*' at the start of a line.
+                std::string answers;
+                for (std::size_t at = 0; (at = pending.find('*', at)) != std::string::npos; ++at) {
+                    if (at != 0 && pending.compare(at - 2, 2, "\r\n") != 0) continue;
+                    ++answered;
+                    if (n < 3) answers += "-LOADING Redis is loading the dataset in memory\r\n";
+                    else answers += answered == 1 ? "+OK\r\n" : "+PONG\r\n"; // CLIENT SETNAME, then PINGs
+                }
+                pending.clear();
+                if (!answers.empty()) boost::asio::write(peer, boost::asio::buffer(answers), ec);
+                if (n < 3 && answered > 0) break; // the client drops this connection anyway
+            }
+        }
+    }};
+    connection_options o;
+    o.port = port;
+    o.reconnect_initial_delay = 10ms;
+    {
+        io_thread io;
+        connection redis{io.executor(), o};
+        auto pong = redis.command({"PING"});
+        CHECK(pong.as_string() == "PONG");
+        CHECK(accepted.load() == 3);
+    } // closing ends the stand-in's last connection
+    fake.join();
+}
+
 TEST_CASE("a server restarted mid-run: commands sent meanwhile wait, then all complete in order") {
     redis_server server;
     io_thread io;

@@ -95,7 +95,17 @@ public:
         command c{request, replies_stream(prefix_, client_), std::move(op), json::serialize(args)};
         choreo::envelope env{{ids_high_, requests_.load()}, {}, {}, std::chrono::system_clock::now(),
                              choreo::event_type_name<command>()};
-        publisher_.publish(commands_stream(prefix_, context), c, env);
+        // Sent again if the connection dropped with it in flight: a command may then run
+        // twice, and the second answer to the same request is ignored.
+        for (int attempt = 1;; ++attempt) {
+            try {
+                publisher_.publish(commands_stream(prefix_, context), c, env);
+                break;
+            } catch (const redis::redis_error& e) {
+                bool lost = e.code() == redis::errc::connection_lost || e.code() == redis::errc::timeout;
+                if (!lost || attempt == 10) throw;
+            }
+        }
         if (answer.wait_for(timeout) != std::future_status::ready) {
             std::lock_guard lock{mutex_};
             waiting_.erase(request);

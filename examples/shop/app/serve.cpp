@@ -34,6 +34,7 @@
 #include "../order/listeners.hpp"
 #include "../order/service.hpp"
 #include "../payment/listeners.hpp"
+#include "../payment/reconcile.hpp"
 #include "../point/listeners.hpp"
 #include "../point/service.hpp"
 #include "../product/listeners.hpp"
@@ -259,6 +260,9 @@ private:
             payments_->create_schema();
             gateway_.emplace(path_of("card_gateway"));
             payment::wire(*wiring_, *payments_, *gateway_);
+            // Before any event is taken: a charge whose step died before committing is refunded.
+            if (auto n = payment::reconcile(*gateway_, *payments_, *db_))
+                fmt::print("payment: refunded {} charges no payment refers to\n", n);
         }
     }
 

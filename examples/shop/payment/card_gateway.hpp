@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -87,6 +88,20 @@ public:
         return books_.read([&] {
             platform::statement sum{books_, "SELECT COALESCE(SUM(amount), 0) FROM charges WHERE refunded = 0 AND order_id = ?"};
             return sum.bind(order_id).step() ? sum.integer(0) : 0;
+        });
+    }
+    struct charge_record {
+        std::string reference;
+        std::int64_t order_id;
+        std::int64_t amount;
+    };
+    // The charges that stand (not refunded), for reconciliation.
+    std::vector<charge_record> standing() {
+        return books_.read([&] {
+            platform::statement q{books_, "SELECT id, order_id, amount FROM charges WHERE refunded = 0 ORDER BY id"};
+            std::vector<charge_record> out;
+            while (q.step()) out.push_back({fmt::format("ch_{}", q.integer(0)), q.integer(1), q.integer(2)});
+            return out;
         });
     }
     std::size_t charges() { return count("SELECT COUNT(*) FROM charges"); }

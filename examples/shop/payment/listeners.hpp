@@ -47,15 +47,13 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
             payments.set_reference(p->id, "");
         },
         [](const events::PayStart& pay) { return pay.method == events::payment_method::card; }); // points: not ours
-    if (w.mode() == platform::mode::transactional) {
-        // One transaction spans the flow, but the gateway is outside it: if the transaction
-        // rolls back after the card was charged, refund the charge.
-        w.keep(w.bus().subscribe<events::PaymentOrderUse>(
-            [&gateway](const events::PaymentOrderUse& use) {
-                if (use.method == events::payment_method::card && !use.reference.empty()) gateway.refund(use.reference);
-            },
-            {.name = "payment/refund card", .when = choreo::phase::after_rollback}));
-    }
+    // The gateway is outside the transaction that records the charge (the whole flow's,
+    // or the saga step's): if it rolls back after the card was charged, refund the charge.
+    w.keep(w.bus().subscribe<events::PaymentOrderUse>(
+        [&gateway](const events::PaymentOrderUse& use) {
+            if (use.method == events::payment_method::card && !use.reference.empty()) gateway.refund(use.reference);
+        },
+        {.name = "payment/refund card", .when = choreo::phase::after_rollback}));
 
     w.step<events::PaymentOrderUse>(
         "complete payment",

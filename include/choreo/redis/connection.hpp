@@ -181,6 +181,11 @@ private:
         if (r.is_error()) {
             bool auth = what == "AUTH" || r.text.starts_with("NOAUTH") || r.text.starts_with("WRONGPASS");
             auto message = "Redis at " + options_.where() + " refused " + what + ": " + r.text;
+            // A server still loading its data after a restart (or busy with a script) will
+            // answer in a moment: try again, as for a server not reachable yet.
+            bool transient = r.text.starts_with("LOADING") || r.text.starts_with("BUSY") ||
+                             r.text.starts_with("TRYAGAIN") || r.text.starts_with("MASTERDOWN");
+            if (transient && !auth) return attempt_failed(message);
             return fail_permanently(auth ? errc::auth_failed : errc::server_reply, message);
         }
         if (--handshake_left_ > 0) return;
