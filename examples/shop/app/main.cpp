@@ -123,7 +123,7 @@ std::uint64_t count_option(const arguments& a, const std::string& key, std::uint
 int serve(const arguments& a) {
     serve_options o{.context = required(a, "context"), .redis_url = required(a, "redis"), .directory = required(a, "dir")};
     if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
-    return shop::app::serve(o);
+    return ::shop::app::serve(o);
 }
 
 int load(const arguments& a) {
@@ -135,7 +135,7 @@ int load(const arguments& a) {
     o.users = count_option(a, "users", o.users);
     o.seed = count_option(a, "seed", o.seed);
     o.timeout = std::chrono::seconds{count_option(a, "timeout", static_cast<std::uint64_t>(o.timeout.count()))};
-    return shop::app::load(o);
+    return ::shop::app::load(o);
 }
 #else
 int serve(const arguments&) { throw usage_error("this shop was built without Redis (choreo::redis)"); }
