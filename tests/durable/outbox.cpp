@@ -408,3 +408,55 @@ TEST_CASE("a database written by a newer choreo is refused, not misread") {
                          doctest::Contains("have schema version 99, newer than the 1 this choreo knows"),
                          choreo::sqlite::sqlite_error);
 }
+
+TEST_CASE("a full disk (simulated) refuses the unit of work clearly, keeps what committed, and writing resumes") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    received got;
+    relay.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { got.add(e, env); },
+                                {.name = "send to data platform"});
+    relay.start();
+    pay(bus, db, 1, 100);
+    REQUIRE(eventually([&] { return got.size() == 1; }));
+
+    // The disk fills up: the database file may not grow past the pages it has now.
+    auto pages = count_rows(db, "PRAGMA page_count");
+    db.execute("PRAGMA max_page_count = " + std::to_string(pages + 2));
+    std::vector<std::int64_t> committed{1};
+    std::int64_t refused = 0;
+    std::string reason;
+    for (std::int64_t id = 2; id < 500 && refused == 0; ++id) {
+        try {
+            auto unit = bus.begin(db);
+            insert_order(db, id, id);
+            unit.publish(order_paid{id, id, std::string(4000, 'x')}); // a large row fills pages fast
+            unit.commit();
+            committed.push_back(id);
+        } catch (const std::exception& e) {
+            refused = id;
+            reason = e.what();
+        }
+    }
+    REQUIRE(refused != 0);
+    MESSAGE("disk full at order " << refused << ": " << reason);
+    CHECK(reason.find("full") != std::string::npos);
+    // The refused unit left nothing behind: not its order, not its outbox row.
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM orders WHERE id = " + std::to_string(refused)) == 0);
+    CHECK(count_rows(db, "SELECT COUNT(*) FROM orders") == static_cast<std::int64_t>(committed.size()));
+
+    // Space comes back: the refused order is placed again, and every committed event is
+    // delivered, each once.
+    db.execute("PRAGMA max_page_count = 1073741823");
+    pay(bus, db, refused, refused);
+    committed.push_back(refused);
+    REQUIRE(eventually([&] { return got.size() >= committed.size() && relay.counts().pending == 0; }));
+    std::lock_guard lock{got.mutex};
+    std::map<std::int64_t, int> times;
+    for (auto& e : got.events) ++times[e.order_id];
+    for (auto id : committed) CHECK_MESSAGE(times[id] == 1, "order " << id);
+    CHECK(got.events.size() == committed.size());
+}
