@@ -3,6 +3,7 @@
 // compensates the steps it committed before, from the journal alone.
 
 #include "support.hpp"
+#include "../support/fault_log.hpp"
 
 #include <choreo/saga.hpp>
 
@@ -133,6 +134,9 @@ TEST_CASE("after a restart, the steps a participant committed are compensated fr
     CHECK(w.journal.entries(key).empty());
     CHECK(w.journal.size() == 0);
     CHECK_FALSE(w.store.holder("stock", std::chrono::system_clock::now()));
+    test_support::record_fault("saga step journal", "process restarted after its steps committed, then the saga rolled back",
+                               "saga, one participant", 1, w.stock() == 10 && w.order(1) == "CANCELLED",
+                               "the steps compensated from the journal, the saga rolled back");
 }
 
 TEST_CASE("a step claimed by a process that died before committing is abandoned, and can no longer commit") {
@@ -151,8 +155,12 @@ TEST_CASE("a step claimed by a process that died before committing is abandoned,
     // abandonment outlives the saga's other rows.
     CHECK(w.journal.entries(key).size() == 1);
     auto unit = p.bus.begin(w.db);
-    CHECK_FALSE(w.journal.record(key, "shop/reserve", "{}", false, {}));
+    bool late_commit_refused = !w.journal.record(key, "shop/reserve", "{}", false, {});
+    CHECK(late_commit_refused);
     unit.rollback();
+    test_support::record_fault("saga step journal", "process died inside a step's transaction", "saga, one participant", 1,
+                               late_commit_refused && w.stock() == 10 && w.order(1) == "CANCELLED",
+                               "the step abandoned and failed, a late commit of it refused");
 }
 
 TEST_CASE("a step that committed in a process that died before recording it done is finished and compensated") {
@@ -175,6 +183,9 @@ TEST_CASE("a step that committed in a process that died before recording it done
     CHECK(w.stock() == 10);
     CHECK(w.store.get(key)->state_of("shop/reserve") == step_state::compensated);
     CHECK(w.store.status(key) == saga_status::rolled_back);
+    test_support::record_fault("saga step journal", "process died between a step's commit and the store", "saga, one participant",
+                               1, w.stock() == 10 && w.store.status(key) == saga_status::rolled_back,
+                               "the step finished from the journal, then compensated");
 }
 
 TEST_CASE("at restart, a step that committed while its saga ran is finished, and the completion it asked for made") {
@@ -201,6 +212,9 @@ TEST_CASE("at restart, a step that committed while its saga ran is finished, and
     CHECK(w.journal.entries(key).empty()); // its end was heard: rows gone, marker released
     CHECK_FALSE(w.store.holder("stock", std::chrono::system_clock::now()));
     CHECK(after.shop.resume() == 0);
+    test_support::record_fault("saga step journal", "process died after the last step committed, before completing the saga",
+                               "saga, one participant", 1, w.store.status(key) == saga_status::completed,
+                               "resume() finished the step and completed the saga");
 }
 
 TEST_CASE("a compensation is run once, however often the rollback is heard") {

@@ -4,6 +4,7 @@
 
 #include <choreo/redis/connection.hpp>
 
+#include "../support/fault_log.hpp"
 #include "../support/redis_server.hpp"
 
 #include <doctest/doctest.h>
@@ -252,6 +253,9 @@ TEST_CASE("a server still loading its data after a restart is waited for, not ta
         auto pong = redis.command({"PING"});
         CHECK(pong.as_string() == "PONG");
         CHECK(accepted.load() == 3);
+        test_support::record_fault("Redis connection", "server answering LOADING while it reloads after a restart", "Redis",
+                                   2, pong.as_string() == "PONG" && accepted.load() == 3,
+                                   "waited for with backoff, then the command completed");
     } // closing ends the stand-in's last connection
     fake.join();
 }
@@ -286,6 +290,9 @@ TEST_CASE("a server restarted mid-run: commands sent meanwhile wait, then all co
     REQUIRE(log.elements.size() == 50);
     CHECK(log.elements.front().as_string() == "0");
     CHECK(log.elements.back().as_string() == "49");
+    test_support::record_fault("Redis connection", "server SIGKILLed and restarted with 50 commands waiting", "Redis", 50,
+                               log.elements.front().as_string() == "0" && log.elements.back().as_string() == "49",
+                               "all 50 commands completed once the server was back, in order");
 }
 
 TEST_CASE("a command past command_timeout fails with timeout, and the connection recovers") {

@@ -9,6 +9,7 @@
 
 #include "../core/support.hpp"
 #include "../support/redis_server.hpp"
+#include "../support/fault_log.hpp"
 
 #include <boost/describe/class.hpp>
 
@@ -208,6 +209,9 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
     CHECK(reasons[7].find("'time' is out of range") != std::string::npos);
     CHECK(f.pending("orders", "platform") == 0);
     CHECK(f.writer.command({"XLEN", "orders:dead"}).as_integer() == 8);
+    test_support::record_fault("Redis Streams consumer", "eight kinds of malformed entry between good ones", "Redis", 8,
+                               got == 7 && f.pending("orders", "platform") == 0,
+                               "each dead-lettered with its reason, the consumer kept going");
 }
 
 TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle") {
@@ -229,6 +233,9 @@ TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle
     survivor.stop();
     CHECK(got == 10);
     CHECK(f.pending("orders", "platform") == 0);
+    test_support::record_fault("Redis Streams consumer", "a consumer died with entries pending", "Redis", 10,
+                               got == 10 && f.pending("orders", "platform") == 0,
+                               "its entries taken over after reclaim_idle, each handled");
 }
 
 TEST_CASE("the trimming policy keeps a stream bounded") {

@@ -3,6 +3,7 @@
 // database at the end: under contention, with Redis restarted mid-run, and with context
 // processes killed mid-run and restarted.
 
+#include "../support/fault_log.hpp"
 #include "../support/redis_server.hpp"
 
 #include <doctest/doctest.h>
@@ -174,14 +175,20 @@ std::string final_tally(const std::string& output) {
 }
 
 // The run ended by itself, every order ended one way or the other, and the audit passed.
-void check_run(cluster& shop, int status) {
+bool check_run(cluster& shop, int status) {
     auto output = shop.load_output();
     INFO(output);
     if (status != 0) INFO(shop.logs());
     CHECK(status == 0);
-    CHECK(output.find("invariants: all hold") != std::string::npos);
-    CHECK(final_tally(output).find("unfinished 0;") != std::string::npos);
+    bool held = output.find("invariants: all hold") != std::string::npos;
+    bool ended = final_tally(output).find("unfinished 0;") != std::string::npos;
+    CHECK(held);
+    CHECK(ended);
+    return status == 0 && held && ended;
 }
+
+constexpr std::string_view audited = "every order ended; stock, coupons, points and card charges add up; every saga "
+                                     "ended, no marker held; the data platform has each completed order once";
 
 } // namespace
 
@@ -190,7 +197,9 @@ TEST_CASE("six processes through Redis: a few hundred orders contending for four
     cluster shop{redis};
     auto load = shop.load({"--orders", "300", "--concurrency", "16", "--products", "4", "--users", "20"});
     auto status = finish(*load, 240s);
-    check_run(shop, status);
+    bool held = check_run(shop, status);
+    test_support::record_fault("shop, six processes on Redis", "300 orders contending for 4 products", "saga, Redis", 300,
+                               held, audited);
     // Contention and business failures happened, or the run proved little.
     auto tally = final_tally(shop.load_output());
     REQUIRE_FALSE(tally.empty());
@@ -210,7 +219,9 @@ TEST_CASE("six processes through Redis: Redis killed mid-run and restarted, the 
     redis.stop();
     std::this_thread::sleep_for(700ms);
     redis.start();
-    check_run(shop, finish(*load, 240s));
+    bool held = check_run(shop, finish(*load, 240s));
+    test_support::record_fault("shop, six processes on Redis", "Redis SIGKILLed mid-run, restarted from its AOF",
+                               "saga, Redis", 1, held, audited);
 }
 
 TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
@@ -242,5 +253,7 @@ TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random mome
     MESSAGE("killed: " << summary);
     CHECK(kills >= 6); // the run lasted long enough to be interrupted often
     int status = load->exited() ? load->exit_status() : finish(*load, 300s);
-    check_run(shop, status);
+    bool held = check_run(shop, status);
+    test_support::record_fault("shop, six processes on Redis", "a context process SIGKILLed at a random moment, restarted",
+                               "saga, Redis", kills, held, audited);
 }
