@@ -108,6 +108,20 @@ struct process {
     choreo::saga::participant shop;
 };
 
+// A process starts order 1's saga, its reserve step claims and commits (`units` out of
+// stock, its journal row), and the process dies before telling the store: the step is
+// still claimed there. Returns the saga's key.
+inline std::string committed_then_died(world& w, std::int64_t units, bool completes) {
+    process before{w};
+    auto key = before.start(w, 1, units);
+    REQUIRE(w.store.claim(key, "shop/reserve") == choreo::saga::claim_outcome::claimed);
+    auto unit = before.bus.begin(w.db);
+    choreo::sqlite::statement{w.db, "UPDATE stock SET units = units - ?"}.bind(units).run();
+    REQUIRE(w.journal.record(key, "shop/reserve", w.journal.encode(reservation_asked{1, units}), completes, {"stock"}));
+    unit.commit();
+    return key;
+}
+
 } // namespace journal_test
 
 using namespace journal_test;
@@ -165,18 +179,9 @@ TEST_CASE("a step claimed by a process that died before committing is abandoned,
 
 TEST_CASE("a step that committed in a process that died before recording it done is finished and compensated") {
     world w;
-    std::string key;
-    {
-        process before{w};
-        key = before.start(w, 1, 4);
-        // The step's transaction committed (its effect and its journal row) and the process
-        // died before telling the store: the step is still claimed there.
-        REQUIRE(w.store.claim(key, "shop/reserve") == choreo::saga::claim_outcome::claimed);
-        auto unit = before.bus.begin(w.db);
-        choreo::sqlite::statement{w.db, "UPDATE stock SET units = units - 4"}.run();
-        REQUIRE(w.journal.record(key, "shop/reserve", w.journal.encode(reservation_asked{1, 4}), false, {"stock"}));
-        unit.commit();
-    }
+    // The step's transaction committed (its effect and its journal row) and the process
+    // died before telling the store: the step is still claimed there.
+    auto key = committed_then_died(w, 4, false);
     CHECK(w.stock() == 6);
     process after{w};
     after.roll_back(w, key);
@@ -190,18 +195,9 @@ TEST_CASE("a step that committed in a process that died before recording it done
 
 TEST_CASE("at restart, a step that committed while its saga ran is finished, and the completion it asked for made") {
     world w;
-    std::string key;
-    {
-        process before{w};
-        key = before.start(w, 1, 5);
-        // The last step committed, asking to complete the saga, and its process died before
-        // telling the store anything.
-        REQUIRE(w.store.claim(key, "shop/reserve") == choreo::saga::claim_outcome::claimed);
-        auto unit = before.bus.begin(w.db);
-        choreo::sqlite::statement{w.db, "UPDATE stock SET units = units - 5"}.run();
-        REQUIRE(w.journal.record(key, "shop/reserve", w.journal.encode(reservation_asked{1, 5}), true, {"stock"}));
-        unit.commit();
-    }
+    // The last step committed, asking to complete the saga, and its process died before
+    // telling the store anything.
+    auto key = committed_then_died(w, 5, true);
     REQUIRE(w.store.acquire("stock", key, std::chrono::system_clock::now(), std::chrono::system_clock::now() + 1h).acquired);
     process after{w};
     CHECK(after.shop.resume() == 1);

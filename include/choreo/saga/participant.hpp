@@ -842,12 +842,8 @@ public:
     /// busy returns at once and is retried on the runtime's timer.
     template <event E, class Source, class Action, class Compensation>
     void step_from(Source&& source, std::string step_name, Action action, Compensation compensation) {
-        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
-                      "a step's action takes (const E&, choreo::saga::step_context&)");
-        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
-                      "a step's compensation takes (const E&, choreo::saga::step_context&)");
-        auto [name, deliver] = make_step<E>(std::move(step_name), std::move(action), std::move(compensation));
-        std::forward<Source>(source)(name, std::move(deliver));
+        add_step_from<E>(std::forward<Source>(source), std::move(step_name), std::move(action), std::move(compensation),
+                         static_cast<std::nullptr_t*>(nullptr));
     }
 
     /// @brief As step_from(), with the step recorded in `journal` (on the participant's own
@@ -855,12 +851,8 @@ public:
     /// and compensated after it restarts. `journal` must outlive the participant.
     template <event E, class Source, class Action, class Compensation, step_journal J>
     void step_from(Source&& source, std::string step_name, Action action, Compensation compensation, J& journal) {
-        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
-                      "a step's action takes (const E&, choreo::saga::step_context&)");
-        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
-                      "a step's compensation takes (const E&, choreo::saga::step_context&)");
-        auto [name, deliver] = make_step<E>(std::move(step_name), std::move(action), std::move(compensation), &journal);
-        std::forward<Source>(source)(name, std::move(deliver));
+        add_step_from<E>(std::forward<Source>(source), std::move(step_name), std::move(action), std::move(compensation),
+                         &journal);
     }
 
     /// @brief After a restart, settles the sagas this participant's journals hold rows of:
@@ -875,76 +867,27 @@ public:
     /// arrives last; `compensation(step_context&)` undoes it.
     template <class Action, class Compensation>
     void join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation) {
-        static_assert(std::is_invocable_v<Action&, step_context&>, "a join's action takes (choreo::saga::step_context&)");
-        static_assert(std::is_invocable_v<Compensation&, step_context&>,
-                      "a join's compensation takes (choreo::saga::step_context&)");
-        if (branches.size() < 2) throw usage_error(fmt::format("join '{}' needs at least two branches", join_name));
-        detail::step_def def;
-        def.type = detail::step_def::kind::join;
-        def.name = std::move(join_name);
-        def.branches = std::move(branches);
-        def.join_action = std::move(action);
-        def.join_compensation = std::move(compensation);
-        (void)core_->add(std::move(def));
+        add_join(std::move(join_name), std::move(branches), std::move(action), std::move(compensation),
+                 static_cast<std::nullptr_t*>(nullptr));
     }
     /// @brief As join(), with the fan-in recorded in `journal` (see step_from with a journal).
     template <class Action, class Compensation, step_journal J>
     void join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation,
               J& journal) {
-        static_assert(std::is_invocable_v<Action&, step_context&>, "a join's action takes (choreo::saga::step_context&)");
-        static_assert(std::is_invocable_v<Compensation&, step_context&>,
-                      "a join's compensation takes (choreo::saga::step_context&)");
-        if (branches.size() < 2) throw usage_error(fmt::format("join '{}' needs at least two branches", join_name));
-        detail::step_def def;
-        def.type = detail::step_def::kind::join;
-        def.name = std::move(join_name);
-        def.branches = std::move(branches);
-        def.join_action = std::move(action);
-        def.join_compensation = std::move(compensation);
-        def.journal = std::make_shared<detail::journal_adapter<J>>(journal);
-        def.restore = [undo = def.join_compensation](const std::string&) { return undo; };
-        (void)core_->add(std::move(def));
+        add_join(std::move(join_name), std::move(branches), std::move(action), std::move(compensation), &journal);
     }
 
     /// @brief Declares that this participant starts sagas with event E; `compensation(const E&,
     /// step_context&)` undoes the starting transaction's work if the saga rolls back.
     template <event E, class Compensation>
     void starts(std::string step_name, Compensation compensation) {
-        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
-                      "a start's compensation takes (const E&, choreo::saga::step_context&)");
-        detail::step_def def;
-        def.type = detail::step_def::kind::origin;
-        def.name = std::move(step_name);
-        def.event_type = std::string{event_type_name<E>()};
-        (void)core_->add(std::move(def));
-        auto shared = std::make_shared<Compensation>(std::move(compensation));
-        std::lock_guard lock{origins_mutex_};
-        origins_.emplace(std::string{event_type_name<E>()}, [shared](std::shared_ptr<const void> event) {
-            return [shared, event](step_context& context) { (*shared)(*static_cast<const E*>(event.get()), context); };
-        });
+        add_origin<E>(std::move(step_name), std::move(compensation), static_cast<std::nullptr_t*>(nullptr));
     }
     /// @brief As starts(), with the start recorded in `journal` inside the starting unit of
     /// work (see step_from with a journal).
     template <event E, class Compensation, step_journal J>
     void starts(std::string step_name, Compensation compensation, J& journal) {
-        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
-                      "a start's compensation takes (const E&, choreo::saga::step_context&)");
-        auto shared = std::make_shared<Compensation>(std::move(compensation));
-        detail::step_def def;
-        def.type = detail::step_def::kind::origin;
-        def.name = std::move(step_name);
-        def.event_type = std::string{event_type_name<E>()};
-        def.journal = std::make_shared<detail::journal_adapter<J>>(journal);
-        def.encode = [&journal](const void* event) { return std::string{journal.encode(*static_cast<const E*>(event))}; };
-        def.restore = [shared, &journal](const std::string& payload) {
-            auto event = std::make_shared<const E>(journal.template decode<E>(payload));
-            return std::function<void(step_context&)>{[shared, event](step_context& context) { (*shared)(*event, context); }};
-        };
-        (void)core_->add(std::move(def));
-        std::lock_guard lock{origins_mutex_};
-        origins_.emplace(std::string{event_type_name<E>()}, [shared](std::shared_ptr<const void> event) {
-            return [shared, event](step_context& context) { (*shared)(*static_cast<const E*>(event.get()), context); };
-        });
+        add_origin<E>(std::move(step_name), std::move(compensation), &journal);
     }
 
     /// @brief Starts a saga with `event` inside `unit` (which should also hold the first
@@ -990,9 +933,68 @@ private:
         return key;
     }
 
+    // The step_from(), join() and starts() overloads, with a journal or none (`Journal` is
+    // std::nullptr_t).
+    template <event E, class Source, class Action, class Compensation, class Journal>
+    void add_step_from(Source&& source, std::string step_name, Action action, Compensation compensation,
+                       Journal* journal) {
+        static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
+                      "a step's action takes (const E&, choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a step's compensation takes (const E&, choreo::saga::step_context&)");
+        auto [name, deliver] = make_step<E>(std::move(step_name), std::move(action), std::move(compensation), journal);
+        std::forward<Source>(source)(name, std::move(deliver));
+    }
+
+    template <class Action, class Compensation, class Journal>
+    void add_join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation,
+                  Journal* journal) {
+        static_assert(std::is_invocable_v<Action&, step_context&>, "a join's action takes (choreo::saga::step_context&)");
+        static_assert(std::is_invocable_v<Compensation&, step_context&>,
+                      "a join's compensation takes (choreo::saga::step_context&)");
+        if (branches.size() < 2) throw usage_error(fmt::format("join '{}' needs at least two branches", join_name));
+        detail::step_def def;
+        def.type = detail::step_def::kind::join;
+        def.name = std::move(join_name);
+        def.branches = std::move(branches);
+        def.join_action = std::move(action);
+        def.join_compensation = std::move(compensation);
+        if constexpr (!std::is_null_pointer_v<Journal>) {
+            def.journal = std::make_shared<detail::journal_adapter<Journal>>(*journal);
+            def.restore = [undo = def.join_compensation](const std::string&) { return undo; };
+        }
+        (void)core_->add(std::move(def));
+    }
+
+    template <event E, class Compensation, class Journal>
+    void add_origin(std::string step_name, Compensation compensation, Journal* journal) {
+        static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
+                      "a start's compensation takes (const E&, choreo::saga::step_context&)");
+        auto shared = std::make_shared<Compensation>(std::move(compensation));
+        detail::step_def def;
+        def.type = detail::step_def::kind::origin;
+        def.name = std::move(step_name);
+        def.event_type = std::string{event_type_name<E>()};
+        if constexpr (!std::is_null_pointer_v<Journal>) {
+            def.journal = std::make_shared<detail::journal_adapter<Journal>>(*journal);
+            def.encode = [journal](const void* event) { return std::string{journal->encode(*static_cast<const E*>(event))}; };
+            def.restore = [shared, journal](const std::string& payload) {
+                auto event = std::make_shared<const E>(journal->template decode<E>(payload));
+                return std::function<void(step_context&)>{
+                    [shared, event](step_context& context) { (*shared)(*event, context); }};
+            };
+        }
+        (void)core_->add(std::move(def));
+        std::lock_guard lock{origins_mutex_};
+        origins_.emplace(std::string{event_type_name<E>()}, [shared](std::shared_ptr<const void> event) {
+            return [shared, event](step_context& context) { (*shared)(*static_cast<const E*>(event.get()), context); };
+        });
+    }
+
     // Registers the step; returns its listener name and what delivers one event to it.
     template <event E, class Action, class Compensation, class Journal = std::nullptr_t>
     auto make_step(std::string step_name, Action action, Compensation compensation, Journal* journal = nullptr) {
+        (void)journal; // unused without one
         detail::step_def def;
         def.type = detail::step_def::kind::step;
         def.name = std::move(step_name);
