@@ -166,28 +166,10 @@ public:
     }
 
     /// @brief The keys of running sagas whose deadline is before `now`.
-    [[nodiscard]] std::vector<std::string> overdue(time_point now) const {
-        std::vector<std::string> keys;
-        for (auto& s : shards_) {
-            std::lock_guard lock{s.mutex};
-            for (auto& [key, r] : s.sagas)
-                if (r.status == saga_status::running && r.deadline <= now) keys.push_back(key);
-        }
-        std::sort(keys.begin(), keys.end());
-        return keys;
-    }
+    [[nodiscard]] std::vector<std::string> overdue(time_point now) const { return due(saga_status::running, now); }
 
     /// @brief The keys of sagas still rolling back whose deadline is at or before `when`.
-    [[nodiscard]] std::vector<std::string> stalled(time_point when) const {
-        std::vector<std::string> keys;
-        for (auto& s : shards_) {
-            std::lock_guard lock{s.mutex};
-            for (auto& [key, r] : s.sagas)
-                if (r.status == saga_status::rolling_back && r.deadline <= when) keys.push_back(key);
-        }
-        std::sort(keys.begin(), keys.end());
-        return keys;
-    }
+    [[nodiscard]] std::vector<std::string> stalled(time_point when) const { return due(saga_status::rolling_back, when); }
 
     /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
     [[nodiscard]] marker_outcome acquire(std::string_view marker, std::string_view key, time_point now,
@@ -233,6 +215,18 @@ public:
     }
 
 private:
+    // The sorted keys of sagas in `status` whose deadline is at or before `when`.
+    std::vector<std::string> due(saga_status status, time_point when) const {
+        std::vector<std::string> keys;
+        for (auto& s : shards_) {
+            std::lock_guard lock{s.mutex};
+            for (auto& [key, r] : s.sagas)
+                if (r.status == status && r.deadline <= when) keys.push_back(key);
+        }
+        std::sort(keys.begin(), keys.end());
+        return keys;
+    }
+
     struct string_hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
