@@ -6,19 +6,16 @@
 #include "../support/fault_log.hpp"
 #include "../support/redis_server.hpp"
 
-#include <doctest/doctest.h>
+#include <app/children.hpp>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
+
 #include <map>
 #include <random>
 #include <sstream>
@@ -30,131 +27,58 @@
 #error "SHOP_PROGRAM must name the shop program"
 #endif
 
-extern char** environ;
-
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in{path};
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+using shop::app::child_process;
+using shop::app::read_text_file;
+using shop::app::serving_processes;
 
-// A child process running the shop program, its output appended to a log file.
-class child {
-public:
-    child(const std::vector<std::string>& args, const std::filesystem::path& log) {
-        std::vector<std::string> all{SHOP_PROGRAM};
-        all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t files;
-        posix_spawn_file_actions_init(&files);
-        posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
-        int rc = posix_spawn(&pid_, SHOP_PROGRAM, &files, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&files);
-        if (rc != 0) throw std::runtime_error("cannot start " + std::string{SHOP_PROGRAM});
-    }
-    ~child() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            (void)wait();
-        }
-    }
-    child(const child&) = delete;
-    child& operator=(const child&) = delete;
-
-    void signal(int sig) const { ::kill(pid_, sig); }
-    // The exit status (128 + signal when killed).
-    int wait() {
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    bool exited() {
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        pid_ = -1;
-        return true;
-    }
-    [[nodiscard]] int exit_status() const noexcept { return exit_status_; }
-
-private:
-    pid_t pid_ = -1;
-    int exit_status_ = -1;
-};
-
-constexpr std::array<const char*, 6> process_names{"order", "product", "coupon", "point", "payment", "data_platform"};
-
-// The six serving processes on one directory and one Redis.
+// The six serving processes on a directory of their own, and `shop load` beside them.
 class cluster {
 public:
     explicit cluster(const test_support::redis_server& redis)
-        : url_(redis.url()), dir_(std::filesystem::temp_directory_path() /
-                                  ("choreo-shop-" + std::to_string(::getpid()) + "-" + std::to_string(++count_))) {
-        std::filesystem::remove_all(dir_);
-        std::filesystem::create_directories(dir_);
-        for (auto name : process_names) start(name);
-    }
+        : processes_(SHOP_PROGRAM, redis.url(),
+                     std::filesystem::temp_directory_path() /
+                         ("choreo-shop-" + std::to_string(::getpid()) + "-" + std::to_string(++count_)),
+                     "shop:") {}
     ~cluster() {
-        for (auto& [name, process] : processes_) process->signal(SIGTERM);
-        for (auto& [name, process] : processes_) process->wait();
-        processes_.clear();
+        processes_.stop();
         if (!failed_) {
             std::error_code ignored;
-            std::filesystem::remove_all(dir_, ignored);
+            std::filesystem::remove_all(processes_.directory(), ignored);
         }
     }
     cluster(const cluster&) = delete;
     cluster& operator=(const cluster&) = delete;
 
-    void start(const std::string& name) {
-        processes_[name] = std::make_unique<child>(
-            std::vector<std::string>{"serve", "--context", name, "--redis", url_, "--dir", (dir_ / "db").string()},
-            dir_ / (name + ".log"));
-    }
-    // As abrupt as a crash: no destructor runs, nothing is flushed.
-    void kill(const std::string& name) {
-        processes_[name]->signal(SIGKILL);
-        processes_[name]->wait();
-    }
+    void start(const std::string& name) { processes_.start(name); }
+    void kill(const std::string& name) { processes_.kill(name); }
 
-    std::unique_ptr<child> load(const std::vector<std::string>& args) {
-        std::vector<std::string> all{"load", "--redis", url_, "--dir", (dir_ / "db").string()};
+    std::unique_ptr<child_process> load(const std::vector<std::string>& args) {
+        std::vector<std::string> all{"load", "--redis", processes_.redis_url(), "--dir", processes_.databases().string()};
         all.insert(all.end(), args.begin(), args.end());
-        std::filesystem::remove(dir_ / "load.log");
-        return std::make_unique<child>(all, dir_ / "load.log");
+        std::filesystem::remove(log_of_load());
+        return std::make_unique<child_process>(SHOP_PROGRAM, all, log_of_load());
     }
-    [[nodiscard]] std::string load_output() const { return read_file(dir_ / "load.log"); }
+    [[nodiscard]] std::string load_output() const { return read_text_file(log_of_load()); }
     // Everything the processes said, for a failing test's message; the directory is kept.
     std::string logs() {
         failed_ = true;
-        std::string all = "(kept in " + dir_.string() + ")\n";
-        for (auto name : process_names) {
-            auto text = read_file(dir_ / (std::string{name} + ".log"));
-            if (text.size() > 4000) text = "..." + text.substr(text.size() - 4000);
-            all += "--- " + std::string{name} + "\n" + text;
-        }
-        return all;
+        return "(kept in " + processes_.directory().string() + ")\n" + processes_.logs();
     }
 
 private:
+    [[nodiscard]] std::filesystem::path log_of_load() const { return processes_.directory() / "load.log"; }
+
     static inline int count_ = 0;
-    std::string url_;
-    std::filesystem::path dir_;
-    std::map<std::string, std::unique_ptr<child>> processes_;
+    serving_processes processes_;
     bool failed_ = false;
 };
 
 // Waits for `load` to end, up to `limit`; -1 if it did not.
-int finish(child& load, std::chrono::seconds limit) {
+int finish(child_process& load, std::chrono::seconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (!load.exited()) {
         if (std::chrono::steady_clock::now() > deadline) {
@@ -236,7 +160,7 @@ TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random mome
     // supervisor would bring it back, and settles what it left from its journal.
     std::mt19937 random{20261125};
     std::vector<std::string> victims; // each process twice, in a random order
-    for (int round = 0; round < 2; ++round) victims.insert(victims.end(), process_names.begin(), process_names.end());
+    for (int round = 0; round < 2; ++round) victims.insert(victims.end(), serving_processes::names.begin(), serving_processes::names.end());
     std::shuffle(victims.begin(), victims.end(), random);
     int kills = 0;
     std::map<std::string, int> killed;
@@ -256,4 +180,43 @@ TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random mome
     bool held = check_run(shop, status);
     test_support::record_fault("shop, six processes on Redis", "a context process SIGKILLed at a random moment, restarted",
                                "saga, Redis", kills, held, audited);
+}
+
+TEST_CASE("six processes through Redis: every scenario of the one-process shop passes on them too") {
+    // `shop scenario all --redis` runs each scenario (business failures, the card gateway and
+    // the data platform misbehaving, the clock moving on, a failure injected at every step) on
+    // six processes of its own, through the same scenario code as the one-process shop.
+    test_support::redis_server redis;
+    auto log = std::filesystem::temp_directory_path() / ("choreo-shop-scenarios-" + std::to_string(::getpid()) + ".log");
+    std::filesystem::remove(log);
+    child_process run{SHOP_PROGRAM, {"scenario", "all", "--redis", redis.url(), "--json"}, log};
+    int status = finish(run, 400s);
+    auto output = read_text_file(log);
+    INFO(output);
+    CHECK(status == 0);
+
+    child_process list{SHOP_PROGRAM, {"scenarios"}, log.string() + ".names"};
+    REQUIRE(list.wait() == 0);
+    std::istringstream names{read_text_file(log.string() + ".names")};
+    int passed = 0, scenarios = 0;
+    for (std::string name; std::getline(names, name);) {
+        ++scenarios;
+        auto at = output.find("{\"scenario\":\"" + name + "\"");
+        CHECK_MESSAGE(at != std::string::npos, "no outcome for " << name);
+        if (at == std::string::npos) continue;
+        auto line = output.substr(at, output.find('\n', at) - at);
+        bool ok = line.find("\"as_expected\":true") != std::string::npos &&
+                  line.find("\"invariants_broken\":[]") != std::string::npos &&
+                  line.find("\"mode\":\"saga\"") != std::string::npos;
+        CHECK_MESSAGE(ok, name << ": " << line.substr(0, 400));
+        passed += ok ? 1 : 0;
+    }
+    CHECK(scenarios >= 25);
+    CHECK(passed == scenarios);
+    test_support::record_fault("shop, six processes on Redis",
+                               "each shop scenario: business failures, card and data platform faults, a failure at each step",
+                               "saga, Redis", scenarios, status == 0 && passed == scenarios,
+                               "as expected and every invariant holds, as in one process");
+    std::filesystem::remove(log);
+    std::filesystem::remove(log.string() + ".names");
 }

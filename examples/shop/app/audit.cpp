@@ -6,7 +6,9 @@
 
 #include <choreo/saga/participant.hpp>
 
+#include "../data_platform/sender.hpp"
 #include "../events/events.hpp"
+#include "../payment/card_gateway.hpp"
 #include "../coupon/repository.hpp"
 #include "../order/repository.hpp"
 #include "../payment/repository.hpp"
@@ -177,6 +179,39 @@ std::vector<std::string> check_invariants(const json::object& st, const audit_so
     for (auto& marker : markers)
         if (auto holder = sources.holder(marker)) fail(fmt::format("{} is still marked in progress by saga {}", marker, *holder));
     return broken;
+}
+
+struct serving_databases::impl {
+    static std::string path(const std::filesystem::path& directory, const char* name) {
+        auto p = directory / (std::string{name} + ".db");
+        if (!std::filesystem::exists(p))
+            throw std::runtime_error(fmt::format("no database {} (is it the serving processes' --dir?)", p.string()));
+        return p.string();
+    }
+    explicit impl(const std::filesystem::path& d)
+        : order(path(d, "order")), product(path(d, "product")), coupon(path(d, "coupon")), point(path(d, "point")),
+          payment(path(d, "payment")), gateway(path(d, "card_gateway")), platform(path(d, "data_platform")) {}
+    platform::database order, product, coupon, point, payment;
+    payment::card_gateway gateway;
+    data_platform::api platform;
+};
+
+serving_databases::serving_databases(const std::filesystem::path& directory)
+    : impl_(std::make_unique<impl>(directory)) {}
+serving_databases::~serving_databases() = default;
+
+json::object serving_databases::contexts() {
+    return read_contexts({impl_->order, impl_->product, impl_->coupon, impl_->point, impl_->payment});
+}
+std::int64_t serving_databases::net_charged(std::int64_t order_id) { return impl_->gateway.net_charged(order_id); }
+json::object serving_databases::card_gateway() {
+    return {{"charges", static_cast<std::int64_t>(impl_->gateway.charges())},
+            {"refunds", static_cast<std::int64_t>(impl_->gateway.refunds())}};
+}
+std::vector<std::int64_t> serving_databases::received_orders() {
+    std::vector<std::int64_t> ids;
+    for (auto& r : impl_->platform.received()) ids.push_back(r.order_id);
+    return ids;
 }
 
 } // namespace shop::app

@@ -6,7 +6,9 @@
 #include <boost/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,5 +42,25 @@ struct audit_sources {
 
 // Every broken invariant, in words; empty when all hold. `contexts` is read_contexts()'s.
 [[nodiscard]] std::vector<std::string> check_invariants(const boost::json::object& contexts, const audit_sources& sources);
+
+// The databases `shop serve` keeps in its --dir (the five contexts', the card gateway's books
+// and the data platform's), opened beside the running processes to read them.
+class serving_databases {
+public:
+    // Throws std::runtime_error naming the first database missing there.
+    explicit serving_databases(const std::filesystem::path& directory);
+    ~serving_databases();
+    serving_databases(const serving_databases&) = delete;
+    serving_databases& operator=(const serving_databases&) = delete;
+
+    [[nodiscard]] boost::json::object contexts(); // read_contexts() of the five
+    [[nodiscard]] std::int64_t net_charged(std::int64_t order_id);
+    [[nodiscard]] boost::json::object card_gateway();              // {"charges": n, "refunds": n}
+    [[nodiscard]] std::vector<std::int64_t> received_orders();     // by the data platform, in order
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
 
 } // namespace shop::app

@@ -3,178 +3,33 @@
 // progress, and ends with throughput, latency percentiles and an audit of every database.
 
 #include "audit.hpp"
-#include "io_thread.hpp"
+#include "client.hpp"
 #include "processes.hpp"
 #include "remote.hpp"
 
 #include <boost/json.hpp>
 
-#include <choreo/redis.hpp>
+#include <choreo/saga/key.hpp>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
-#include <filesystem>
-#include <future>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <random>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
-#include "../data_platform/sender.hpp"
 #include "../events/events.hpp"
-#include "../payment/card_gateway.hpp"
 
 namespace shop::app {
 
 namespace json = boost::json;
-namespace redis = choreo::redis;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-// A command the process refused (a broken business rule) or could not run.
-class command_failed : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-// The load driver's side of Redis: commands out, replies and saga ends in.
-class shop_client {
-public:
-    explicit shop_client(const load_options& o)
-        : prefix_(o.prefix), client_(fmt::format("load-{}-{}", ::getpid(), std::random_device{}())),
-          options_(connection_options(o.redis_url)), writer_(io_.executor(), options_),
-          reply_reader_(io_.executor(), options_), saga_reader_(io_.executor(), options_), publisher_(writer_),
-          replies_(reply_reader_, consumer_options(replies_stream(prefix_, client_), "load")),
-          sagas_(saga_reader_, consumer_options(sagas_stream(prefix_), client_)),
-          store_(writer_, redis::saga_store_options{.prefix = prefix_}) {
-        replies_.on<command_reply>([this](const command_reply& r, const choreo::envelope&) {
-            std::lock_guard lock{mutex_};
-            if (auto it = waiting_.find(r.request); it != waiting_.end()) {
-                it->second.set_value(r);
-                waiting_.erase(it);
-            }
-        });
-        sagas_.on<choreo::saga::saga_ended>([this](const choreo::saga::saga_ended& e, const choreo::envelope&) {
-            {
-                std::lock_guard lock{mutex_};
-                ended_[e.key] = e.outcome;
-            }
-            ended_changed_.notify_all();
-        });
-        sagas_.on<choreo::saga::saga_rolled_back>([](const choreo::saga::saga_rolled_back&, const choreo::envelope&) {});
-        replies_.start();
-        sagas_.start();
-    }
-    ~shop_client() {
-        replies_.stop();
-        sagas_.stop();
-        // Nobody reads the replies stream again.
-        try {
-            (void)writer_.command({"DEL", replies_stream(prefix_, client_)});
-        } catch (...) {
-        }
-    }
-    shop_client(const shop_client&) = delete;
-    shop_client& operator=(const shop_client&) = delete;
-
-    // Sends `op` to `context` and waits for its answer; throws command_failed when refused.
-    json::object call(std::string_view context, std::string op, const json::object& args,
-                      std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
-        auto request = std::to_string(++requests_);
-        std::future<command_reply> answer;
-        {
-            std::lock_guard lock{mutex_};
-            answer = waiting_[request].get_future();
-        }
-        command c{request, replies_stream(prefix_, client_), std::move(op), json::serialize(args)};
-        choreo::envelope env{{ids_high_, requests_.load()}, {}, {}, std::chrono::system_clock::now(),
-                             choreo::event_type_name<command>()};
-        // Sent again if the connection dropped with it in flight: a command may then run
-        // twice, and the second answer to the same request is ignored.
-        for (int attempt = 1;; ++attempt) {
-            try {
-                publisher_.publish(commands_stream(prefix_, context), c, env);
-                break;
-            } catch (const redis::redis_error& e) {
-                bool lost = e.code() == redis::errc::connection_lost || e.code() == redis::errc::timeout;
-                if (!lost || attempt == 10) throw;
-            }
-        }
-        if (answer.wait_for(timeout) != std::future_status::ready) {
-            std::lock_guard lock{mutex_};
-            waiting_.erase(request);
-            throw std::runtime_error(fmt::format("no answer from the {} process to {} within {} ms", context, c.op,
-                                                 timeout.count()));
-        }
-        auto reply = answer.get();
-        if (!reply.ok) throw command_failed(reply.error);
-        return json::parse(reply.result).as_object();
-    }
-
-    // The saga's outcome once it ended; nullopt if it has not by `deadline`. The end is
-    // heard from the saga bridge's stream; an end whose broadcast died with its process is
-    // found in the store, which is asked once the broadcast is a second late.
-    std::optional<choreo::saga::saga_status> wait_ended(const std::string& key, clock_type::time_point deadline) {
-        for (;;) {
-            auto next_look = std::min(deadline, clock_type::now() + std::chrono::seconds{1});
-            {
-                std::unique_lock lock{mutex_};
-                if (ended_changed_.wait_until(lock, next_look, [&] { return ended_.contains(key); })) return ended_[key];
-            }
-            auto status = store_.status(key);
-            if (status && choreo::saga::has_ended(*status)) {
-                ++found_in_store_;
-                return status;
-            }
-            if (clock_type::now() >= deadline) return std::nullopt;
-        }
-    }
-    // Ends found in the store rather than heard (their broadcast was lost).
-    [[nodiscard]] std::uint64_t found_in_store() const noexcept { return found_in_store_.load(); }
-
-    redis::connection& writer() noexcept { return writer_; }
-
-private:
-    static redis::connection_options connection_options(const std::string& url) {
-        auto o = redis::parse_url(url);
-        o.client_name = "shop-load";
-        o.wait_for_server = std::chrono::minutes{2};
-        return o;
-    }
-    static redis::stream_consumer_options consumer_options(std::string stream, std::string group) {
-        redis::stream_consumer_options c;
-        c.stream = std::move(stream);
-        c.group = std::move(group);
-        c.consumer = "load";
-        c.block = std::chrono::milliseconds{200};
-        return c;
-    }
-
-    std::string prefix_;
-    std::string client_;
-    io_thread io_;
-    redis::connection_options options_;
-    redis::connection writer_;
-    redis::connection reply_reader_;
-    redis::connection saga_reader_;
-    redis::stream_publisher<> publisher_;
-    redis::stream_consumer<> replies_;
-    redis::stream_consumer<> sagas_;
-    redis::saga_store store_;
-    std::atomic<std::uint64_t> found_in_store_{0};
-    std::uint64_t ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
-    std::atomic<std::uint64_t> requests_{0};
-    std::mutex mutex_;
-    std::condition_variable ended_changed_;
-    std::map<std::string, std::promise<command_reply>> waiting_;
-    std::map<std::string, choreo::saga::saga_status> ended_;
-};
 
 enum class outcome { completed, cancelled, payment_failed, refused, unfinished };
 
@@ -279,32 +134,26 @@ double percentile(std::vector<double> values, double p) {
     return values[std::min(rank, values.size() - 1)];
 }
 
-std::string path_of(const load_options& o, std::string_view name) {
-    return (std::filesystem::path{o.directory} / (std::string{name} + ".db")).string();
-}
-
 // Every invariant of the shop over the five databases, the card gateway's books, the data
 // platform's and the saga store; empty when all hold.
 std::vector<std::string> audit(shop_client& shop, const load_options& o, const catalog& c) {
-    for (auto name : {"order", "product", "coupon", "point", "payment", "card_gateway", "data_platform"})
-        if (!std::filesystem::exists(path_of(o, name)))
-            return {fmt::format("no database {} (is --dir the serving processes' directory?)", path_of(o, name))};
-    platform::database order_db{path_of(o, "order")}, product_db{path_of(o, "product")}, coupon_db{path_of(o, "coupon")},
-        point_db{path_of(o, "point")}, payment_db{path_of(o, "payment")};
-    payment::card_gateway gateway{path_of(o, "card_gateway")};
-    redis::saga_store store{shop.writer(), redis::saga_store_options{.prefix = o.prefix}};
+    std::optional<serving_databases> databases;
+    try {
+        databases.emplace(o.directory);
+    } catch (const std::runtime_error& e) {
+        return {e.what()};
+    }
     audit_sources sources{
         .initial_stock = c.initial_stock,
-        .net_charged = [&gateway](std::int64_t order) { return gateway.net_charged(order); },
-        .saga = [&store](const std::string& key) { return store.get(key); },
-        .holder = [&store](const std::string& marker) { return store.holder(marker, std::chrono::system_clock::now()); }};
-    auto contexts = read_contexts({order_db, product_db, coupon_db, point_db, payment_db});
+        .net_charged = [&databases](std::int64_t order) { return databases->net_charged(order); },
+        .saga = [&shop](const std::string& key) { return shop.saga(key); },
+        .holder = [&shop](const std::string& marker) { return shop.holder(marker); }};
+    auto contexts = databases->contexts();
     auto broken = check_invariants(contexts, sources);
 
     // The data platform has every completed order exactly once, and nothing else.
-    data_platform::api platform{path_of(o, "data_platform")};
     std::map<std::int64_t, int> received;
-    for (auto& r : platform.received()) ++received[r.order_id];
+    for (auto id : databases->received_orders()) ++received[id];
     for (auto& v : contexts.at("orders").as_array()) {
         auto id = v.at("id").as_int64();
         int expected = v.at("status").as_string() == "COMPLETED" ? 1 : 0;
@@ -323,7 +172,7 @@ int load(const load_options& o) {
     if (o.directory.empty()) throw std::invalid_argument("load needs --dir, the serving processes' directory, for its audit");
     fmt::print("load: {} orders, {} at a time, through {} (keys under '{}')\n", o.orders, o.concurrency, o.redis_url,
                o.prefix);
-    shop_client shop{o};
+    shop_client shop{o.redis_url, o.prefix};
     for (auto name : process_names) {
         auto pong = shop.call(name, "ping", {}, std::chrono::seconds{60});
         fmt::print("  {:<13} process {} is up\n", name, pong.at("pid").as_int64());

@@ -21,6 +21,9 @@
 #include "processes.hpp"
 #include "scenarios.hpp"
 #include "shop.hpp"
+#ifdef SHOP_WITH_REDIS
+#include "remote_shop.hpp"
+#endif
 
 extern char** environ;
 
@@ -31,6 +34,9 @@ using namespace shop::app;
 constexpr const char* usage = R"(usage:
   shop demo [--mode transactional|saga]       every scenario, the happy path as a timeline (default: both modes)
   shop scenario NAME [--mode transactional|saga] [--json] [--timeline]
+  shop scenario NAME|all --redis URL [--json] [--prefix P]
+                                              on six fresh `shop serve` processes through Redis
+                                              (saga mode), started and stopped for each scenario
   shop scenario crash-after-commit [--mode transactional|saga]
                                               kill the process right after a commit, restart, and
                                               show the data platform receiving the order once
@@ -233,17 +239,68 @@ int demo(const arguments& a) {
     return all_ok ? 0 : 1;
 }
 
+void print_json(const scenario_outcome& o) {
+    boost::json::object out{{"scenario", o.name},
+                            {"mode", to_string(o.mode)},
+                            {"as_expected", o.as_expected},
+                            {"invariants_broken", boost::json::value_from(o.broken)},
+                            {"state", o.state}};
+    fmt::print("{}\n", boost::json::serialize(out));
+}
+
+#ifdef SHOP_WITH_REDIS
+// Each scenario on six processes of its own: a fresh directory and key prefix, the processes
+// started before it and stopped after. A failed one keeps its directory (databases, logs).
+int remote_scenarios(const arguments& a) {
+    if (a.options.contains("mode") && a.options.at("mode") != "saga")
+        throw usage_error("the six processes run in saga mode only");
+    if (a.timeline) throw usage_error("--timeline is not available across processes");
+    std::vector<std::string> names;
+    if (a.name == "all") names = scenario_names();
+    else {
+        check_scenario_name(a.name);
+        names.push_back(a.name);
+    }
+    auto prefix = a.options.contains("prefix") ? a.options.at("prefix") : std::string{"shop:scenario:"};
+    auto program = std::filesystem::read_symlink("/proc/self/exe").string();
+    bool all_ok = true;
+    for (auto& name : names) {
+        remote_options o{.program = program,
+                         .redis_url = required(a, "redis"),
+                         .prefix = fmt::format("{}{}:{}:", prefix, name, ::getpid()),
+                         .directory = std::filesystem::temp_directory_path() /
+                                      fmt::format("choreo-shop-{}-{}", ::getpid(), name),
+                         .settle_timeout = std::chrono::seconds{60}};
+        remote_shop shop{o};
+        scenario_outcome outcome;
+        try {
+            outcome = run_scenario(name, shop);
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "shop: scenario {} failed: {}\n{}\n(databases and logs kept in {})\n", name, e.what(),
+                       shop.logs(), shop.keep_files());
+            all_ok = false;
+            continue;
+        }
+        bool ok = outcome.as_expected && outcome.broken.empty();
+        if (a.json) print_json(outcome);
+        else print_outcome(outcome, names.size() == 1);
+        if (!ok) fmt::print(stderr, "shop: scenario {}: databases and logs kept in {}\n", name, shop.keep_files());
+        all_ok &= ok;
+        std::fflush(stdout);
+    }
+    return all_ok ? 0 : 1;
+}
+#else
+int remote_scenarios(const arguments&) { throw usage_error("this shop was built without Redis (choreo::redis)"); }
+#endif
+
 int scenario(const arguments& a) {
     if (a.name.empty()) throw usage_error("scenario needs a NAME (see: shop scenarios)");
+    if (a.options.contains("redis")) return remote_scenarios(a);
     auto m = modes_of(a, false).front();
     auto o = run_scenario(a.name, m, a.timeline);
     if (a.json) {
-        boost::json::object out{{"scenario", o.name},
-                                {"mode", to_string(o.mode)},
-                                {"as_expected", o.as_expected},
-                                {"invariants_broken", boost::json::value_from(o.broken)},
-                                {"state", o.state}};
-        fmt::print("{}\n", boost::json::serialize(out));
+        print_json(o);
     } else {
         if (a.timeline) print_timeline(o.timeline);
         print_outcome(o, true);

@@ -31,7 +31,7 @@ struct catalog {
 };
 
 // The shop every scenario starts from.
-catalog seed(shop& s) {
+catalog seed(shop_api& s) {
     catalog c;
     c.apple = s.add_product("apple", 300, 10);
     c.pear = s.add_product("pear", 500, 5);
@@ -47,9 +47,9 @@ catalog seed(shop& s) {
 
 class runner {
 public:
-    runner(std::string name, mode m, bool keep_timeline) : s(config{m, {}, keep_timeline}) {
+    runner(std::string name, shop_api& shop) : s(shop) {
         out.name = std::move(name);
-        out.mode = m;
+        out.mode = s.mode();
         c = seed(s);
     }
 
@@ -102,7 +102,7 @@ public:
         return std::move(out);
     }
 
-    shop s;
+    shop_api& s;
     catalog c;
     scenario_outcome out;
 };
@@ -258,7 +258,8 @@ std::vector<std::string> scenario_names() {
 }
 
 scenario_outcome run_order(const std::vector<std::pair<std::int64_t, std::int64_t>>& lines, mode m, bool by_card) {
-    runner r{"order", m, false};
+    shop s{config{m, {}, false}};
+    runner r{"order", s};
     std::string what = "ann orders";
     for (auto& [product, quantity] : lines) what += fmt::format(" {} of product {},", quantity, product);
     what.pop_back();
@@ -268,11 +269,21 @@ scenario_outcome run_order(const std::vector<std::pair<std::int64_t, std::int64_
     return r.finish("an order from the command line", "the order is COMPLETED", paid && r.status(id) == "COMPLETED");
 }
 
-scenario_outcome run_scenario(const std::string& name, mode m, bool keep_timeline) {
+void check_scenario_name(const std::string& name) {
     auto names = scenario_names();
     if (std::find(names.begin(), names.end(), name) == names.end())
         throw std::invalid_argument(fmt::format("unknown scenario '{}'", name));
-    runner r{name, m, keep_timeline};
+}
+
+scenario_outcome run_scenario(const std::string& name, mode m, bool keep_timeline) {
+    check_scenario_name(name);
+    shop s{config{m, {}, keep_timeline}};
+    return run_scenario(name, s);
+}
+
+scenario_outcome run_scenario(const std::string& name, shop_api& s) {
+    check_scenario_name(name);
+    runner r{name, s};
     if (auto it = table().find(name); it != table().end()) return it->second(r);
     for (auto& step : shop::steps())
         if (slug(step) == name) return failure_at(r, step);

@@ -32,7 +32,14 @@ struct scenario_outcome {
 [[nodiscard]] scenario_outcome run_order(const std::vector<std::pair<std::int64_t, std::int64_t>>& lines, mode m,
                                          bool by_card);
 
-// Runs one scenario on a fresh shop. Throws std::invalid_argument for an unknown name.
+// Throws std::invalid_argument for a name that is not a scenario's.
+void check_scenario_name(const std::string& name);
+
+// Runs one scenario on a fresh one-process shop. Throws std::invalid_argument for an unknown name.
 [[nodiscard]] scenario_outcome run_scenario(const std::string& name, mode m, bool keep_timeline = false);
+
+// Runs one scenario on `s`, which must be fresh: nothing added, nothing ordered, every
+// behaviour at its default. The steps' names are shop::steps().
+[[nodiscard]] scenario_outcome run_scenario(const std::string& name, shop_api& s);
 
 } // namespace shop::app

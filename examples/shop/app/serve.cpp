@@ -149,6 +149,28 @@ public:
     }
 
 private:
+    // The coupon context's clock: the system's, moved on by advance_clock.
+    std::int64_t now() const { return static_cast<std::int64_t>(std::time(nullptr)) + clock_offset_.load(); }
+
+    // What this process has done and has still to do, after waiting for its bus and its
+    // scheduled saga retries to go idle: the client's settle() asks every process until the
+    // work counts stop moving and nothing is pending anywhere.
+    json::object activity() {
+        if (sagas_) sagas_->drain();
+        std::uint64_t work = 0;
+        for (auto& c : consumers_)
+            if (c->options().group != "commands") work += c->handled() + c->dead_lettered();
+        json::object out;
+        if (outbox_) {
+            auto counts = outbox_->counts();
+            work += static_cast<std::uint64_t>(counts.delivered + counts.failed);
+            out["outbox"] = json::object{{"pending", counts.pending}, {"delivered", counts.delivered}, {"failed", counts.failed}};
+        }
+        if (platform_api_) out["attempts"] = static_cast<std::int64_t>(platform_api_->attempts());
+        out["work"] = work;
+        return out;
+    }
+
     std::string path_of(std::string_view name) const {
         return (std::filesystem::path{options_.directory} / (std::string{name} + ".db")).string();
     }
@@ -201,6 +223,7 @@ private:
                                           .max_delay = std::chrono::milliseconds{200},
                                           .is_retryable = {}},
                            .marker_ttl = std::chrono::seconds{15},
+                           .faults = &faults_,
                            .on_incident =
                                [name](const choreo::saga::saga_incident& i) {
                                    if (i.kind == choreo::saga::saga_incident_kind::aggregate_busy) return; // routine
@@ -247,7 +270,7 @@ private:
         } else if (name == "coupon") {
             coupons_.emplace(*db_);
             coupons_->create_schema();
-            auto clock = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
+            auto clock = [this] { return now(); };
             coupon::wire(*wiring_, *coupons_, clock);
             coupon_s_.emplace(*bus_, *db_, *coupons_, clock);
         } else if (name == "point") {
@@ -351,9 +374,9 @@ private:
         if (name == "product" && op == "add_product")
             return {{"product", product_s_->add(text(args, "name"), integer(args, "price"), integer(args, "stock"))}};
         if (name == "coupon" && op == "define_coupon") {
-            auto now = static_cast<std::int64_t>(std::time(nullptr));
+            auto today = now();
             return {{"coupon", coupon_s_->define({0, text(args, "name"), text(args, "type"), integer(args, "amount"),
-                                                  integer(args, "stock"), 0, now - 3600, now + 30 * 86400,
+                                                  integer(args, "stock"), 0, today - 3600, today + 30 * 86400,
                                                   integer(args, "valid_for")})}};
         }
         if (name == "coupon" && op == "issue_coupon")
@@ -362,6 +385,44 @@ private:
             point_s_->charge(integer(args, "user"), integer(args, "amount"));
             return {};
         }
+        if (name == "point" && op == "balance") return {{"balance", point_s_->balance(integer(args, "user"))}};
+        if (name == "order" && op == "order_status") {
+            auto id = integer(args, "order");
+            auto found = db_->read([&] { return orders_->find(id); });
+            return {{"status", found ? found->status : std::string{"NONE"}}};
+        }
+        // The world around the shop, for the scenarios: a step's next call fails, the card
+        // gateway or the data platform misbehaves, the coupon context's clock moves on.
+        if (op == "fail_step" && participant_) {
+            auto step = text(args, "step");
+            if (!step.starts_with(name + "/"))
+                throw platform::domain_error(fmt::format("'{}' is not a step of the {} context", step, name));
+            faults_.fail(step, faults_.calls(step) + 1);
+            return {};
+        }
+        if (name == "payment" && op == "set_card") {
+            auto b = text(args, "behaviour");
+            if (b != "approve" && b != "decline" && b != "time_out")
+                throw platform::domain_error("the card gateway's behaviour is approve, decline or time_out");
+            gateway_->set(b == "approve" ? payment::card_gateway::behaviour::approve
+                          : b == "decline" ? payment::card_gateway::behaviour::decline
+                                           : payment::card_gateway::behaviour::time_out);
+            return {};
+        }
+        if (name == "data_platform" && op == "set_data_platform") {
+            auto b = text(args, "behaviour");
+            if (b != "up" && b != "down" && b != "slow")
+                throw platform::domain_error("the data platform's behaviour is up, down or slow");
+            platform_api_->set(b == "up" ? data_platform::api::behaviour::up
+                               : b == "down" ? data_platform::api::behaviour::down
+                                             : data_platform::api::behaviour::slow);
+            return {};
+        }
+        if (name == "coupon" && op == "advance_clock") {
+            clock_offset_ += integer(args, "seconds");
+            return {{"now", now()}};
+        }
+        if (op == "activity") return activity();
         throw platform::domain_error(fmt::format("the {} process has no operation '{}'", name, op));
     }
 
@@ -377,6 +438,8 @@ private:
     std::atomic<std::uint64_t> replies_{0};
 
     std::optional<data_platform::api> platform_api_;
+    choreo::saga::fault_injector faults_;
+    std::atomic<std::int64_t> clock_offset_{0};
 
     std::unique_ptr<platform::database> db_;
     std::unique_ptr<platform::journal> journal_;

@@ -4,6 +4,8 @@
 // context. Its interface hides choreo and SQLite, so the program's other translation
 // units compile quickly.
 
+#include "shop_api.hpp"
+
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -16,10 +18,6 @@
 
 namespace shop::app {
 
-enum class mode { transactional, saga };
-
-[[nodiscard]] inline const char* to_string(mode m) noexcept { return m == mode::transactional ? "transactional" : "saga"; }
-
 struct config {
     app::mode mode = mode::transactional;
     std::string directory;         // empty: every database in memory; else SQLite files there
@@ -28,63 +26,50 @@ struct config {
     bool start_relay = true;       // false: the outbox relay waits for start_relay()
 };
 
-// One dispatch, as the timeline shows it.
-struct timeline_entry {
-    std::string event, phase, context, listener, thread, outcome;
-};
-
 // One arrow of the wiring: `from` publishes `event`, which a listener of `to` handles.
 struct edge {
     std::string from, to, event, listener;
     bool synchronous; // a before_commit listener in the same transaction (solid), else after commit (dashed)
 };
 
-enum class card_behaviour { approve, decline, time_out };
-enum class platform_behaviour { up, down, slow };
-
-class shop {
+class shop final : public shop_api {
 public:
     explicit shop(config c);
-    ~shop();
+    ~shop() override;
     shop(const shop&) = delete;
     shop& operator=(const shop&) = delete;
 
-    // The contexts' own operations. Broken business rules throw std::runtime_error.
-    std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock);
-    boost::json::array search_products(const std::string& name_part, std::int64_t min_price, std::int64_t max_price);
+    // shop_api: see there.
+    std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock) override;
     std::int64_t define_coupon(const std::string& name, const std::string& type, std::int64_t amount, std::int64_t stock,
-                               std::chrono::seconds valid_for);
-    std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id);
-    boost::json::array coupons_of(std::int64_t user_id);
-    void charge_points(std::int64_t user_id, std::int64_t amount);
-    std::int64_t balance(std::int64_t user_id);
-
-    // The two flows. Transactional: done when they return (or thrown, all rolled back).
-    // Saga: the first step is committed when they return; settle() waits for the rest.
+                               std::chrono::seconds valid_for) override;
+    std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id) override;
+    void charge_points(std::int64_t user_id, std::int64_t amount) override;
+    std::int64_t balance(std::int64_t user_id) override;
     std::int64_t create_order(std::int64_t user_id, const std::vector<std::pair<std::int64_t, std::int64_t>>& lines,
-                              const std::vector<std::int64_t>& issued_coupon_ids);
-    void pay(std::int64_t order_id, bool by_card);
-    void settle();
+                              const std::vector<std::int64_t>& issued_coupon_ids) override;
+    void pay(std::int64_t order_id, bool by_card) override;
+    void settle() override;
+    void advance_clock(std::chrono::seconds by) override;
+    void fail_step(const std::string& step) override;
+    void set_card(card_behaviour b) override;
+    void set_data_platform(platform_behaviour b) override;
+    [[nodiscard]] app::mode mode() const noexcept override;
+    [[nodiscard]] std::string order_status(std::int64_t order_id) override;
+    [[nodiscard]] std::string saga_outcome(std::int64_t order_id) override;
+    [[nodiscard]] boost::json::object state() override;
+    [[nodiscard]] std::vector<std::string> check_invariants() override;
+    [[nodiscard]] std::vector<timeline_entry> timeline() override;
+    [[nodiscard]] std::vector<std::string> incidents() override;
 
-    // The world around the shop.
-    void advance_clock(std::chrono::seconds by);
-    void fail_step(const std::string& step); // the step's next call throws
-    void set_card(card_behaviour b);
-    void set_data_platform(platform_behaviour b);
+    // The one-process shop's own.
+    boost::json::array search_products(const std::string& name_part, std::int64_t min_price, std::int64_t max_price);
+    boost::json::array coupons_of(std::int64_t user_id);
     // Kills this process (SIGKILL) right after the next commit that completes an order,
     // before anything else runs: the crash-after-commit scenario's child.
     void crash_after_next_completion();
     // Starts the outbox relay when config::start_relay was false.
     void start_relay();
-
-    // Views.
-    [[nodiscard]] app::mode mode() const noexcept;
-    [[nodiscard]] std::string order_status(std::int64_t order_id); // "NONE" when it does not exist
-    [[nodiscard]] std::string saga_outcome(std::int64_t order_id);   // saga mode: the create and pay sagas' states
-    [[nodiscard]] boost::json::object state();
-    [[nodiscard]] std::vector<std::string> check_invariants(); // empty when every invariant holds
-    [[nodiscard]] std::vector<timeline_entry> timeline();
-    [[nodiscard]] std::vector<std::string> incidents();
     [[nodiscard]] std::vector<edge> wiring();
 
     // Every step of both flows, "context/step", the same in both modes.

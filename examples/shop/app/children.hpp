@@ -1,0 +1,149 @@
+#pragma once
+// Starting `shop serve` processes as children: the six of a shop on one directory and one
+// Redis, each writing to a log file there. The remote shop starts them for each scenario;
+// the tests start them to kill and restart them. POSIX only; header-only so that the tests
+// use it without linking the shop.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern char** environ; // NOLINT: POSIX declares it for posix_spawn's callers to name
+
+namespace shop::app {
+
+inline std::string read_text_file(const std::filesystem::path& path) {
+    std::ifstream in{path};
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// A child process running `program` with `args`, its output appended to `log`. Killed
+// (SIGKILL) and reaped when destroyed, unless it was waited for.
+class child_process {
+public:
+    child_process(const std::string& program, const std::vector<std::string>& args, const std::filesystem::path& log) {
+        std::vector<std::string> all{program};
+        all.insert(all.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : all) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t files;
+        posix_spawn_file_actions_init(&files);
+        posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+        int rc = posix_spawn(&pid_, program.c_str(), &files, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&files);
+        if (rc != 0) throw std::runtime_error("cannot start " + program + ": " + std::strerror(rc));
+    }
+    ~child_process() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            (void)wait();
+        }
+    }
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+
+    void signal(int sig) const {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
+    // Waits for it to end; its exit status (128 + the signal when killed).
+    int wait() {
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return exit_status_;
+    }
+    // True once it has ended; exit_status() then tells how.
+    bool exited() {
+        if (pid_ <= 0) return true;
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        pid_ = -1;
+        return true;
+    }
+    [[nodiscard]] int exit_status() const noexcept { return exit_status_; }
+
+private:
+    pid_t pid_ = -1;
+    int exit_status_ = -1;
+};
+
+// The six serving processes of `shop serve` on one directory ({directory}/db holds the
+// databases, {directory}/{name}.log each one's output) and one Redis under one key prefix.
+// Stopped with SIGTERM when destroyed.
+class serving_processes {
+public:
+    static constexpr std::array<const char*, 6> names{"order", "product", "coupon", "point", "payment", "data_platform"};
+
+    serving_processes(std::string program, std::string redis_url, std::filesystem::path directory, std::string prefix)
+        : program_(std::move(program)), url_(std::move(redis_url)), dir_(std::move(directory)), prefix_(std::move(prefix)) {
+        std::filesystem::remove_all(dir_);
+        std::filesystem::create_directories(dir_);
+        for (auto name : names) start(name);
+    }
+    ~serving_processes() { stop(); }
+    serving_processes(const serving_processes&) = delete;
+    serving_processes& operator=(const serving_processes&) = delete;
+
+    void start(const std::string& name) {
+        processes_[name] = std::make_unique<child_process>(
+            program_,
+            std::vector<std::string>{"serve", "--context", name, "--redis", url_, "--dir", databases().string(), "--prefix",
+                                     prefix_},
+            dir_ / (name + ".log"));
+    }
+    // As abrupt as a crash: no destructor runs, nothing is flushed.
+    void kill(const std::string& name) {
+        processes_.at(name)->signal(SIGKILL);
+        processes_.at(name)->wait();
+    }
+    // SIGTERM to each, then waits for all of them.
+    void stop() {
+        for (auto& [name, process] : processes_) process->signal(SIGTERM);
+        for (auto& [name, process] : processes_) process->wait();
+        processes_.clear();
+    }
+
+    [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
+    [[nodiscard]] std::filesystem::path databases() const { return dir_ / "db"; }
+    [[nodiscard]] const std::string& redis_url() const noexcept { return url_; }
+    [[nodiscard]] const std::string& prefix() const noexcept { return prefix_; }
+    [[nodiscard]] const std::string& program() const noexcept { return program_; }
+
+    // What each process wrote, its last `tail` characters each.
+    [[nodiscard]] std::string logs(std::size_t tail = 4000) const {
+        std::string all;
+        for (auto name : names) {
+            auto text = read_text_file(dir_ / (std::string{name} + ".log"));
+            if (text.size() > tail) text = "..." + text.substr(text.size() - tail);
+            all += "--- " + std::string{name} + "\n" + text;
+        }
+        return all;
+    }
+
+private:
+    std::string program_, url_;
+    std::filesystem::path dir_;
+    std::string prefix_;
+    std::map<std::string, std::unique_ptr<child_process>> processes_;
+};
+
+} // namespace shop::app

@@ -1,0 +1,71 @@
+#pragma once
+// What the scenarios need of a shop: its operations, the world around it, and views of its
+// state. The one-process shop (shop.hpp) implements it directly; the shop as six processes
+// implements it over commands sent through Redis (remote_shop.hpp). A scenario written once
+// therefore runs against both.
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shop::app {
+
+enum class mode { transactional, saga };
+
+[[nodiscard]] inline const char* to_string(mode m) noexcept { return m == mode::transactional ? "transactional" : "saga"; }
+
+// One dispatch, as the timeline shows it.
+struct timeline_entry {
+    std::string event, phase, context, listener, thread, outcome;
+};
+
+enum class card_behaviour { approve, decline, time_out };
+enum class platform_behaviour { up, down, slow };
+
+class shop_api {
+public:
+    virtual ~shop_api() = default;
+
+    // The contexts' own operations. Broken business rules throw std::runtime_error.
+    virtual std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock) = 0;
+    virtual std::int64_t define_coupon(const std::string& name, const std::string& type, std::int64_t amount,
+                                       std::int64_t stock, std::chrono::seconds valid_for) = 0;
+    virtual std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id) = 0;
+    virtual void charge_points(std::int64_t user_id, std::int64_t amount) = 0;
+    virtual std::int64_t balance(std::int64_t user_id) = 0;
+
+    // The two flows. Transactional: done when they return (or thrown, all rolled back).
+    // Saga: the first step is committed when they return; settle() waits for the rest.
+    // Safe to call from several threads at once.
+    virtual std::int64_t create_order(std::int64_t user_id, const std::vector<std::pair<std::int64_t, std::int64_t>>& lines,
+                                      const std::vector<std::int64_t>& issued_coupon_ids) = 0;
+    virtual void pay(std::int64_t order_id, bool by_card) = 0;
+    // Waits until every flow started has ended and nothing is left to deliver.
+    virtual void settle() = 0;
+
+    // The world around the shop.
+    virtual void advance_clock(std::chrono::seconds by) = 0;
+    virtual void fail_step(const std::string& step) = 0; // the step's next call throws
+    virtual void set_card(card_behaviour b) = 0;
+    virtual void set_data_platform(platform_behaviour b) = 0;
+
+    // Views.
+    [[nodiscard]] virtual app::mode mode() const noexcept = 0;
+    [[nodiscard]] virtual std::string order_status(std::int64_t order_id) = 0; // "NONE" when it does not exist
+    [[nodiscard]] virtual std::string saga_outcome(std::int64_t order_id) = 0;   // saga mode: the sagas' states
+    [[nodiscard]] virtual boost::json::object state() = 0;
+    [[nodiscard]] virtual std::vector<std::string> check_invariants() = 0; // empty when every invariant holds
+    [[nodiscard]] virtual std::vector<timeline_entry> timeline() = 0;
+    [[nodiscard]] virtual std::vector<std::string> incidents() = 0;
+
+protected:
+    shop_api() = default;
+    shop_api(const shop_api&) = default;
+    shop_api& operator=(const shop_api&) = default;
+};
+
+} // namespace shop::app
