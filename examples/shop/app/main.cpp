@@ -24,6 +24,9 @@
 #ifdef SHOP_WITH_REDIS
 #include "remote_shop.hpp"
 #endif
+#ifdef SHOP_WITH_HTTP
+#include "http.hpp"
+#endif
 
 extern char** environ;
 
@@ -44,6 +47,8 @@ constexpr const char* usage = R"(usage:
   shop order PRODUCT:QUANTITY... [--card] [--mode transactional|saga]
                                               order from the catalog (1 apple, 2 pear, 3 last unit) and pay
   shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
+  shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N]
+                                              the shop's web API (see README), until SIGTERM
   shop serve --context NAME --redis URL --dir DIR [--prefix P]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
@@ -78,7 +83,8 @@ arguments parse(int argc, char** argv) {
         else if (arg == "--card") a.card = true;
         else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
-                 arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout") {
+                 arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
+                 arg == "--threads") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
@@ -124,6 +130,28 @@ std::uint64_t count_option(const arguments& a, const std::string& key, std::uint
         throw usage_error(fmt::format("--{} takes a positive whole number, not '{}'", key, it->second));
     return value;
 }
+
+#ifdef SHOP_WITH_HTTP
+int serve_http(const arguments& a) {
+    auto where = a.options.at("http");
+    auto colon = where.rfind(':');
+    if (colon == std::string::npos) throw usage_error(fmt::format("--http takes ADDRESS:PORT, not '{}'", where));
+    http_options o;
+    o.address = where.substr(0, colon);
+    auto port = where.substr(colon + 1);
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value > 65535)
+        throw usage_error(fmt::format("--http takes ADDRESS:PORT with a port up to 65535, not '{}'", where));
+    o.port = static_cast<unsigned short>(value);
+    o.directory = required(a, "dir");
+    o.mode = modes_of(a, false).front();
+    o.threads = count_option(a, "threads", o.threads);
+    return ::shop::app::serve_http(o);
+}
+#else
+int serve_http(const arguments&) { throw usage_error("this shop was built without its HTTP API (Boost.URL)"); }
+#endif
 
 #ifdef SHOP_WITH_REDIS
 int serve(const arguments& a) {
@@ -468,6 +496,7 @@ int main(int argc, char** argv) {
         }
         if (a.command == "diagram") return diagram(a);
         if (a.command == "order") return order(a);
+        if (a.command == "serve" && a.options.contains("http")) return serve_http(a);
         if (a.command == "serve") return serve(a);
         if (a.command == "load") return load(a);
         if (a.command == "help" || a.command == "--help") {

@@ -217,6 +217,8 @@ struct shop::impl {
         payment::wire(*payment_w, *payments, gateway);
         data_platform::wire(outbox_of("order"), *platform_api);
         if (cfg.start_relay) start_relay(); // after a restart, first delivers what the last run left
+        if (cfg.reopen) // products from an earlier run: what they were added with is what they hold plus what they sold
+            for (auto& p : db("product").read([&] { return products->all(); })) initial_stock[p.id] = p.stock + p.sold;
 
         order_s.emplace(*order_w, db("order"), *orders);
         product_s.emplace(*bus, db("product"), *products);
@@ -355,6 +357,39 @@ void shop::set_data_platform(platform_behaviour b) {
 std::string shop::order_status(std::int64_t order_id) {
     auto o = impl_->read("order", [&] { return impl_->orders->find(order_id); });
     return o ? o->status : "NONE";
+}
+
+std::optional<json::object> shop::order(std::int64_t order_id) {
+    auto o = impl_->read("order", [&] { return impl_->orders->find(order_id); });
+    if (!o) return std::nullopt;
+    json::array items, coupons;
+    for (auto& i : o->items)
+        items.push_back(json::object{{"product", i.product_id}, {"name", i.name}, {"unit_price", i.unit_price},
+                                     {"quantity", i.quantity}});
+    for (auto& c : o->coupons)
+        coupons.push_back(json::object{{"issued_coupon", c.issued_coupon_id}, {"type", c.type}, {"amount", c.amount}});
+    json::value payment = nullptr;
+    if (o->payment_id != 0)
+        if (auto p = impl_->read("payment", [&] { return impl_->payments->find(o->payment_id); }))
+            payment = json::object{{"id", p->id}, {"amount", p->amount}, {"status", p->status}, {"method", p->method}};
+    return json::object{{"id", o->id},       {"user", o->user_id},          {"status", o->status},
+                        {"price", o->price}, {"items", std::move(items)},    {"coupons", std::move(coupons)},
+                        {"payment", std::move(payment)}};
+}
+
+std::optional<json::object> shop::saga(const std::string& key) {
+    if (!impl_->sagas) return std::nullopt;
+    auto s = impl_->sagas->state(key);
+    if (!s) return std::nullopt;
+    json::array steps;
+    for (auto& step : s->steps)
+        steps.push_back(json::object{{"step", step.name}, {"state", choreo::saga::to_string(step.state)}});
+    json::object out{{"key", s->key}, {"status", choreo::saga::to_string(s->status)}, {"steps", std::move(steps)}};
+    if (!s->reason.empty()) {
+        out["reason"] = s->reason;
+        out["failed_step"] = s->failed_step;
+    }
+    return out;
 }
 
 std::string shop::saga_outcome(std::int64_t order_id) {

@@ -21,7 +21,7 @@ inline void wire(platform::wiring& w, repository& coupons, std::function<std::in
             for (auto id : order.issued_coupon_ids) {
                 scope.hold("coupon:" + std::to_string(id));
                 auto c = coupons.find_issued(id);
-                if (!c) throw platform::domain_error(fmt::format("no issued coupon with id {}", id));
+                if (!c) throw platform::domain_error(platform::refusal::not_found, "coupon_not_found", fmt::format("no issued coupon with id {}", id));
                 check_use(*c, order.user_id, now());
                 coupons.mark_used(id, order.order_id);
                 used.coupons.push_back({id, c->type, c->amount});

@@ -21,7 +21,7 @@ public:
     std::int64_t define(const coupon& c) {
         check_definition(c.type, c.amount);
         if (c.stock < 0 || c.valid_for <= 0 || c.issue_from >= c.issue_until)
-            throw platform::domain_error("a coupon needs a stock, a validity and an issue window");
+            throw platform::domain_error(platform::refusal::invalid_input, "invalid_coupon", "a coupon needs a stock, a validity and an issue window");
         auto unit = bus_.begin(db_);
         auto id = coupons_.add(c);
         unit.commit();
@@ -31,7 +31,7 @@ public:
     std::int64_t issue(std::int64_t coupon_id, std::int64_t user_id) {
         auto unit = bus_.begin(db_);
         auto c = coupons_.find(coupon_id);
-        if (!c) throw platform::domain_error(fmt::format("no coupon {}", coupon_id));
+        if (!c) throw platform::domain_error(platform::refusal::not_found, "coupon_not_found", fmt::format("no coupon {}", coupon_id));
         check_issue(*c, now_());
         auto id = coupons_.issue(*c, user_id, now_());
         unit.commit();

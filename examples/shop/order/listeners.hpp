@@ -16,7 +16,7 @@ namespace shop::order {
 // Both branches are in: price the order, make it CREATED, tell the payment context.
 inline void confirm(repository& orders, const publisher& out, std::int64_t id, choreo::unit_of_work& unit) {
     auto o = orders.find(id);
-    if (!o) throw platform::domain_error(fmt::format("no order {}", id));
+    if (!o) throw platform::domain_error(platform::refusal::not_found, "order_not_found", fmt::format("no order {}", id));
     std::int64_t price = 0;
     for (auto& i : o->items) price += i.unit_price * i.quantity;
     price = price_after(price, o->coupons);
@@ -78,9 +78,9 @@ inline void wire(platform::wiring& w, repository& orders) {
         "complete order",
         [&orders, out](const events::OrderPaymentCompleted& e, platform::step_scope& scope) {
             auto o = orders.find(e.order_id);
-            if (!o) throw platform::domain_error(fmt::format("no order {}", e.order_id));
+            if (!o) throw platform::domain_error(platform::refusal::not_found, "order_not_found", fmt::format("no order {}", e.order_id));
             if (o->status != std::string{created})
-                throw platform::domain_error(fmt::format("order {} is {}, not CREATED", o->id, o->status));
+                throw platform::domain_error(platform::refusal::conflict, "order_not_payable", fmt::format("order {} is {}, not CREATED", o->id, o->status));
             orders.set_status(e.order_id, completed);
             out.publish(scope.unit(), events::OrderCompleted{o->id, o->user_id, o->price});
             scope.complete_saga();

@@ -55,8 +55,8 @@ inline std::int64_t price_after(std::int64_t price, const std::vector<used_coupo
 
 inline void check_payable(const order& o) {
     if (o.status != std::string{created})
-        throw platform::domain_error(fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
-    if (o.payment_id == 0) throw platform::domain_error(fmt::format("order {} has no payment yet", o.id));
+        throw platform::domain_error(platform::refusal::conflict, "order_not_payable", fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
+    if (o.payment_id == 0) throw platform::domain_error(platform::refusal::conflict, "order_not_payable", fmt::format("order {} has no payment yet", o.id));
 }
 
 } // namespace shop::order

@@ -21,10 +21,10 @@ public:
 
     std::int64_t create(std::int64_t user_id, const std::vector<events::order_line>& lines,
                         const std::vector<std::int64_t>& issued_coupon_ids) {
-        if (lines.empty()) throw platform::domain_error("an order needs at least one product");
+        if (lines.empty()) throw platform::domain_error(platform::refusal::invalid_input, "empty_order", "an order needs at least one product");
         for (auto& l : lines)
             if (l.quantity < 1)
-                throw platform::domain_error(fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
+                throw platform::domain_error(platform::refusal::invalid_input, "invalid_quantity", fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
         auto unit = w_.bus().begin(db_);
         auto id = orders_.create(user_id);
         events::OrderCreateStart start{id, user_id, lines, issued_coupon_ids};
@@ -42,7 +42,7 @@ public:
     std::int64_t pay(std::int64_t order_id, events::payment_method method) {
         auto unit = w_.bus().begin(db_);
         auto o = orders_.find(order_id);
-        if (!o) throw platform::domain_error(fmt::format("no order {}", order_id));
+        if (!o) throw platform::domain_error(platform::refusal::not_found, "order_not_found", fmt::format("no order {}", order_id));
         check_payable(*o);
         auto attempt = orders_.next_pay_attempt(order_id);
         events::PayStart start{o->id, o->user_id, o->payment_id, o->price, method};

@@ -22,7 +22,8 @@ namespace shop::payment {
 
 class card_declined : public platform::domain_error {
 public:
-    using platform::domain_error::domain_error;
+    explicit card_declined(const std::string& message)
+        : platform::domain_error(platform::refusal::rule_violated, "card_declined", message) {}
 };
 class gateway_timeout : public std::runtime_error {
 public:

@@ -29,7 +29,7 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
         "charge card",
         [&payments, &gateway, out](const events::PayStart& pay, platform::step_scope& scope) {
             auto p = payments.find(pay.payment_id);
-            if (!p) throw platform::domain_error(fmt::format("no payment {}", pay.payment_id));
+            if (!p) throw platform::domain_error(platform::refusal::not_found, "payment_not_found", fmt::format("no payment {}", pay.payment_id));
             check_payable(*p);
             scope.hold("payment:" + std::to_string(p->id));
             auto reference = gateway.charge(pay.order_id, pay.amount);
@@ -59,7 +59,7 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
         "complete payment",
         [&payments, out](const events::PaymentOrderUse& use, platform::step_scope& scope) {
             auto p = payments.find(use.payment_id);
-            if (!p) throw platform::domain_error(fmt::format("no payment {}", use.payment_id));
+            if (!p) throw platform::domain_error(platform::refusal::not_found, "payment_not_found", fmt::format("no payment {}", use.payment_id));
             check_payable(*p);
             if (p->amount != use.amount)
                 throw platform::domain_error(fmt::format("payment {} is for {}, not {}", p->id, p->amount, use.amount));

@@ -21,7 +21,7 @@ struct payment {
 
 inline void check_payable(const payment& p) {
     if (p.status != "PENDING")
-        throw platform::domain_error(fmt::format("payment {} is {}, not PENDING", p.id, p.status));
+        throw platform::domain_error(platform::refusal::conflict, "payment_not_pending", fmt::format("payment {} is {}, not PENDING", p.id, p.status));
 }
 
 } // namespace shop::payment

@@ -22,10 +22,29 @@
 
 namespace shop::platform {
 
-// A broken business rule (out of stock, coupon expired...): the message is for people.
+// What kind of refusal a domain_error is; the HTTP API maps each to a status.
+enum class refusal {
+    invalid_input, // the request itself is wrong (a negative quantity, an empty order)
+    not_found,     // it names something that does not exist
+    conflict,      // the state does not allow it now (out of stock, a coupon already used)
+    forbidden,     // it belongs to another user
+    rule_violated, // a business rule says no (too few points, an expired coupon)
+};
+
+// A broken business rule (out of stock, coupon expired...): the message is for people, the
+// code (snake_case, stable) for programs.
 class domain_error : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    domain_error(refusal kind, std::string code, const std::string& message)
+        : std::runtime_error(message), kind_(kind), code_(std::move(code)) {}
+    explicit domain_error(const std::string& message) : domain_error(refusal::rule_violated, "rule_violated", message) {}
+
+    [[nodiscard]] refusal kind() const noexcept { return kind_; }
+    [[nodiscard]] const std::string& code() const noexcept { return code_; }
+
+private:
+    refusal kind_;
+    std::string code_;
 };
 
 enum class mode { transactional, saga };

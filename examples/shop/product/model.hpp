@@ -21,9 +21,9 @@ struct product {
 
 // Stock never goes negative: an order takes 1..stock units.
 inline void check_deduct(const product& p, std::int64_t quantity) {
-    if (quantity < 1) throw platform::domain_error(fmt::format("quantity of '{}' must be at least 1", p.name));
+    if (quantity < 1) throw platform::domain_error(platform::refusal::invalid_input, "invalid_quantity", fmt::format("quantity of '{}' must be at least 1", p.name));
     if (quantity > p.stock)
-        throw platform::domain_error(fmt::format("out of stock: '{}' has {} left, {} ordered", p.name, p.stock, quantity));
+        throw platform::domain_error(platform::refusal::conflict, "out_of_stock", fmt::format("out of stock: '{}' has {} left, {} ordered", p.name, p.stock, quantity));
 }
 
 } // namespace shop::product
