@@ -23,22 +23,26 @@ echo "==> Clang build"
 configure_and_build build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DCHOREO_WERROR=ON
 ctest --test-dir build-clang -j 2 --output-on-failure
 
-# Sanitizers cover the test binaries only (examples and benchmarks add nothing there).
+# Sanitizers cover every test binary and the shop program the process tests run (the
+# benchmarks add nothing there; the packaging and documentation checks build nothing new).
+# A serving process that a sanitizer stops, or that reports at exit, fails its test.
+sanitized_targets=(choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests choreo_shop_tests
+  choreo_shop_process_tests shop)
+sanitized_tests="^(core|saga|durable|redis|shop|shop_processes)$"
 sanitized() {
   local dir=$1 flags=$2
-  shift 2
   cmake -S "$choreo_root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \
-    -DCMAKE_CXX_FLAGS="$flags" -DCHOREO_BUILD_EXAMPLES=OFF -DCHOREO_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build "$dir" -j "$(nproc)" --target "$@"
+    -DCMAKE_CXX_FLAGS="$flags" -DCHOREO_BUILD_EXAMPLES=ON -DCHOREO_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build "$dir" -j "$(nproc)" --target "${sanitized_targets[@]}"
 }
 
 echo "==> ThreadSanitizer"
-sanitized build-tsan "-fsanitize=thread -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests
-TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -j 2 -R "^(core|saga|durable|redis)$" --output-on-failure
+sanitized build-tsan "-fsanitize=thread -O1"
+TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -j 2 -R "$sanitized_tests" --output-on-failure
 
 echo "==> AddressSanitizer + UndefinedBehaviorSanitizer"
-sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all -O1" choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests
-ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -j 2 -R "^(core|saga|durable|redis)$" --output-on-failure
+sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all -O1"
+ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -j 2 -R "$sanitized_tests" --output-on-failure
 
 # Everything that decodes untrusted input, fuzzed for a short while from the seed corpus
 # (tests/fuzz/corpus, where inputs that once crashed stay as regressions); scripts/fuzz.sh

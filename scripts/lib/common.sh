@@ -19,7 +19,7 @@ ensure_packages() {
 }
 
 # The packages every build needs.
-core_packages=(g++ cmake ninja-build libboost1.81-dev libfmt-dev doctest-dev libbenchmark-dev libsqlite3-dev libsigc++-3.0-dev libboost-json1.81-dev pkg-config libhiredis-dev redis-server)
+core_packages=(g++ cmake ninja-build libboost1.81-dev libfmt-dev doctest-dev libbenchmark-dev libsqlite3-dev libsigc++-3.0-dev libboost-json1.81-dev libboost-url1.81-dev pkg-config libhiredis-dev redis-server)
 
 # configure_and_build BUILD_DIR [cmake args...]
 configure_and_build() {

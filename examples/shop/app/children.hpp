@@ -99,7 +99,7 @@ public:
         std::filesystem::create_directories(dir_);
         for (auto name : names) start(name);
     }
-    ~serving_processes() { stop(); }
+    ~serving_processes() { (void)stop(); }
     serving_processes(const serving_processes&) = delete;
     serving_processes& operator=(const serving_processes&) = delete;
 
@@ -115,11 +115,15 @@ public:
         processes_.at(name)->signal(SIGKILL);
         processes_.at(name)->wait();
     }
-    // SIGTERM to each, then waits for all of them.
-    void stop() {
+    // SIGTERM to each, then waits for all of them. Returns those that did not exit with 0
+    // ("payment exited with 66"): a crash, or a sanitizer's report at exit.
+    std::vector<std::string> stop() {
+        std::vector<std::string> failed;
         for (auto& [name, process] : processes_) process->signal(SIGTERM);
-        for (auto& [name, process] : processes_) process->wait();
+        for (auto& [name, process] : processes_)
+            if (int status = process->wait(); status != 0) failed.push_back(name + " exited with " + std::to_string(status));
         processes_.clear();
+        return failed;
     }
 
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }

@@ -195,6 +195,27 @@ private:
             only(http::verb::get);
             return saga(req, path[1]);
         }
+        // The simulated world around the shop, for trying failures by hand and in tests.
+        if (is({"simulation", "card-gateway"})) {
+            only(http::verb::put);
+            auto b = text(object_body(req), "behaviour");
+            if (b != "approve" && b != "decline" && b != "time_out")
+                throw api_error{http::status::bad_request, "invalid_field", "'behaviour' is approve, decline or time_out"};
+            shop_.set_card(b == "approve" ? card_behaviour::approve
+                           : b == "decline" ? card_behaviour::decline
+                                            : card_behaviour::time_out);
+            return json_response(http::status::ok, json::object{{"card_gateway", b}}, v);
+        }
+        if (is({"simulation", "data-platform"})) {
+            only(http::verb::put);
+            auto b = text(object_body(req), "behaviour");
+            if (b != "up" && b != "down" && b != "slow")
+                throw api_error{http::status::bad_request, "invalid_field", "'behaviour' is up, down or slow"};
+            shop_.set_data_platform(b == "up" ? platform_behaviour::up
+                                    : b == "down" ? platform_behaviour::down
+                                                  : platform_behaviour::slow);
+            return json_response(http::status::ok, json::object{{"data_platform", b}}, v);
+        }
         if (is({"audit"})) {
             only(http::verb::get);
             json::array broken;

@@ -309,6 +309,8 @@ int remote_scenarios(const arguments& a) {
             all_ok = false;
             continue;
         }
+        auto unclean = shop.stop();
+        for (auto& u : unclean) outcome.broken.push_back("the " + u);
         bool ok = outcome.as_expected && outcome.broken.empty();
         if (a.json) print_json(outcome);
         else print_outcome(outcome, names.size() == 1);

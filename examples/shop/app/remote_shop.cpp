@@ -31,8 +31,10 @@ remote_shop::remote_shop(remote_options o) : options_(std::move(o)) {
     }
 }
 
+std::vector<std::string> remote_shop::stop() { return processes_->stop(); }
+
 remote_shop::~remote_shop() {
-    processes_->stop();
+    (void)processes_->stop();
     try {
         client_->remove_keys();
     } catch (const std::exception&) {

@@ -60,6 +60,8 @@ public:
     // What the processes reported on their error output (incidents, dead letters).
     [[nodiscard]] std::vector<std::string> incidents() override;
 
+    // Stops the processes (SIGTERM); returns those that did not exit cleanly.
+    std::vector<std::string> stop();
     // Keeps the directory (databases and logs) when the shop is destroyed, and says where.
     std::string keep_files();
     // Every process's output, the end of each, for a failure's report.
