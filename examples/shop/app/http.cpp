@@ -221,7 +221,15 @@ private:
             json::array broken;
             for (auto& b : shop_.check_invariants()) broken.emplace_back(b);
             bool holds = broken.empty();
-            return json_response(http::status::ok, json::object{{"invariants_hold", holds}, {"broken", std::move(broken)}}, v);
+            json::object orders; // how many in each status
+            auto state = shop_.state();
+            for (auto& o : state.at("orders").as_array()) {
+                auto& count = orders[o.at("status").as_string()];
+                count = count.is_null() ? 1 : count.as_int64() + 1;
+            }
+            return json_response(http::status::ok,
+                                 json::object{{"invariants_hold", holds}, {"broken", std::move(broken)}, {"orders", std::move(orders)}},
+                                 v);
         }
         throw api_error{http::status::not_found, "no_route", fmt::format("nothing at {}", std::string_view{req.target()})};
     }
