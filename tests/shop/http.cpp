@@ -2,15 +2,12 @@
 // free loopback port: the create-and-pay walk-through in both modes, every class of error,
 // another user's resources refused, the race for the last unit, and SIGTERM under load.
 
+#include "../support/http_client.hpp"
+
 #include <app/children.hpp>
 
 #include <doctest/doctest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -29,11 +26,8 @@
 
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
+namespace http = boost::beast::http;
 namespace json = boost::json;
-using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 using shop::app::child_process;
 using shop::app::read_text_file;
@@ -92,45 +86,17 @@ public:
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
 
     reply call(http::verb method, const std::string& target, const std::string& body = {}, std::int64_t user = 0) const {
-        net::io_context io;
-        beast::tcp_stream stream{io};
-        stream.connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port_});
-        http::request<http::string_body> req{method, target, 11};
-        req.set(http::field::host, "127.0.0.1");
-        if (user) req.set("X-User-Id", std::to_string(user));
-        if (!body.empty()) {
-            req.set(http::field::content_type, "application/json");
-            req.body() = body;
-        }
-        req.prepare_payload();
-        http::write(stream, req);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        http::read(stream, buffer, res);
-        reply r{static_cast<int>(res.result_int()), {}, res.body()};
+        auto r = test_support::http_call(port_, method, target, body, user);
+        reply out{r.status, {}, r.body};
         boost::system::error_code ec;
-        r.body = json::parse(r.text, ec);
-        return r;
+        out.body = json::parse(out.text, ec);
+        return out;
     }
     reply get(const std::string& target, std::int64_t user = 0) const { return call(http::verb::get, target, {}, user); }
     reply post(const std::string& target, const std::string& body, std::int64_t user = 0) const {
         return call(http::verb::post, target, body, user);
     }
-    // Raw bytes in, whatever comes back.
-    std::string raw(const std::string& bytes) const {
-        net::io_context io;
-        tcp::socket socket{io};
-        socket.connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port_});
-        net::write(socket, net::buffer(bytes));
-        std::string answer;
-        boost::system::error_code ec;
-        for (char chunk[4096];;) {
-            auto n = socket.read_some(net::buffer(chunk), ec);
-            answer.append(chunk, n);
-            if (ec) break;
-        }
-        return answer;
-    }
+    std::string raw(const std::string& bytes) const { return test_support::http_raw(port_, bytes); }
 
 private:
     static inline int count_ = 0;

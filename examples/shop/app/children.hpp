@@ -93,8 +93,11 @@ class serving_processes {
 public:
     static constexpr std::array<const char*, 6> names{"order", "product", "coupon", "point", "payment", "data_platform"};
 
-    serving_processes(std::string program, std::string redis_url, std::filesystem::path directory, std::string prefix)
-        : program_(std::move(program)), url_(std::move(redis_url)), dir_(std::move(directory)), prefix_(std::move(prefix)) {
+    // `order_arguments` go to the order process's command line too (--http ADDRESS:PORT).
+    serving_processes(std::string program, std::string redis_url, std::filesystem::path directory, std::string prefix,
+                      std::vector<std::string> order_arguments = {})
+        : program_(std::move(program)), url_(std::move(redis_url)), dir_(std::move(directory)), prefix_(std::move(prefix)),
+          order_arguments_(std::move(order_arguments)) {
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
         for (auto name : names) start(name);
@@ -104,11 +107,10 @@ public:
     serving_processes& operator=(const serving_processes&) = delete;
 
     void start(const std::string& name) {
-        processes_[name] = std::make_unique<child_process>(
-            program_,
-            std::vector<std::string>{"serve", "--context", name, "--redis", url_, "--dir", databases().string(), "--prefix",
-                                     prefix_},
-            dir_ / (name + ".log"));
+        std::vector<std::string> args{"serve", "--context", name, "--redis", url_, "--dir", databases().string(), "--prefix",
+                                      prefix_};
+        if (name == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
+        processes_[name] = std::make_unique<child_process>(program_, args, dir_ / (name + ".log"));
     }
     // As abrupt as a crash: no destructor runs, nothing is flushed.
     void kill(const std::string& name) {
@@ -147,6 +149,7 @@ private:
     std::string program_, url_;
     std::filesystem::path dir_;
     std::string prefix_;
+    std::vector<std::string> order_arguments_;
     std::map<std::string, std::unique_ptr<child_process>> processes_;
 };
 

@@ -166,7 +166,7 @@ json::object shop_client::call(std::string_view context, std::string op, const j
             fmt::format("no answer from the {} process to {} within {} ms", context, c.op, timeout.count()));
     }
     auto reply = answer.get();
-    if (!reply.ok) throw command_failed(reply.error);
+    if (!reply.ok) throw command_failed(reply.error, reply.refusal, reply.code);
     return json::parse(reply.result).as_object();
 }
 

@@ -22,7 +22,15 @@ namespace shop::app {
 // A command the process refused (a broken business rule) or could not run.
 class command_failed : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    // `refusal`: the platform::refusal as a number when a business rule refused it, else -1.
+    command_failed(const std::string& message, int refusal = -1, std::string code = {})
+        : std::runtime_error(message), refusal_(refusal), code_(std::move(code)) {}
+    [[nodiscard]] int refusal() const noexcept { return refusal_; }
+    [[nodiscard]] const std::string& code() const noexcept { return code_; }
+
+private:
+    int refusal_;
+    std::string code_;
 };
 
 class shop_client {

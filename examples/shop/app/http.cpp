@@ -82,7 +82,7 @@ std::int64_t whole_number(std::string_view text, std::string_view what) {
 
 class api {
 public:
-    explicit api(shop& s) : shop_(s) {}
+    explicit api(shop_api& s) : shop_(s) {}
 
     // Never throws: every failure becomes an error response.
     response handle(const request& req) {
@@ -336,7 +336,7 @@ private:
         return std::string{v->as_string()};
     }
 
-    shop& shop_;
+    shop_api& shop_;
 };
 
 class server;
@@ -374,19 +374,16 @@ private:
 
 class server {
 public:
-    server(net::io_context& io, shop& s, const http_options& o)
-        : io_(io), acceptor_(io), api_(s), options_(o), signals_(io, SIGINT, SIGTERM) {
+    server(net::io_context& io, shop_api& s, const http_options& o) : io_(io), acceptor_(io), api_(s), options_(o) {
         tcp::endpoint endpoint{net::ip::make_address(o.address), o.port};
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
         acceptor_.bind(endpoint);
         acceptor_.listen(net::socket_base::max_listen_connections);
-        signals_.async_wait([this](beast::error_code ec, int) {
-            if (!ec) stop();
-        });
+        endpoint_ = acceptor_.local_endpoint();
     }
 
-    [[nodiscard]] tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
+    [[nodiscard]] tcp::endpoint endpoint() const { return endpoint_; }
     void accept() {
         acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
             if (ec) return; // closed: stopping
@@ -422,9 +419,9 @@ public:
 private:
     net::io_context& io_;
     tcp::acceptor acceptor_;
+    tcp::endpoint endpoint_;
     api api_;
     http_options options_;
-    net::signal_set signals_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> requests_{0};
     std::mutex mutex_;
@@ -475,22 +472,60 @@ void session::write(response res) {
 
 } // namespace
 
+struct http_service::impl {
+    impl(shop_api& s, const http_options& o) : io(static_cast<int>(o.threads)), srv(io, s, o) {}
+    net::io_context io;
+    server srv;
+    std::vector<std::thread> threads;
+    std::mutex stop_mutex;
+};
+
+http_service::http_service(shop_api& shop, const http_options& options) {
+    if (options.threads == 0) throw std::invalid_argument("--threads must be at least 1");
+    impl_ = std::make_unique<impl>(shop, options);
+}
+
+http_service::~http_service() { stop(); }
+
+void http_service::start() {
+    impl_->srv.accept();
+    for (std::size_t i = 0; i < impl_->srv.options().threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+}
+
+void http_service::stop() {
+    std::lock_guard lock{impl_->stop_mutex};
+    if (impl_->threads.empty()) return;
+    impl_->srv.stop();
+    // The io_context runs out of work once the acceptor and every connection are closed.
+    for (auto& t : impl_->threads) t.join();
+    impl_->threads.clear();
+}
+
+std::string http_service::url() const {
+    auto where = impl_->srv.endpoint();
+    return fmt::format("http://{}:{}", where.address().to_string(), where.port());
+}
+
+std::uint64_t http_service::requests() const noexcept { return impl_->srv.requests(); }
+
+namespace {
+std::atomic<bool> http_stop_requested{false};
+extern "C" void request_http_stop(int) { http_stop_requested = true; }
+} // namespace
+
 int serve_http(const http_options& o) {
     if (o.directory.empty()) throw std::invalid_argument("serve --http needs --dir, where the databases are kept");
-    if (o.threads == 0) throw std::invalid_argument("--threads must be at least 1");
     shop s{config{.mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
-    net::io_context io{static_cast<int>(o.threads)};
-    server srv{io, s, o};
-    srv.accept();
-    auto where = srv.endpoint();
-    fmt::print("shop: listening on http://{}:{} ({} mode, databases in {})\n", where.address().to_string(), where.port(),
-               to_string(o.mode), o.directory);
+    http_service service{s, o};
+    std::signal(SIGINT, request_http_stop);
+    std::signal(SIGTERM, request_http_stop);
+    service.start();
+    fmt::print("shop: listening on {} ({} mode, databases in {})\n", service.url(), to_string(o.mode), o.directory);
     std::fflush(stdout);
-    std::vector<std::jthread> threads;
-    for (std::size_t i = 1; i < o.threads; ++i) threads.emplace_back([&io] { io.run(); });
-    io.run();
-    threads.clear(); // every connection is closed: no request is in flight
-    fmt::print("shop: stopping after {} requests; letting sagas in flight end and the outbox deliver\n", srv.requests());
+    while (!http_stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    service.stop();
+    fmt::print("shop: stopping after {} requests; letting sagas in flight end and the outbox deliver\n",
+               service.requests());
     std::fflush(stdout);
     s.settle();
     fmt::print("shop: stopped\n");

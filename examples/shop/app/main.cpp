@@ -13,6 +13,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -49,7 +51,7 @@ constexpr const char* usage = R"(usage:
   shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
   shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N]
                                               the shop's web API (see README), until SIGTERM
-  shop serve --context NAME --redis URL --dir DIR [--prefix P]
+  shop serve --context NAME --redis URL --dir DIR [--prefix P] [--http ADDRESS:PORT (order only)]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
                                               with its database in DIR, talking only through Redis
@@ -131,32 +133,40 @@ std::uint64_t count_option(const arguments& a, const std::string& key, std::uint
     return value;
 }
 
-#ifdef SHOP_WITH_HTTP
-int serve_http(const arguments& a) {
+// --http ADDRESS:PORT
+std::pair<std::string, unsigned short> http_endpoint(const arguments& a) {
     auto where = a.options.at("http");
     auto colon = where.rfind(':');
     if (colon == std::string::npos) throw usage_error(fmt::format("--http takes ADDRESS:PORT, not '{}'", where));
-    http_options o;
-    o.address = where.substr(0, colon);
     auto port = where.substr(colon + 1);
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (ec != std::errc{} || end != port.data() + port.size() || value > 65535)
         throw usage_error(fmt::format("--http takes ADDRESS:PORT with a port up to 65535, not '{}'", where));
-    o.port = static_cast<unsigned short>(value);
+    return {where.substr(0, colon), static_cast<unsigned short>(value)};
+}
+
+#ifdef SHOP_WITH_HTTP
+int serve_http(const arguments& a) {
+    http_options o;
+    std::tie(o.address, o.port) = http_endpoint(a);
     o.directory = required(a, "dir");
     o.mode = modes_of(a, false).front();
     o.threads = count_option(a, "threads", o.threads);
     return ::shop::app::serve_http(o);
 }
 #else
-int serve_http(const arguments&) { throw usage_error("this shop was built without its HTTP API (Boost.URL)"); }
+int serve_http(const arguments&) { throw usage_error("this shop was built without its web API (Boost.URL)"); }
 #endif
 
 #ifdef SHOP_WITH_REDIS
 int serve(const arguments& a) {
-    serve_options o{.context = required(a, "context"), .redis_url = required(a, "redis"), .directory = required(a, "dir")};
+    serve_options o;
+    o.context = required(a, "context");
+    o.redis_url = required(a, "redis");
+    o.directory = required(a, "dir");
     if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
+    if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     return ::shop::app::serve(o);
 }
 
@@ -498,7 +508,7 @@ int main(int argc, char** argv) {
         }
         if (a.command == "diagram") return diagram(a);
         if (a.command == "order") return order(a);
-        if (a.command == "serve" && a.options.contains("http")) return serve_http(a);
+        if (a.command == "serve" && a.options.contains("http") && !a.options.contains("context")) return serve_http(a);
         if (a.command == "serve") return serve(a);
         if (a.command == "load") return load(a);
         if (a.command == "help" || a.command == "--help") {

@@ -15,6 +15,10 @@ struct serve_options {
     std::string redis_url;      // redis://[user:password@]host:port[/db] or unix://path
     std::string directory;      // where its database is: {directory}/{context}.db
     std::string prefix = "shop:"; // before every Redis key, so applications can share one Redis
+    // The order process only: serve the web API (docs/http.md) at this address and port
+    // (port 0: any free one, printed), over the six processes.
+    std::string http_address;
+    unsigned short http_port = 0;
 };
 
 // Runs the context until SIGINT or SIGTERM; returns the exit status.

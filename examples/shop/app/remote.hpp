@@ -33,8 +33,12 @@ struct command_reply {
     bool ok = false;
     std::string result; // JSON, when ok
     std::string error;  // for people, when not
+    // When a business rule refused it: the platform::refusal, as a number, and the code;
+    // -1 and empty for any other failure.
+    int refusal = -1;
+    std::string code;
 };
-BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error))
+BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error, refusal, code))
 
 // The processes of `shop serve --context NAME`: the five contexts and the data platform.
 inline constexpr std::array<std::string_view, 6> process_names{"order",   "product", "coupon",

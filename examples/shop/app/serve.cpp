@@ -4,9 +4,14 @@
 // consumer group per step), the saga state is in Redis, and the saga bridge carries
 // rollbacks and ends between the processes. Requests come as commands on a stream.
 
+#include "command_shop.hpp"
+#ifdef SHOP_WITH_HTTP
+#include "http.hpp"
+#endif
 #include "io_thread.hpp"
 #include "processes.hpp"
 #include "remote.hpp"
+#include "views.hpp"
 
 #include <boost/json.hpp>
 
@@ -127,6 +132,7 @@ public:
             if (auto n = participant_->resume()) fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
         fmt::print("{}: serving (pid {}), database {}, Redis {}\n", options_.context, ::getpid(), path_of(options_.context),
                    redis_options_.where());
+        start_web_api();
         std::fflush(stdout);
         auto next_sweep = std::chrono::steady_clock::now();
         while (!stop_requested) {
@@ -146,9 +152,31 @@ public:
             }
         }
         fmt::print("{}: stopping\n", options_.context);
+#ifdef SHOP_WITH_HTTP
+        if (web_api_) web_api_->stop(); // the requests in flight are answered first
+#endif
     }
 
 private:
+    // The order process may serve the web API: its requests become commands to the six
+    // processes (its own included), as any client's would.
+    void start_web_api() {
+        if (options_.http_address.empty()) return;
+        if (options_.context != "order") throw std::invalid_argument("only the order process serves the web API (--http)");
+#ifdef SHOP_WITH_HTTP
+        web_shop_ = std::make_unique<command_shop>(
+            command_shop_options{.redis_url = options_.redis_url, .prefix = options_.prefix, .databases = options_.directory});
+        http_options o;
+        o.address = options_.http_address;
+        o.port = options_.http_port;
+        web_api_ = std::make_unique<http_service>(*web_shop_, o);
+        web_api_->start();
+        fmt::print("order: web API on {}\n", web_api_->url());
+#else
+        throw std::invalid_argument("this shop was built without its web API (Boost.URL)");
+#endif
+    }
+
     // The coupon context's clock: the system's, moved on by advance_clock.
     std::int64_t now() const { return static_cast<std::int64_t>(std::time(nullptr)) + clock_offset_.load(); }
 
@@ -318,7 +346,7 @@ private:
     }
 
     void answer(const command& c) {
-        command_reply reply{c.request, false, {}, {}};
+        command_reply reply{c.request, false, {}, {}, -1, {}};
         try {
             auto parsed = json::parse(c.args);
             if (!parsed.is_object()) throw platform::domain_error("a command's arguments are a JSON object");
@@ -326,6 +354,8 @@ private:
             reply.ok = true;
         } catch (const platform::domain_error& e) {
             reply.error = e.what();
+            reply.refusal = static_cast<int>(e.kind());
+            reply.code = e.code();
         } catch (const std::exception& e) {
             reply.error = fmt::format("{} failed: {}", c.op, e.what());
         }
@@ -386,6 +416,20 @@ private:
             return {};
         }
         if (name == "point" && op == "balance") return {{"balance", point_s_->balance(integer(args, "user"))}};
+        if (name == "product" && op == "search_products")
+            return {{"products", products_view(product_s_->search(text(args, "name"), integer(args, "min_price"),
+                                                                  integer(args, "max_price")))}};
+        if (name == "coupon" && op == "coupons_of") return {{"coupons", coupons_view(coupon_s_->of_user(integer(args, "user")))}};
+        if (name == "order" && op == "order") { // the order, and its payment's id for the payment process to show
+            auto id = integer(args, "order");
+            auto found = db_->read([&] { return orders_->find(id); });
+            if (!found) return {{"order", nullptr}, {"payment", 0}};
+            return {{"order", order_view(*found, nullptr)}, {"payment", found->payment_id}};
+        }
+        if (name == "payment" && op == "payment") {
+            auto id = integer(args, "payment");
+            return {{"payment", payment_view(db_->read([&] { return payments_->find(id); }))}};
+        }
         if (name == "order" && op == "order_status") {
             auto id = integer(args, "order");
             auto found = db_->read([&] { return orders_->find(id); });
@@ -427,6 +471,10 @@ private:
     }
 
     serve_options options_;
+    std::unique_ptr<command_shop> web_shop_;
+#ifdef SHOP_WITH_HTTP
+    std::unique_ptr<http_service> web_api_;
+#endif
     io_thread io_;
     redis::connection_options redis_options_;
     std::unique_ptr<redis::connection> writer_;

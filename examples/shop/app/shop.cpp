@@ -3,6 +3,7 @@
 
 #include "shop.hpp"
 #include "audit.hpp"
+#include "views.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -292,10 +293,7 @@ std::int64_t shop::add_product(const std::string& name, std::int64_t price, std:
 }
 
 json::array shop::search_products(const std::string& name_part, std::int64_t min_price, std::int64_t max_price) {
-    json::array found;
-    for (auto& p : impl_->product_s->search(name_part, min_price, max_price))
-        found.push_back(json::object{{"id", p.id}, {"name", p.name}, {"price", p.price}, {"stock", p.stock}});
-    return found;
+    return products_view(impl_->product_s->search(name_part, min_price, max_price));
 }
 
 std::int64_t shop::define_coupon(const std::string& name, const std::string& type, std::int64_t amount,
@@ -309,12 +307,7 @@ std::int64_t shop::issue_coupon(std::int64_t coupon_id, std::int64_t user_id) {
 }
 
 json::array shop::coupons_of(std::int64_t user_id) {
-    json::array found;
-    for (auto& c : impl_->coupon_s->of_user(user_id))
-        found.push_back(json::object{{"issued_coupon", c.id},      {"coupon", c.coupon_id}, {"type", c.type},
-                                     {"amount", c.amount},         {"expires_at", c.expires_at},
-                                     {"used_by_order", c.used_by_order}});
-    return found;
+    return coupons_view(impl_->coupon_s->of_user(user_id));
 }
 
 void shop::charge_points(std::int64_t user_id, std::int64_t amount) { impl_->point_s->charge(user_id, amount); }
@@ -362,34 +355,16 @@ std::string shop::order_status(std::int64_t order_id) {
 std::optional<json::object> shop::order(std::int64_t order_id) {
     auto o = impl_->read("order", [&] { return impl_->orders->find(order_id); });
     if (!o) return std::nullopt;
-    json::array items, coupons;
-    for (auto& i : o->items)
-        items.push_back(json::object{{"product", i.product_id}, {"name", i.name}, {"unit_price", i.unit_price},
-                                     {"quantity", i.quantity}});
-    for (auto& c : o->coupons)
-        coupons.push_back(json::object{{"issued_coupon", c.issued_coupon_id}, {"type", c.type}, {"amount", c.amount}});
-    json::value payment = nullptr;
-    if (o->payment_id != 0)
-        if (auto p = impl_->read("payment", [&] { return impl_->payments->find(o->payment_id); }))
-            payment = json::object{{"id", p->id}, {"amount", p->amount}, {"status", p->status}, {"method", p->method}};
-    return json::object{{"id", o->id},       {"user", o->user_id},          {"status", o->status},
-                        {"price", o->price}, {"items", std::move(items)},    {"coupons", std::move(coupons)},
-                        {"payment", std::move(payment)}};
+    std::optional<payment::payment> p;
+    if (o->payment_id != 0) p = impl_->read("payment", [&] { return impl_->payments->find(o->payment_id); });
+    return order_view(*o, payment_view(p));
 }
 
 std::optional<json::object> shop::saga(const std::string& key) {
     if (!impl_->sagas) return std::nullopt;
     auto s = impl_->sagas->state(key);
     if (!s) return std::nullopt;
-    json::array steps;
-    for (auto& step : s->steps)
-        steps.push_back(json::object{{"step", step.name}, {"state", choreo::saga::to_string(step.state)}});
-    json::object out{{"key", s->key}, {"status", choreo::saga::to_string(s->status)}, {"steps", std::move(steps)}};
-    if (!s->reason.empty()) {
-        out["reason"] = s->reason;
-        out["failed_step"] = s->failed_step;
-    }
-    return out;
+    return saga_view(*s);
 }
 
 std::string shop::saga_outcome(std::int64_t order_id) {

@@ -63,14 +63,13 @@ public:
     [[nodiscard]] std::vector<timeline_entry> timeline() override;
     [[nodiscard]] std::vector<std::string> incidents() override;
 
+    boost::json::array search_products(const std::string& name_part, std::int64_t min_price,
+                                                     std::int64_t max_price) override;
+    boost::json::array coupons_of(std::int64_t user_id) override;
+    [[nodiscard]] std::optional<boost::json::object> order(std::int64_t order_id) override;
+    [[nodiscard]] std::optional<boost::json::object> saga(const std::string& key) override;
+
     // The one-process shop's own.
-    boost::json::array search_products(const std::string& name_part, std::int64_t min_price, std::int64_t max_price);
-    boost::json::array coupons_of(std::int64_t user_id);
-    // One order with its items, coupons and payment; nullopt when there is none.
-    [[nodiscard]] std::optional<boost::json::object> order(std::int64_t order_id);
-    // Saga mode: a saga's state and its steps in the order they started; nullopt when there
-    // is none (or in transactional mode).
-    [[nodiscard]] std::optional<boost::json::object> saga(const std::string& key);
     // Kills this process (SIGKILL) right after the next commit that completes an order,
     // before anything else runs: the crash-after-commit scenario's child.
     void crash_after_next_completion();

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,9 @@ public:
     virtual std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id) = 0;
     virtual void charge_points(std::int64_t user_id, std::int64_t amount) = 0;
     virtual std::int64_t balance(std::int64_t user_id) = 0;
+    virtual boost::json::array search_products(const std::string& name_part, std::int64_t min_price,
+                                                             std::int64_t max_price) = 0;
+    virtual boost::json::array coupons_of(std::int64_t user_id) = 0; // the user's issued coupons
 
     // The two flows. Transactional: done when they return (or thrown, all rolled back).
     // Saga: the first step is committed when they return; settle() waits for the rest.
@@ -57,6 +61,10 @@ public:
     [[nodiscard]] virtual app::mode mode() const noexcept = 0;
     [[nodiscard]] virtual std::string order_status(std::int64_t order_id) = 0; // "NONE" when it does not exist
     [[nodiscard]] virtual std::string saga_outcome(std::int64_t order_id) = 0;   // saga mode: the sagas' states
+    // One order with its items, coupons and payment (app/views.hpp's shape); nullopt when none.
+    [[nodiscard]] virtual std::optional<boost::json::object> order(std::int64_t order_id) = 0;
+    // Saga mode: a saga's state and its steps in the order they started; nullopt when none.
+    [[nodiscard]] virtual std::optional<boost::json::object> saga(const std::string& key) = 0;
     [[nodiscard]] virtual boost::json::object state() = 0;
     [[nodiscard]] virtual std::vector<std::string> check_invariants() = 0; // empty when every invariant holds
     [[nodiscard]] virtual std::vector<timeline_entry> timeline() = 0;
