@@ -27,8 +27,8 @@ ctest --test-dir build-clang -j 2 --output-on-failure
 # benchmarks add nothing there; the packaging and documentation checks build nothing new).
 # A serving process that a sanitizer stops, or that reports at exit, fails its test.
 sanitized_targets=(choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests choreo_shop_tests
-  choreo_shop_process_tests shop)
-sanitized_tests="^(core|saga|durable|redis|shop|shop_processes)$"
+  choreo_shop_process_tests choreo_shop_http_tests shop)
+sanitized_tests="^(core|saga|durable|redis|shop|shop_processes|shop_http)$"
 sanitized() {
   local dir=$1 flags=$2
   cmake -S "$choreo_root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \
