@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Long fuzzing runs of everything that decodes untrusted input (Redis stream entries and
-# payloads, replies from the Redis port, connection URLs), with libFuzzer, ASan and UBSan.
+# payloads, replies from the Redis port, connection URLs, outbox rows read back from
+# SQLite), with libFuzzer, ASan and UBSan.
 # Usage: scripts/fuzz.sh [SECONDS per target, default 600]. New inputs go to
 # build-fuzz/tests/fuzz/corpus/NAME; a crash leaves crash-* in build-fuzz/tests/fuzz: add it
 # to tests/fuzz/corpus/NAME (scripts/test.sh then runs it every time) and fix the cause.
