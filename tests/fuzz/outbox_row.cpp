@@ -10,7 +10,7 @@
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/outbox_store.hpp>
 
-#include <boost/describe/class.hpp>
+#include "order_paid.hpp"
 
 #include <array>
 #include <chrono>
@@ -20,13 +20,7 @@
 #include <string>
 #include <string_view>
 
-namespace {
-struct order_paid {
-    std::int64_t order_id = 0;
-    std::int64_t amount = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid, (), (order_id, amount))
-} // namespace
+using choreo_fuzz::order_paid;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view input{reinterpret_cast<const char*>(data), size};

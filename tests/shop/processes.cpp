@@ -4,7 +4,9 @@
 // processes killed mid-run and restarted.
 
 #include "../support/fault_log.hpp"
+#ifdef SHOP_WITH_HTTP
 #include "../support/http_client.hpp"
+#endif
 #include "../support/redis_server.hpp"
 
 #include <app/children.hpp>
@@ -227,6 +229,7 @@ TEST_CASE("six processes through Redis: every scenario of the one-process shop p
     std::filesystem::remove(log.string() + ".names");
 }
 
+#ifdef SHOP_WITH_HTTP
 namespace {
 
 // The integer after `"field":` in a JSON text (the process tests read replies without a JSON library).
@@ -322,3 +325,4 @@ TEST_CASE("six processes through Redis: the web API served from the order proces
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
 }
+#endif // SHOP_WITH_HTTP

@@ -1,6 +1,7 @@
 // The shop's invariants, checked over what the five contexts' databases hold.
 
 #include "audit.hpp"
+#include "views.hpp"
 
 #include <fmt/format.h>
 
@@ -68,19 +69,7 @@ json::object read_contexts(const context_databases& dbs) {
         json::array a;
         for (auto id : orders.ids()) {
             auto o = *orders.find(id);
-            json::array items, applied;
-            for (auto& i : o.items)
-                items.push_back(json::object{{"product", i.product_id}, {"name", i.name}, {"unit_price", i.unit_price},
-                                             {"quantity", i.quantity}});
-            for (auto& c : o.coupons)
-                applied.push_back(json::object{{"issued_coupon", c.issued_coupon_id}, {"type", c.type}, {"amount", c.amount}});
-            a.push_back(json::object{{"id", o.id},
-                                     {"user", o.user_id},
-                                     {"status", o.status},
-                                     {"price", o.price},
-                                     {"payment", o.payment_id},
-                                     {"items", std::move(items)},
-                                     {"coupons", std::move(applied)}});
+            a.push_back(order_view(o, o.payment_id)); // the payment as its id: the audit joins it with the payments
         }
         return a;
     });

@@ -163,13 +163,11 @@ void command_shop::fail_step(const std::string& step) {
 }
 
 void command_shop::set_card(card_behaviour b) {
-    const char* names[] = {"approve", "decline", "time_out"};
-    (void)call("payment", "set_card", {{"behaviour", names[static_cast<int>(b)]}});
+    (void)call("payment", "set_card", {{"behaviour", card_behaviour_names[static_cast<std::size_t>(b)]}});
 }
 
 void command_shop::set_data_platform(platform_behaviour b) {
-    const char* names[] = {"up", "down", "slow"};
-    (void)call("data_platform", "set_data_platform", {{"behaviour", names[static_cast<int>(b)]}});
+    (void)call("data_platform", "set_data_platform", {{"behaviour", platform_behaviour_names[static_cast<std::size_t>(b)]}});
 }
 
 std::string command_shop::order_status(std::int64_t order_id) {

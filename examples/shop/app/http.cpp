@@ -199,21 +199,13 @@ private:
         if (is({"simulation", "card-gateway"})) {
             only(http::verb::put);
             auto b = text(object_body(req), "behaviour");
-            if (b != "approve" && b != "decline" && b != "time_out")
-                throw api_error{http::status::bad_request, "invalid_field", "'behaviour' is approve, decline or time_out"};
-            shop_.set_card(b == "approve" ? card_behaviour::approve
-                           : b == "decline" ? card_behaviour::decline
-                                            : card_behaviour::time_out);
+            shop_.set_card(named<card_behaviour>(card_behaviour_names, b));
             return json_response(http::status::ok, json::object{{"card_gateway", b}}, v);
         }
         if (is({"simulation", "data-platform"})) {
             only(http::verb::put);
             auto b = text(object_body(req), "behaviour");
-            if (b != "up" && b != "down" && b != "slow")
-                throw api_error{http::status::bad_request, "invalid_field", "'behaviour' is up, down or slow"};
-            shop_.set_data_platform(b == "up" ? platform_behaviour::up
-                                    : b == "down" ? platform_behaviour::down
-                                                  : platform_behaviour::slow);
+            shop_.set_data_platform(named<platform_behaviour>(platform_behaviour_names, b));
             return json_response(http::status::ok, json::object{{"data_platform", b}}, v);
         }
         if (is({"audit"})) {
@@ -314,6 +306,14 @@ private:
         auto id = whole_number(header->value(), "X-User-Id");
         if (id < 1) throw api_error{http::status::bad_request, "user_required", "X-User-Id is a positive number"};
         return id;
+    }
+
+    template <class Behaviour, std::size_t N>
+    static Behaviour named(const std::array<std::string_view, N>& names, std::string_view name) {
+        if (auto b = behaviour_named<Behaviour>(names, name)) return *b;
+        std::string known;
+        for (auto n : names) known += (known.empty() ? "" : ", ") + std::string{n};
+        throw api_error{http::status::bad_request, "invalid_field", fmt::format("'behaviour' is one of {}", known)};
     }
 
     static json::object object_body(const request& req) {

@@ -11,6 +11,7 @@
 #include "io_thread.hpp"
 #include "processes.hpp"
 #include "remote.hpp"
+#include "shop_api.hpp"
 #include "views.hpp"
 
 #include <boost/json.hpp>
@@ -445,21 +446,15 @@ private:
             return {};
         }
         if (name == "payment" && op == "set_card") {
-            auto b = text(args, "behaviour");
-            if (b != "approve" && b != "decline" && b != "time_out")
-                throw platform::domain_error("the card gateway's behaviour is approve, decline or time_out");
-            gateway_->set(b == "approve" ? payment::card_gateway::behaviour::approve
-                          : b == "decline" ? payment::card_gateway::behaviour::decline
-                                           : payment::card_gateway::behaviour::time_out);
+            auto b = behaviour_named<card_behaviour>(card_behaviour_names, text(args, "behaviour"));
+            if (!b) throw platform::domain_error(platform::refusal::invalid_input, "invalid_field", "no such card behaviour");
+            gateway_->set(static_cast<payment::card_gateway::behaviour>(*b));
             return {};
         }
         if (name == "data_platform" && op == "set_data_platform") {
-            auto b = text(args, "behaviour");
-            if (b != "up" && b != "down" && b != "slow")
-                throw platform::domain_error("the data platform's behaviour is up, down or slow");
-            platform_api_->set(b == "up" ? data_platform::api::behaviour::up
-                               : b == "down" ? data_platform::api::behaviour::down
-                                             : data_platform::api::behaviour::slow);
+            auto b = behaviour_named<platform_behaviour>(platform_behaviour_names, text(args, "behaviour"));
+            if (!b) throw platform::domain_error(platform::refusal::invalid_input, "invalid_field", "no such platform behaviour");
+            platform_api_->set(static_cast<data_platform::api::behaviour>(*b));
             return {};
         }
         if (name == "coupon" && op == "advance_clock") {

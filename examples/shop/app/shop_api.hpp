@@ -6,10 +6,12 @@
 
 #include <boost/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,17 @@ struct timeline_entry {
 
 enum class card_behaviour { approve, decline, time_out };
 enum class platform_behaviour { up, down, slow };
+// Their names, in the order of the enumerators (commands and the web API use them).
+inline constexpr std::array<std::string_view, 3> card_behaviour_names{"approve", "decline", "time_out"};
+inline constexpr std::array<std::string_view, 3> platform_behaviour_names{"up", "down", "slow"};
+
+// The behaviour called `name` in `names`; nullopt when none is.
+template <class Behaviour, std::size_t N>
+[[nodiscard]] std::optional<Behaviour> behaviour_named(const std::array<std::string_view, N>& names, std::string_view name) {
+    for (std::size_t i = 0; i < N; ++i)
+        if (names[i] == name) return static_cast<Behaviour>(i);
+    return std::nullopt;
+}
 
 class shop_api {
 public:
