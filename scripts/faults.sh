@@ -11,5 +11,5 @@ configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER
 log=build/fault-log.tsv
 rm -f "$log"
 CHOREO_FAULT_LOG="$choreo_root/$log" ctest --test-dir build -j 2 --output-on-failure \
-  -R "^(saga|durable|redis|shop|shop_processes)$"
+  -R "^(saga|durable|redis|shop|shop_processes|shop_http)$"
 python3 scripts/fault_matrix.py "$log" docs/faults.md
