@@ -185,6 +185,9 @@ TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random mome
     MESSAGE("killed: " << summary);
     CHECK(kills >= 6); // the run lasted long enough to be interrupted often
     int status = load->exited() ? load->exit_status() : finish(*load, 300s);
+    // A start cut off between the saga store and its commit leaves its key taken; the order
+    // context must go on with other keys rather than refuse every order after it.
+    CHECK(shop.load_output().find("exists already") == std::string::npos);
     bool held = check_run(shop, status);
     test_support::record_fault("shop, six processes on Redis", "a context process SIGKILLed at a random moment, restarted",
                                "saga, Redis", kills, held, audited);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ; // NOLINT: POSIX declares it for posix_spawn's callers to name
@@ -64,6 +66,7 @@ public:
     }
     // Waits for it to end; its exit status (128 + the signal when killed).
     int wait() {
+        if (pid_ <= 0) return exit_status_; // reaped already
         int status = 0;
         ::waitpid(pid_, &status, 0);
         pid_ = -1;
@@ -110,17 +113,33 @@ public:
         std::vector<std::string> args{"serve", "--context", name, "--redis", url_, "--dir", databases().string(), "--prefix",
                                       prefix_};
         if (name == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
-        processes_[name] = std::make_unique<child_process>(program_, args, dir_ / (name + ".log"));
+        auto log = dir_ / (name + ".log");
+        std::error_code absent;
+        auto size = std::filesystem::file_size(log, absent);
+        started_at_[name] = absent ? 0 : size;
+        processes_[name] = std::make_unique<child_process>(program_, args, log);
+    }
+    // Whether the process started last under `name` says it serves (its SIGTERM handler is
+    // in place by then: before, SIGTERM ends it as the default action does, with 143).
+    [[nodiscard]] bool ready(const std::string& name) const {
+        auto log = read_text_file(dir_ / (name + ".log"));
+        auto from = started_at_.count(name) ? started_at_.at(name) : 0;
+        return log.size() > from && log.find(name + ": serving (pid", from) != std::string::npos;
     }
     // As abrupt as a crash: no destructor runs, nothing is flushed.
     void kill(const std::string& name) {
         processes_.at(name)->signal(SIGKILL);
         processes_.at(name)->wait();
     }
-    // SIGTERM to each, then waits for all of them. Returns those that did not exit with 0
-    // ("payment exited with 66"): a crash, or a sanitizer's report at exit.
-    std::vector<std::string> stop() {
+    // SIGTERM to each once it serves (one just restarted may still be starting), then waits
+    // for all of them. Returns those that did not exit with 0 ("payment exited with 66"): a
+    // crash, or a sanitizer's report at exit.
+    std::vector<std::string> stop(std::chrono::seconds patience = std::chrono::seconds{120}) {
         std::vector<std::string> failed;
+        auto deadline = std::chrono::steady_clock::now() + patience;
+        for (auto& [name, process] : processes_)
+            while (!ready(name) && !process->exited() && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::milliseconds{20});
         for (auto& [name, process] : processes_) process->signal(SIGTERM);
         for (auto& [name, process] : processes_)
             if (int status = process->wait(); status != 0) failed.push_back(name + " exited with " + std::to_string(status));
@@ -151,6 +170,7 @@ private:
     std::string prefix_;
     std::vector<std::string> order_arguments_;
     std::map<std::string, std::unique_ptr<child_process>> processes_;
+    std::map<std::string, std::uintmax_t> started_at_; // each log's size when its process started
 };
 
 } // namespace shop::app

@@ -1,6 +1,7 @@
 #pragma once
 // The order context's tables.
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -29,6 +30,13 @@ public:
     std::int64_t create(std::int64_t user_id) {
         platform::statement{db_, "INSERT INTO orders (user_id, status) VALUES (?, ?)"}.bind(user_id, create_pending).run();
         return db_.last_insert_id();
+    }
+    // Gives order `id` (with nothing attached yet) a number above every order's; returns it.
+    std::int64_t renumber(std::int64_t id) {
+        platform::statement highest{db_, "SELECT MAX(id) FROM orders"};
+        std::int64_t next = std::max(highest.step() ? highest.integer(0) : 0, id) + 1;
+        platform::statement{db_, "UPDATE orders SET id = ? WHERE id = ?"}.bind(next, id).run();
+        return next;
     }
     std::optional<order> find(std::int64_t id) {
         platform::statement s{db_, "SELECT id, user_id, status, price, product_status, coupon_status, payment_id FROM "

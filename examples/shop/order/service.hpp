@@ -27,10 +27,21 @@ public:
                 throw platform::domain_error(platform::refusal::invalid_input, "invalid_quantity", fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
         auto unit = w_.bus().begin(db_);
         auto id = orders_.create(user_id);
-        events::OrderCreateStart start{id, user_id, lines, issued_coupon_ids};
         if (auto* p = w_.participant()) {
-            p->start(unit, std::move(start), std::to_string(id));
+            // The key of a start that never committed (its process died between the saga
+            // store and the commit; the order's row went with the transaction) stays taken:
+            // the order takes the next number rather than refusing every order from then on.
+            for (int burnt = 0;; ++burnt) {
+                try {
+                    p->start(unit, events::OrderCreateStart{id, user_id, lines, issued_coupon_ids}, std::to_string(id));
+                    break;
+                } catch (const choreo::saga::saga_exists_error&) {
+                    if (burnt == max_burnt_keys) throw;
+                    id = orders_.renumber(id);
+                }
+            }
         } else {
+            events::OrderCreateStart start{id, user_id, lines, issued_coupon_ids};
             out_.publish(unit, std::move(start));
             w_.check_fault("order/create order");
         }
@@ -47,7 +58,16 @@ public:
         auto attempt = orders_.next_pay_attempt(order_id);
         events::PayStart start{o->id, o->user_id, o->payment_id, o->price, method};
         if (auto* p = w_.participant()) {
-            p->start(unit, std::move(start), fmt::format("{}#{}", order_id, attempt));
+            // As in create(): an attempt whose start never committed left its key taken.
+            for (int burnt = 0;; ++burnt) {
+                try {
+                    p->start(unit, start, fmt::format("{}#{}", order_id, attempt));
+                    break;
+                } catch (const choreo::saga::saga_exists_error&) {
+                    if (burnt == max_burnt_keys) throw;
+                    attempt = orders_.next_pay_attempt(order_id);
+                }
+            }
         } else {
             out_.publish(unit, std::move(start));
             w_.check_fault("order/start payment");
@@ -57,6 +77,10 @@ public:
     }
 
 private:
+    // Each key burnt takes a crash at the wrong moment; more in a row means the store is not
+    // the one the keys came from, and the refusal says so.
+    static constexpr int max_burnt_keys = 100;
+
     platform::wiring& w_;
     platform::database& db_;
     repository& orders_;

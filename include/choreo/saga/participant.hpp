@@ -893,7 +893,9 @@ public:
     /// @brief Starts a saga with `event` inside `unit` (which should also hold the first
     /// change, say the order in CREATE_PENDING): creates its record in the store, publishes
     /// the event with the key key_for<E>(aggregate_id), and watches its deadline. If the
-    /// unit rolls back, so does the saga. Throws saga_exists_error for a key in use.
+    /// unit rolls back, so does the saga. Throws saga_exists_error for a key in use, and a
+    /// key stays in use after its start rolled back (the store is not in the unit): take
+    /// another aggregate id in the same unit and start again.
     template <class E>
     correlation_key start(unit_of_work& unit, E&& event, std::string_view aggregate_id) {
         return start_in(&unit, std::forward<E>(event), aggregate_id);
