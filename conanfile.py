@@ -2,7 +2,8 @@
 
 Options select the optional layers, as the CMake package does: `durable` (the outbox and its
 JSON codec; Boost.JSON's compiled library), `sqlite` (the SQLite stores; SQLite3) and
-`redis` (the Redis connection; hiredis). The Kafka layer gets its option when it lands.
+`redis` (the Redis connection; hiredis). The Kafka layer is left out of the package
+for now (CHOREO_KAFKA off).
 
 The package is choreo's own CMake install: its headers and its package config, which finds
 Boost, {fmt} and SQLite3 with find_dependency. Consumers write
@@ -67,6 +68,8 @@ class ChoreoConan(ConanFile):
         toolchain.cache_variables["CHOREO_DURABLE"] = bool(self.options.durable)
         toolchain.cache_variables["CHOREO_SQLITE"] = bool(self.options.get_safe("sqlite", False))
         toolchain.cache_variables["CHOREO_REDIS"] = bool(self.options.redis)
+        # The Kafka layer gets an option (and a librdkafka requirement) once the shop runs on it.
+        toolchain.cache_variables["CHOREO_KAFKA"] = False
         toolchain.generate()
 
     def package_id(self):

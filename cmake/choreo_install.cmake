@@ -10,6 +10,9 @@ endif()
 if(CHOREO_HAS_REDIS)
   list(APPEND choreo_installed_targets choreo_redis)
 endif()
+if(CHOREO_HAS_KAFKA)
+  list(APPEND choreo_installed_targets choreo_kafka)
+endif()
 install(TARGETS ${choreo_installed_targets} EXPORT choreoTargets)
 install(DIRECTORY include/choreo DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
@@ -26,4 +29,5 @@ install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfigVersion.cmake
   cmake/choreo_find_hiredis.cmake
+  cmake/choreo_find_rdkafka.cmake
   DESTINATION ${choreo_cmake_dir})

@@ -10,17 +10,19 @@ cd "$choreo_root"
 ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev doxygen
 
 conan=$(ensure_conan)
+kafka_broker=$(ensure_kafka_broker)
 
 echo "==> GCC build"
 configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ -DCHOREO_WERROR=ON \
-  -DCHOREO_CONAN="$conan"
+  -DCHOREO_CONAN="$conan" -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker"
 # The tests that inject faults record them; a fault that broke an invariant fails the run.
 rm -f build/fault-log.tsv
 CHOREO_FAULT_LOG="$choreo_root/build/fault-log.tsv" ctest --test-dir build -j 2 --output-on-failure
 python3 scripts/fault_matrix.py build/fault-log.tsv build/faults.md
 
 echo "==> Clang build"
-configure_and_build build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DCHOREO_WERROR=ON
+configure_and_build build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DCHOREO_WERROR=ON \
+  -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker"
 ctest --test-dir build-clang -j 2 --output-on-failure
 
 # Sanitizers cover every test binary and the shop program the process tests run (the

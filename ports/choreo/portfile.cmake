@@ -18,6 +18,7 @@ vcpkg_cmake_configure(
         -DCHOREO_BUILD_TESTS=OFF
         -DCHOREO_BUILD_EXAMPLES=OFF
         -DCHOREO_BUILD_BENCHMARKS=OFF
+        -DCHOREO_KAFKA=OFF # a feature of its own once the shop runs on it
         ${FEATURE_OPTIONS}
 )
 

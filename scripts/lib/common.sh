@@ -19,7 +19,7 @@ ensure_packages() {
 }
 
 # The packages every build needs.
-core_packages=(g++ cmake ninja-build libboost1.81-dev libfmt-dev doctest-dev libbenchmark-dev libsqlite3-dev libsigc++-3.0-dev libboost-json1.81-dev libboost-url1.81-dev pkg-config libhiredis-dev redis-server)
+core_packages=(g++ cmake ninja-build libboost1.81-dev libfmt-dev doctest-dev libbenchmark-dev libsqlite3-dev libsigc++-3.0-dev libboost-json1.81-dev libboost-url1.81-dev pkg-config libhiredis-dev redis-server librdkafka-dev)
 
 # configure_and_build BUILD_DIR [cmake args...]
 configure_and_build() {
@@ -41,4 +41,21 @@ ensure_conan() {
     "$venv/bin/pip" install -q "conan==$conan_version" >&2
   fi
   echo "$venv/bin/conan"
+}
+
+# ensure_kafka_broker: prints the folder of the Apache Kafka broker's jars that the Kafka
+# tests start (a single KRaft node on loopback), resolved the first time by Maven from
+# tools/kafka/pom.xml (Maven Central) into build-tools/kafka-broker.
+ensure_kafka_broker() {
+  local libs=$choreo_root/build-tools/kafka-broker/libs
+  local version
+  version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$choreo_root/tools/kafka/pom.xml")
+  if [ ! -f "$libs/kafka_2.13-$version.jar" ]; then
+    ensure_packages openjdk-17-jre-headless maven >&2
+    echo "==> resolving the Kafka $version broker's jars into $libs" >&2
+    rm -rf "$libs"
+    mvn -q -B -f "$choreo_root/tools/kafka/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$libs" -DincludeScope=runtime >&2
+  fi
+  echo "$libs"
 }

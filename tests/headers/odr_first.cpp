@@ -6,6 +6,9 @@
 #if CHOREO_ODR_WITH_REDIS
 #include <choreo/redis.hpp>
 #endif
+#if CHOREO_ODR_WITH_KAFKA
+#include <choreo/kafka.hpp>
+#endif
 
 struct odr_event {
     int value;

@@ -10,10 +10,10 @@
 #include <choreo/core/type_name.hpp>
 #include <choreo/durable/codec.hpp>
 #include <choreo/durable/json_codec.hpp>
+#include <choreo/durable/wire.hpp>
 #include <choreo/redis/connection.hpp>
 
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -28,16 +28,8 @@
 
 namespace choreo::redis {
 
-/// @brief The schema version of event type E: `E::choreo_schema_version` if it declares one,
-/// else 1. Bump it when the payload's shape changes incompatibly; consumers refuse (and
-/// dead-letter) entries of another version rather than misread them.
-template <class E>
-[[nodiscard]] constexpr int schema_version_of() noexcept {
-    if constexpr (requires { E::choreo_schema_version; })
-        return static_cast<int>(E::choreo_schema_version);
-    else
-        return 1;
-}
+/// @brief The schema version of event type E (see durable::schema_version_of).
+using durable::schema_version_of;
 
 /// @brief How a stream is kept bounded: XADD ... MAXLEN [~] max_length.
 struct trim_policy {
@@ -58,36 +50,24 @@ struct stream_entry {
 };
 
 /// @brief A stream entry that is not a valid choreo envelope; the message says why.
-class entry_error : public permanent_error {
-public:
-    using permanent_error::permanent_error;
-};
+using entry_error = durable::envelope_error;
 
 namespace detail {
 
-inline constexpr std::string_view envelope_version = "1";
-
 // The fields of an entry, in the order XADD gets them.
 inline std::vector<std::string> entry_fields(std::string_view type, int schema, const envelope& env, std::string payload) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(env.time.time_since_epoch()).count();
-    return {"v",  std::string{envelope_version}, "type",      std::string{type},       "schema", std::to_string(schema),
-            "id", env.id.to_string(),           "causation", env.causation_id.to_string(), "key",    std::string{env.key.view()},
-            "time", std::to_string(ms),          "payload",   std::move(payload)};
-}
-
-template <class T>
-T number(std::string_view text, std::string_view field) {
-    T value{};
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-        throw entry_error("field '" + std::string{field} + "' is not a number: '" + std::string{text.substr(0, 40)} + "'");
-    return value;
+    std::vector<std::string> fields;
+    for (auto& [name, value] : durable::wire_fields(type, schema, env)) {
+        fields.emplace_back(name);
+        fields.push_back(std::move(value));
+    }
+    fields.emplace_back("payload");
+    fields.push_back(std::move(payload));
+    return fields;
 }
 
 // Decodes an entry's field list (as XREADGROUP returns it) into a stream_entry.
 inline stream_entry decode_entry(std::string id, const reply& fields, std::size_t max_payload) {
-    stream_entry e;
-    e.id = std::move(id);
     if (fields.type != reply::kind::array || fields.elements.size() % 2 != 0)
         throw entry_error("the entry's fields are not name-value pairs");
     std::map<std::string, std::string, std::less<>> named;
@@ -96,32 +76,14 @@ inline stream_entry decode_entry(std::string id, const reply& fields, std::size_
             throw entry_error("the entry has a field that is not a string");
         named[fields.elements[i].text] = fields.elements[i + 1].text;
     }
-    auto need = [&](std::string_view name) -> std::string& {
-        auto it = named.find(name);
-        if (it == named.end()) throw entry_error("the entry lacks the field '" + std::string{name} + "'");
-        return it->second;
-    };
-    if (need("v") != envelope_version)
-        throw entry_error("envelope version '" + need("v").substr(0, 20) + "' is not " + std::string{envelope_version});
-    e.type = need("type");
-    e.schema = number<int>(need("schema"), "schema");
-    auto event = event_id::parse(need("id"));
-    auto causation = event_id::parse(need("causation"));
-    if (!event || !causation) throw entry_error("an event id is not 32 hexadecimal digits");
-    e.event = *event;
-    e.causation = *causation;
-    e.key = need("key");
-    // The clock counts in nanoseconds: milliseconds past about the year 2262 would overflow it.
-    constexpr auto latest = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::time_point::max().time_since_epoch()).count();
-    auto ms = number<std::int64_t>(need("time"), "time");
-    if (ms < 0 || ms > latest) throw entry_error("field 'time' is out of range: " + std::to_string(ms));
-    e.time = std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}};
-    e.payload = std::move(need("payload"));
-    if (e.payload.size() > max_payload)
-        throw entry_error("the payload has " + std::to_string(e.payload.size()) + " bytes, more than the " +
-                          std::to_string(max_payload) + " allowed");
-    return e;
+    auto wire = durable::decode_wire(
+        [&](std::string_view name) -> const std::string* {
+            auto it = named.find(name);
+            return it == named.end() ? nullptr : &it->second;
+        },
+        max_payload);
+    return {std::move(id), std::move(wire.type), wire.schema, wire.event, wire.causation, std::move(wire.key), wire.time,
+            std::move(wire.payload)};
 }
 
 inline std::vector<std::string_view> views(const std::vector<std::string>& strings) {

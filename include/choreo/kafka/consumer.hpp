@@ -1,0 +1,292 @@
+#pragma once
+/// @file
+/// @brief Consuming events from Kafka as one member of a consumer group: offsets are stored
+/// only after the handler returned (its local transaction, with the inbox, committed), a
+/// failing record is retried with a delay, and a record that cannot be handled goes to a
+/// dead-letter topic with the reason while the partition moves on.
+
+#include <choreo/core/envelope.hpp>
+#include <choreo/core/errors.hpp>
+#include <choreo/core/type_name.hpp>
+#include <choreo/durable/json_codec.hpp>
+#include <choreo/durable/wire.hpp>
+#include <choreo/kafka/detail/client.hpp>
+#include <choreo/kafka/errors.hpp>
+#include <choreo/kafka/options.hpp>
+#include <choreo/kafka/producer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace choreo::kafka {
+
+/// @brief Settings of a consumer.
+struct consumer_options {
+    client_options client;           ///< the cluster
+    std::vector<std::string> topics; ///< the topics to read
+    std::string group;               ///< the consumer group: one per subscribing context
+    /// Where undecodable records and records out of attempts go, with the reason;
+    /// "{topic}.dead" when empty.
+    std::string dead_letter_topic;
+    std::chrono::milliseconds poll{200};        ///< how long one poll waits for records
+    std::chrono::milliseconds retry_delay{500}; ///< a failed record is tried again after this
+    unsigned max_attempts = 5;                  ///< attempts before a record is dead-lettered
+    std::size_t max_payload = 1 << 20;          ///< larger payloads are dead-lettered
+    /// Called with each record moved to the dead-letter topic ("topic/partition@offset") and
+    /// the reason (for logs, metrics).
+    std::function<void(const std::string& record, const std::string& reason)> on_dead_letter{};
+};
+
+/// @brief Consumes topics as one member of a consumer group, on a thread of its own.
+///
+/// Handlers are registered per event type before start(). Each record's envelope (its
+/// headers) is checked, its value decoded by the codec, and the handler called; only when
+/// the handler returned is the record's offset stored, and stored offsets are committed
+/// every second, when partitions are revoked in a rebalance, and at stop(). A crash or a
+/// rebalance therefore redelivers at most the records whose offsets were not committed: a
+/// handler makes its effect and records the event id in its inbox in one local transaction,
+/// so a redelivered record is recognised and skipped. A handler that throws is called again
+/// after `retry_delay`, in place (the partition's order holds); after `max_attempts`, or at
+/// once for a choreo::permanent_error or a record that cannot be decoded (no envelope, an
+/// unknown type, a wrong version, an oversized payload), the record goes to the dead-letter
+/// topic with the reason and the source's topic, partition and offset, and the consumer
+/// moves on. A new group starts from the topics' earliest records.
+template <class Codec = durable::json_codec>
+class consumer {
+public:
+    /// @brief A consumer with `options`. Throws kafka_error(errc::bad_configuration) for
+    /// settings librdkafka refuses, usage_error for missing topics or group.
+    explicit consumer(consumer_options options, Codec codec = {})
+        : options_(std::move(options)), codec_(std::move(codec)), dead_letters_(options_.client) {
+        if (options_.topics.empty() || options_.group.empty())
+            throw usage_error("a Kafka consumer needs at least one topic and a group");
+        if (options_.max_attempts == 0) options_.max_attempts = 1;
+        auto conf = detail::make_conf(options_.client, {{"group.id", options_.group},
+                                                        {"enable.auto.commit", "true"},
+                                                        {"auto.commit.interval.ms", "1000"},
+                                                        {"enable.auto.offset.store", "false"},
+                                                        {"auto.offset.reset", "earliest"},
+                                                        {"enable.partition.eof", "false"}});
+        handle_ = detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
+        rd_kafka_poll_set_consumer(handle_.get());
+    }
+    ~consumer() { stop(); }
+    consumer(const consumer&) = delete;
+    consumer& operator=(const consumer&) = delete;
+
+    /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
+    template <class E, class Handler>
+    void on(Handler handler) {
+        static_assert(std::is_invocable_v<Handler&, const E&, const envelope&>,
+                      "a Kafka handler takes (const E&, const choreo::envelope&)");
+        std::lock_guard lock{mutex_};
+        if (running_) throw usage_error("kafka::consumer::on after start()");
+        auto type = std::string{event_type_name<E>()};
+        if (handlers_.contains(type)) throw usage_error("a handler for " + type + " is registered already");
+        handlers_[type] = {durable::schema_version_of<E>(), [this, handler = std::move(handler)](const durable::wire_envelope& e) mutable {
+                               auto event = codec_.template decode<E>(e.payload);
+                               envelope env{e.event, e.causation, e.key.empty() ? correlation_key{} : correlation_key{e.key},
+                                            e.time, event_type_name<E>()};
+                               handler(event, env);
+                           }};
+    }
+
+    /// @brief Joins the group and starts reading. Throws kafka_error(errc::unreachable) if
+    /// no broker answers within the client's timeout.
+    void start() {
+        {
+            std::lock_guard lock{mutex_};
+            if (running_) return;
+        }
+        detail::check_reachable(handle_.get(), options_.client, options_.client.timeout);
+        auto* topics = rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
+        for (auto& t : options_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
+        auto err = rd_kafka_subscribe(handle_.get(), topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            throw kafka_error(errc::topic, std::string{"cannot subscribe to the topics: "} + rd_kafka_err2str(err));
+        std::lock_guard lock{mutex_};
+        running_ = true;
+        stopping_ = false;
+        thread_ = std::thread{[this] { loop(); }};
+    }
+
+    /// @brief Stops after the record in hand, commits the stored offsets and leaves the
+    /// group (its partitions go to the other members at once). Idempotent.
+    void stop() {
+        stopping_ = true;
+        if (thread_.joinable()) thread_.join();
+        std::lock_guard lock{mutex_};
+        if (running_ && handle_) rd_kafka_consumer_close(handle_.get());
+        running_ = false;
+    }
+
+    /// @brief Records handled (their handler returned) so far.
+    [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
+    /// @brief Records moved to the dead-letter topic so far.
+    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
+    /// @brief Errors the consumer met and kept going (a broker away, a topic not there yet).
+    [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(); }
+    /// @brief The last of those errors, or empty.
+    [[nodiscard]] std::string last_error() const {
+        std::lock_guard lock{mutex_};
+        return last_error_;
+    }
+    /// @brief The settings.
+    [[nodiscard]] const consumer_options& options() const noexcept { return options_; }
+
+private:
+    struct handler_entry {
+        int schema = 1;
+        std::function<void(const durable::wire_envelope&)> run;
+    };
+
+    void loop() {
+        while (!stopping_) {
+            rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
+            if (!message) continue;
+            if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                ++errors_;
+                std::lock_guard lock{mutex_};
+                last_error_ = rd_kafka_message_errstr(message);
+            } else {
+                handle(message);
+            }
+            rd_kafka_message_destroy(message);
+        }
+    }
+
+    static std::string where(const rd_kafka_message_t* m) {
+        return std::string{rd_kafka_topic_name(m->rkt)} + "/" + std::to_string(m->partition) + "@" + std::to_string(m->offset);
+    }
+
+    void handle(rd_kafka_message_t* m) {
+        rd_kafka_headers_t* headers = nullptr;
+        if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) headers = nullptr;
+        std::optional<durable::wire_envelope> decoded;
+        try {
+            std::map<std::string, std::string, std::less<>> fields;
+            for (const char* name : {"v", "type", "schema", "id", "causation", "time"}) {
+                std::string value;
+                if (detail::header(headers, name, value)) fields[name] = std::move(value);
+            }
+            fields["key"] = m->key ? std::string{static_cast<const char*>(m->key), m->key_len} : std::string{};
+            fields["payload"] = m->payload ? std::string{static_cast<const char*>(m->payload), m->len} : std::string{};
+            decoded = durable::decode_wire(
+                [&](std::string_view name) -> const std::string* {
+                    auto it = fields.find(name);
+                    return it == fields.end() ? nullptr : &it->second;
+                },
+                options_.max_payload);
+        } catch (const durable::envelope_error& e) {
+            return dead_letter(m, e.what());
+        }
+        handler_entry* h = nullptr;
+        {
+            std::lock_guard lock{mutex_};
+            auto it = handlers_.find(decoded->type);
+            if (it != handlers_.end()) h = &it->second;
+        }
+        if (!h) return dead_letter(m, "no handler for event type '" + decoded->type + "' in group " + options_.group);
+        if (h->schema != decoded->schema)
+            return dead_letter(m, "schema version " + std::to_string(decoded->schema) + " of " + decoded->type +
+                                      ", but this consumer reads version " + std::to_string(h->schema));
+        for (unsigned attempt = 1;; ++attempt) {
+            try {
+                h->run(*decoded);
+                break;
+            } catch (const permanent_error& e) {
+                return dead_letter(m, e.what());
+            } catch (const std::exception& e) {
+                if (attempt >= options_.max_attempts || stopping_) {
+                    if (stopping_) return; // not stored: the next member gets it again
+                    return dead_letter(m, "failed " + std::to_string(attempt) + " times: " + e.what());
+                }
+            } catch (...) {
+                if (attempt >= options_.max_attempts || stopping_) {
+                    if (stopping_) return;
+                    return dead_letter(m, "failed " + std::to_string(attempt) + " times: a non-standard exception");
+                }
+            }
+            std::this_thread::sleep_for(options_.retry_delay);
+        }
+        store(m);
+        ++handled_;
+    }
+
+    // Done with the record: its offset is committed with the next commit.
+    void store(rd_kafka_message_t* m) {
+        auto err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) { // the partition was revoked meanwhile: its next owner redelivers
+            ++errors_;
+            std::lock_guard lock{mutex_};
+            last_error_ = "cannot store the offset of " + where(m) + ": " + rd_kafka_err2str(err);
+        }
+    }
+
+    // Copies the record to the dead-letter topic with the reason and where it came from,
+    // waits for the broker, then moves on. If that fails the record stays unstored and is
+    // tried again after retry_delay: nothing is dropped.
+    void dead_letter(rd_kafka_message_t* m, const std::string& reason) {
+        auto source = std::string{rd_kafka_topic_name(m->rkt)};
+        auto topic = options_.dead_letter_topic.empty() ? source + ".dead" : options_.dead_letter_topic;
+        std::vector<record_header> headers{{"dead.reason", reason},
+                                           {"dead.topic", source},
+                                           {"dead.partition", std::to_string(m->partition)},
+                                           {"dead.offset", std::to_string(m->offset)},
+                                           {"dead.group", options_.group}};
+        rd_kafka_headers_t* original = nullptr;
+        if (rd_kafka_message_headers(m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const char* name = nullptr;
+            const void* value = nullptr;
+            std::size_t size = 0;
+            for (std::size_t i = 0; rd_kafka_header_get_all(original, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+                headers.push_back({name, value ? std::string{static_cast<const char*>(value), size} : std::string{}});
+        }
+        std::string_view key{m->key ? static_cast<const char*>(m->key) : "", m->key ? m->key_len : 0};
+        std::string_view value{m->payload ? static_cast<const char*>(m->payload) : "", m->payload ? m->len : 0};
+        bool sent = false;
+        while (!sent && !stopping_) {
+            try {
+                dead_letters_.send_and_wait(topic, key, value, headers);
+                sent = true;
+            } catch (const std::exception& e) {
+                ++errors_;
+                {
+                    std::lock_guard lock{mutex_};
+                    last_error_ = "cannot dead-letter " + where(m) + ": " + e.what();
+                }
+                std::this_thread::sleep_for(options_.retry_delay);
+            }
+        }
+        if (!sent) return; // stopping: not stored, so the next member dead-letters it
+        store(m);
+        ++dead_;
+        if (options_.on_dead_letter) options_.on_dead_letter(where(m), reason);
+    }
+
+    consumer_options options_;
+    Codec codec_;
+    record_producer dead_letters_;
+    detail::handle_ptr handle_;
+    mutable std::mutex mutex_;
+    std::map<std::string, handler_entry, std::less<>> handlers_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    bool running_ = false;
+    std::atomic<std::uint64_t> handled_{0};
+    std::atomic<std::uint64_t> dead_{0};
+    std::atomic<std::uint64_t> errors_{0};
+    std::string last_error_;
+};
+
+} // namespace choreo::kafka

@@ -1,0 +1,79 @@
+#pragma once
+// librdkafka's handles with owners, the configuration built from client_options, and the
+// reachability check shared by the producer, the consumer and the topic administration.
+
+#include <choreo/kafka/errors.hpp>
+#include <choreo/kafka/options.hpp>
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace choreo::kafka::detail {
+
+struct conf_deleter {
+    void operator()(rd_kafka_conf_t* c) const noexcept { rd_kafka_conf_destroy(c); }
+};
+using conf_ptr = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
+
+struct handle_deleter {
+    void operator()(rd_kafka_t* k) const noexcept { rd_kafka_destroy(k); }
+};
+using handle_ptr = std::unique_ptr<rd_kafka_t, handle_deleter>;
+
+struct headers_deleter {
+    void operator()(rd_kafka_headers_t* h) const noexcept { rd_kafka_headers_destroy(h); }
+};
+using headers_ptr = std::unique_ptr<rd_kafka_headers_t, headers_deleter>;
+
+inline void set(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
+    char reason[512];
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), reason, sizeof reason) != RD_KAFKA_CONF_OK)
+        throw kafka_error(errc::bad_configuration, "Kafka setting '" + name + "': " + reason);
+}
+
+// The configuration: choreo's `defaults` first, then the user's settings over them.
+inline conf_ptr make_conf(const client_options& options, const std::vector<std::pair<std::string, std::string>>& defaults) {
+    if (options.bootstrap_servers.empty())
+        throw kafka_error(errc::bad_configuration, "no Kafka bootstrap servers given (host:port[,host:port...])");
+    conf_ptr conf{rd_kafka_conf_new()};
+    set(conf.get(), "bootstrap.servers", options.bootstrap_servers);
+    for (auto& [name, value] : defaults) set(conf.get(), name, value);
+    for (auto& [name, value] : options.settings) set(conf.get(), name, value);
+    return conf;
+}
+
+// Creates the client; librdkafka owns `conf` from then on.
+inline handle_ptr make_handle(rd_kafka_type_t type, conf_ptr conf) {
+    char reason[512];
+    rd_kafka_t* k = rd_kafka_new(type, conf.get(), reason, sizeof reason);
+    if (!k) throw kafka_error(errc::bad_configuration, std::string{"cannot create the Kafka client: "} + reason);
+    (void)conf.release();
+    return handle_ptr{k};
+}
+
+// Throws errc::unreachable unless a broker gives the cluster's metadata within `wait`.
+inline void check_reachable(rd_kafka_t* k, const client_options& options, std::chrono::milliseconds wait) {
+    const rd_kafka_metadata_t* metadata = nullptr;
+    auto err = rd_kafka_metadata(k, 0, nullptr, &metadata, static_cast<int>(wait.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        throw kafka_error(errc::unreachable, "no Kafka broker of " + options.bootstrap_servers + " answered within " +
+                                                 std::to_string(wait.count()) + " ms: " + rd_kafka_err2str(err));
+    rd_kafka_metadata_destroy(metadata);
+}
+
+// The value of header `name`, if the record has it.
+inline bool header(rd_kafka_headers_t* headers, const char* name, std::string& value) {
+    const void* data = nullptr;
+    std::size_t size = 0;
+    if (!headers || rd_kafka_header_get_last(headers, name, &data, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    value.assign(data ? static_cast<const char*>(data) : "", data ? size : 0);
+    return true;
+}
+
+} // namespace choreo::kafka::detail

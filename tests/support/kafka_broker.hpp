@@ -1,0 +1,198 @@
+#pragma once
+// An Apache Kafka broker of the test's own: one KRaft node (broker and controller in one
+// JVM) on free loopback ports, its storage formatted in a fresh directory, started with the
+// test and stopped after it. The jars come from tools/kafka/pom.xml, which
+// scripts/lib/common.sh resolves with Maven (CHOREO_KAFKA_BROKER_LIBS names their folder).
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CHOREO_JAVA
+#error "CHOREO_JAVA must name the java program"
+#endif
+#ifndef CHOREO_KAFKA_BROKER_LIBS
+#error "CHOREO_KAFKA_BROKER_LIBS must name the folder of the Kafka broker's jars"
+#endif
+
+namespace test_support {
+
+class kafka_broker {
+public:
+    kafka_broker() {
+        static int count = 0;
+        dir_ = std::filesystem::temp_directory_path() /
+               ("choreo-kafka-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
+        std::filesystem::remove_all(dir_);
+        std::filesystem::create_directories(dir_);
+        port_ = free_port();
+        controller_port_ = free_port();
+        write_properties();
+        format();
+        start();
+    }
+    ~kafka_broker() {
+        stop();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    kafka_broker(const kafka_broker&) = delete;
+    kafka_broker& operator=(const kafka_broker&) = delete;
+
+    [[nodiscard]] unsigned short port() const noexcept { return port_; }
+    [[nodiscard]] std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port_); }
+    [[nodiscard]] std::string url() const { return "kafka://" + bootstrap(); }
+
+    // Starts it (again, on the same ports and storage) and waits until it accepts connections.
+    void start() {
+        if (pid_ > 0) return;
+        pid_ = spawn({CHOREO_JAVA, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*",
+                      "kafka.Kafka", (dir_ / "server.properties").string()},
+                     dir_ / "broker.log");
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{90};
+        while (!accepts()) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                throw std::runtime_error("the Kafka broker exited at start; its log: " + log());
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                stop();
+                throw std::runtime_error("the Kafka broker did not listen within 90 s; its log: " + log());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        }
+    }
+
+    // Stops it: SIGKILL by default (as abrupt as a crash), or SIGTERM (a clean shutdown).
+    void stop(int signal = SIGKILL) {
+        if (pid_ <= 0) return;
+        ::kill(pid_, signal);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+    [[nodiscard]] std::string log() const {
+        std::ifstream in{dir_ / "broker.log"};
+        std::stringstream text;
+        text << in.rdbuf();
+        auto all = text.str();
+        return all.size() > 4000 ? "..." + all.substr(all.size() - 4000) : all;
+    }
+
+private:
+    static unsigned short free_port() {
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::acceptor probe{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+        return probe.local_endpoint().port();
+    }
+
+    bool accepts() const {
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::socket socket{io};
+        boost::system::error_code error;
+        socket.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, error);
+        return !error;
+    }
+
+    void write_properties() const {
+        auto broker = "127.0.0.1:" + std::to_string(port_);
+        auto controller = "127.0.0.1:" + std::to_string(controller_port_);
+        std::ofstream out{dir_ / "server.properties"};
+        out << "process.roles=broker,controller\n"
+            << "node.id=1\n"
+            << "controller.quorum.voters=1@" << controller << "\n"
+            << "listeners=PLAINTEXT://" << broker << ",CONTROLLER://" << controller << "\n"
+            << "advertised.listeners=PLAINTEXT://" << broker << "\n"
+            << "controller.listener.names=CONTROLLER\n"
+            << "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            << "inter.broker.listener.name=PLAINTEXT\n"
+            << "log.dirs=" << (dir_ / "data").string() << "\n"
+            << "num.partitions=4\n"
+            << "offsets.topic.replication.factor=1\n"
+            << "offsets.topic.num.partitions=4\n"
+            << "transaction.state.log.replication.factor=1\n"
+            << "transaction.state.log.min.isr=1\n"
+            << "transaction.state.log.num.partitions=4\n"
+            << "group.initial.rebalance.delay.ms=0\n"
+            << "log.flush.interval.messages=1\n"; // a SIGKILLed broker keeps what it acknowledged
+    }
+
+    // `kafka-storage format` with a cluster id of its own (a Kafka Uuid: 16 random bytes,
+    // base64url without padding).
+    void format() const {
+        std::random_device random;
+        std::array<std::uint8_t, 16> bytes{};
+        for (auto& b : bytes) b = static_cast<std::uint8_t>(random());
+        static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        std::string id;
+        std::uint32_t bits = 0;
+        int held = 0;
+        for (auto b : bytes) {
+            bits = (bits << 8) | b;
+            held += 8;
+            while (held >= 6) {
+                id += alphabet[(bits >> (held - 6)) & 63];
+                held -= 6;
+            }
+        }
+        if (held > 0) id += alphabet[(bits << (6 - held)) & 63];
+        auto pid = spawn({CHOREO_JAVA, "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*", "kafka.tools.StorageTool", "format",
+                          "-t", id, "-c", (dir_ / "server.properties").string()},
+                         dir_ / "format.log");
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            std::ifstream in{dir_ / "format.log"};
+            std::stringstream text;
+            text << in.rdbuf();
+            throw std::runtime_error("formatting the Kafka broker's storage failed: " + text.str());
+        }
+    }
+
+    // Everything is prepared before fork(): the child only redirects and executes.
+    static pid_t spawn(std::vector<std::string> args, const std::filesystem::path& log) {
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) throw std::runtime_error("cannot open " + log.string());
+        pid_t pid = ::fork();
+        if (pid < 0) {
+            ::close(fd);
+            throw std::runtime_error("fork failed");
+        }
+        if (pid == 0) {
+            ::dup2(fd, STDOUT_FILENO);
+            ::dup2(fd, STDERR_FILENO);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        ::close(fd);
+        return pid;
+    }
+
+    std::filesystem::path dir_;
+    unsigned short port_ = 0, controller_port_ = 0;
+    pid_t pid_ = -1;
+};
+
+} // namespace test_support
