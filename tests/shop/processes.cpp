@@ -8,6 +8,9 @@
 #include "../support/http_client.hpp"
 #endif
 #include "../support/redis_server.hpp"
+#ifdef SHOP_WITH_KAFKA
+#include "../support/kafka_broker.hpp"
+#endif
 
 #include <app/children.hpp>
 
@@ -38,14 +41,18 @@ using shop::app::child_process;
 using shop::app::read_text_file;
 using shop::app::serving_processes;
 
-// The six serving processes on a directory of their own, and `shop load` beside them.
+// The six serving processes on a directory of their own, and `shop load` beside them. With a
+// Kafka URL, the events between the processes go over Kafka (each cluster has topics of its
+// own: its key prefix names them).
 class cluster {
 public:
-    explicit cluster(const test_support::redis_server& redis)
-        : processes_(SHOP_PROGRAM, redis.url(),
+    explicit cluster(const test_support::redis_server& redis, const std::string& kafka_url = {})
+        : number_(++count_),
+          processes_(SHOP_PROGRAM, redis.url(),
                      std::filesystem::temp_directory_path() /
-                         ("choreo-shop-" + std::to_string(::getpid()) + "-" + std::to_string(++count_)),
-                     "shop:") {}
+                         ("choreo-shop-" + std::to_string(::getpid()) + "-" + std::to_string(number_)),
+                     "shop" + std::to_string(number_) + ":", {},
+                     kafka_url.empty() ? std::vector<std::string>{} : std::vector<std::string>{"--kafka", kafka_url}) {}
     ~cluster() {
         (void)processes_.stop();
         if (!failed_) {
@@ -62,7 +69,8 @@ public:
     void kill(const std::string& name) { processes_.kill(name); }
 
     std::unique_ptr<child_process> load(const std::vector<std::string>& args) {
-        std::vector<std::string> all{"load", "--redis", processes_.redis_url(), "--dir", processes_.databases().string()};
+        std::vector<std::string> all{"load", "--redis", processes_.redis_url(), "--dir", processes_.databases().string(),
+                                     "--prefix", processes_.prefix()};
         all.insert(all.end(), args.begin(), args.end());
         std::filesystem::remove(log_of_load());
         return std::make_unique<child_process>(SHOP_PROGRAM, all, log_of_load());
@@ -78,6 +86,7 @@ private:
     [[nodiscard]] std::filesystem::path log_of_load() const { return processes_.directory() / "load.log"; }
 
     static inline int count_ = 0;
+    int number_;
     serving_processes processes_;
     bool failed_ = false;
 };
@@ -122,16 +131,13 @@ bool check_run(cluster& shop, int status) {
 constexpr std::string_view audited = "every order ended; stock, coupons, points and card charges add up; every saga "
                                      "ended, no marker held; the data platform has each completed order once";
 
-} // namespace
-
-TEST_CASE("six processes through Redis: a few hundred orders contending for four products, every invariant holds") {
-    test_support::redis_server redis;
-    cluster shop{redis};
+// A few hundred orders contending for four products: every order ends and every invariant holds.
+void contend(const test_support::redis_server& redis, const std::string& kafka_url, std::string_view transport) {
+    cluster shop{redis, kafka_url};
     auto load = shop.load({"--orders", "300", "--concurrency", "16", "--products", "4", "--users", "20"});
     auto status = finish(*load, 240s);
     bool held = check_run(shop, status);
-    test_support::record_fault("shop, six processes on Redis", "300 orders contending for 4 products", "saga, Redis", 300,
-                               held, audited);
+    test_support::record_fault("shop, six processes", "300 orders contending for 4 products", transport, 300, held, audited);
     // Contention and business failures happened, or the run proved little.
     auto tally = final_tally(shop.load_output());
     REQUIRE_FALSE(tally.empty());
@@ -139,26 +145,9 @@ TEST_CASE("six processes through Redis: a few hundred orders contending for four
     CHECK(tally.find("completed 0,") == std::string::npos);
 }
 
-TEST_CASE("six processes through Redis: Redis killed mid-run and restarted, the processes reconnect and finish") {
-    // Redis keeps what it acknowledged across the restart (fsync on every write).
-    test_support::redis_server redis{{"--appendonly", "yes", "--appendfsync", "always"}};
-    cluster shop{redis};
-    auto load = shop.load({"--orders", "300", "--concurrency", "8", "--products", "20", "--users", "40"});
-    // Once orders flow, Redis dies as abruptly as a crash, stays away a moment, and returns.
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
-    redis.stop();
-    std::this_thread::sleep_for(700ms);
-    redis.start();
-    bool held = check_run(shop, finish(*load, 240s));
-    test_support::record_fault("shop, six processes on Redis", "Redis SIGKILLed mid-run, restarted from its AOF",
-                               "saga, Redis", 1, held, audited);
-}
-
-TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
-    test_support::redis_server redis;
-    cluster shop{redis};
+// Context processes killed (SIGKILL) at random moments and restarted at once: every saga ends.
+void kill_and_restart(const test_support::redis_server& redis, const std::string& kafka_url, std::string_view transport) {
+    cluster shop{redis, kafka_url};
     auto load = shop.load({"--orders", "1500", "--concurrency", "8", "--products", "20", "--users", "40"});
     auto deadline = std::chrono::steady_clock::now() + 60s;
     while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
@@ -189,19 +178,20 @@ TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random mome
     // context must go on with other keys rather than refuse every order after it.
     CHECK(shop.load_output().find("exists already") == std::string::npos);
     bool held = check_run(shop, status);
-    test_support::record_fault("shop, six processes on Redis", "a context process SIGKILLed at a random moment, restarted",
-                               "saga, Redis", kills, held, audited);
+    test_support::record_fault("shop, six processes", "a context process SIGKILLed at a random moment, restarted",
+                               transport, kills, held, audited);
 }
 
-TEST_CASE("six processes through Redis: every scenario of the one-process shop passes on them too") {
-    // `shop scenario all --redis` runs each scenario (business failures, the card gateway and
-    // the data platform misbehaving, the clock moving on, a failure injected at every step) on
-    // six processes of its own, through the same scenario code as the one-process shop.
-    test_support::redis_server redis;
+// Every scenario of the one-process shop (business failures, the card gateway and the data
+// platform misbehaving, the clock moving on, a failure injected at every step), each on six
+// processes of its own through `shop scenario all`, with the same scenario code.
+void all_scenarios(const test_support::redis_server& redis, const std::string& kafka_url, std::string_view transport) {
     auto log = std::filesystem::temp_directory_path() / ("choreo-shop-scenarios-" + std::to_string(::getpid()) + ".log");
     std::filesystem::remove(log);
-    child_process run{SHOP_PROGRAM, {"scenario", "all", "--redis", redis.url(), "--json"}, log};
-    int status = finish(run, 400s);
+    std::vector<std::string> args{"scenario", "all", "--redis", redis.url(), "--json"};
+    if (!kafka_url.empty()) args.insert(args.end(), {"--kafka", kafka_url});
+    child_process run{SHOP_PROGRAM, args, log};
+    int status = finish(run, 600s);
     auto output = read_text_file(log);
     INFO(output);
     CHECK(status == 0);
@@ -224,13 +214,76 @@ TEST_CASE("six processes through Redis: every scenario of the one-process shop p
     }
     CHECK(scenarios >= 25);
     CHECK(passed == scenarios);
-    test_support::record_fault("shop, six processes on Redis",
+    test_support::record_fault("shop, six processes",
                                "each shop scenario: business failures, card and data platform faults, a failure at each step",
-                               "saga, Redis", scenarios, status == 0 && passed == scenarios,
+                               transport, scenarios, status == 0 && passed == scenarios,
                                "as expected and every invariant holds, as in one process");
     std::filesystem::remove(log);
     std::filesystem::remove(log.string() + ".names");
 }
+
+} // namespace
+
+
+TEST_CASE("six processes through Redis: a few hundred orders contending for four products, every invariant holds") {
+    test_support::redis_server redis;
+    contend(redis, {}, "saga, Redis");
+}
+
+TEST_CASE("six processes through Redis: Redis killed mid-run and restarted, the processes reconnect and finish") {
+    // Redis keeps what it acknowledged across the restart (fsync on every write).
+    test_support::redis_server redis{{"--appendonly", "yes", "--appendfsync", "always"}};
+    cluster shop{redis};
+    auto load = shop.load({"--orders", "300", "--concurrency", "8", "--products", "20", "--users", "40"});
+    // Once orders flow, Redis dies as abruptly as a crash, stays away a moment, and returns.
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    redis.stop();
+    std::this_thread::sleep_for(700ms);
+    redis.start();
+    bool held = check_run(shop, finish(*load, 240s));
+    test_support::record_fault("shop, six processes on Redis", "Redis SIGKILLed mid-run, restarted from its AOF",
+                               "saga, Redis", 1, held, audited);
+}
+
+TEST_CASE("six processes through Redis: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
+    test_support::redis_server redis;
+    kill_and_restart(redis, {}, "saga, Redis");
+}
+
+TEST_CASE("six processes through Redis: every scenario of the one-process shop passes on them too") {
+    test_support::redis_server redis;
+    all_scenarios(redis, {}, "saga, Redis");
+}
+
+#ifdef SHOP_WITH_KAFKA
+namespace {
+
+// One broker for the binary's Kafka cases (a JVM takes seconds to start); each cluster has
+// topics of its own.
+test_support::kafka_broker& kafka() {
+    static test_support::kafka_broker broker;
+    return broker;
+}
+
+} // namespace
+
+TEST_CASE("six processes, events over Kafka: a few hundred orders contending for four products, every invariant holds") {
+    test_support::redis_server redis;
+    contend(redis, kafka().url(), "saga, Kafka");
+}
+
+TEST_CASE("six processes, events over Kafka: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
+    test_support::redis_server redis;
+    kill_and_restart(redis, kafka().url(), "saga, Kafka");
+}
+
+TEST_CASE("six processes, events over Kafka: every scenario of the one-process shop passes on them too") {
+    test_support::redis_server redis;
+    all_scenarios(redis, kafka().url(), "saga, Kafka");
+}
+#endif // SHOP_WITH_KAFKA
 
 #ifdef SHOP_WITH_HTTP
 namespace {

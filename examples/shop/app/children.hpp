@@ -96,11 +96,12 @@ class serving_processes {
 public:
     static constexpr std::array<const char*, 6> names{"order", "product", "coupon", "point", "payment", "data_platform"};
 
-    // `order_arguments` go to the order process's command line too (--http ADDRESS:PORT).
+    // `order_arguments` go to the order process's command line too (--http ADDRESS:PORT),
+    // `common_arguments` to every process's (--kafka URL).
     serving_processes(std::string program, std::string redis_url, std::filesystem::path directory, std::string prefix,
-                      std::vector<std::string> order_arguments = {})
+                      std::vector<std::string> order_arguments = {}, std::vector<std::string> common_arguments = {})
         : program_(std::move(program)), url_(std::move(redis_url)), dir_(std::move(directory)), prefix_(std::move(prefix)),
-          order_arguments_(std::move(order_arguments)) {
+          order_arguments_(std::move(order_arguments)), common_arguments_(std::move(common_arguments)) {
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
         for (auto name : names) start(name);
@@ -112,6 +113,7 @@ public:
     void start(const std::string& name) {
         std::vector<std::string> args{"serve", "--context", name, "--redis", url_, "--dir", databases().string(), "--prefix",
                                       prefix_};
+        args.insert(args.end(), common_arguments_.begin(), common_arguments_.end());
         if (name == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
         auto log = dir_ / (name + ".log");
         std::error_code absent;
@@ -168,7 +170,7 @@ private:
     std::string program_, url_;
     std::filesystem::path dir_;
     std::string prefix_;
-    std::vector<std::string> order_arguments_;
+    std::vector<std::string> order_arguments_, common_arguments_;
     std::map<std::string, std::unique_ptr<child_process>> processes_;
     std::map<std::string, std::uintmax_t> started_at_; // each log's size when its process started
 };

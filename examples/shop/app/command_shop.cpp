@@ -112,6 +112,11 @@ json::object command_shop::activity_of_all(std::vector<std::string>* unsettled) 
                 unsettled->push_back(fmt::format("the {} process's outbox has rows to deliver", name));
         }
         if (auto* n = a.if_contains("attempts")) attempts = n->to_number<std::int64_t>();
+        if (auto* lag = a.if_contains("kafka_lag"); unsettled && lag && lag->to_number<std::int64_t>() != 0)
+            unsettled->push_back(lag->to_number<std::int64_t>() < 0
+                                     ? fmt::format("the {} process cannot tell its Kafka consumers' lag yet", name)
+                                     : fmt::format("the {} process has {} Kafka records to handle", name,
+                                                   lag->to_number<std::int64_t>()));
     }
     return {{"work", work},
             {"outbox", json::object{{"pending", pending}, {"delivered", delivered}, {"failed", failed}}},

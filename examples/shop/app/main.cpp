@@ -39,7 +39,7 @@ using namespace shop::app;
 constexpr const char* usage = R"(usage:
   shop demo [--mode transactional|saga]       every scenario, the happy path as a timeline (default: both modes)
   shop scenario NAME [--mode transactional|saga] [--json] [--timeline]
-  shop scenario NAME|all --redis URL [--json] [--prefix P]
+  shop scenario NAME|all --redis URL [--kafka URL] [--json] [--prefix P]
                                               on six fresh `shop serve` processes through Redis
                                               (saga mode), started and stopped for each scenario
   shop scenario crash-after-commit [--mode transactional|saga]
@@ -51,10 +51,12 @@ constexpr const char* usage = R"(usage:
   shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
   shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N]
                                               the shop's web API (see README), until SIGTERM
-  shop serve --context NAME --redis URL --dir DIR [--prefix P] [--http ADDRESS:PORT (order only)]
+  shop serve --context NAME --redis URL --dir DIR [--prefix P] [--kafka URL] [--http ADDRESS:PORT (order only)]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
                                               with its database in DIR, talking only through Redis
+                                              (with --kafka kafka://HOST:PORT, the events between
+                                              the contexts go over Kafka topics instead)
   shop load --redis URL --dir DIR [--orders N] [--concurrency C] [--products P] [--users U]
             [--seed S] [--timeout SECONDS] [--prefix P]
                                               drive orders through the six serving processes, then
@@ -86,7 +88,7 @@ arguments parse(int argc, char** argv) {
         else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
                  arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
-                 arg == "--threads") {
+                 arg == "--threads" || arg == "--kafka") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
@@ -166,6 +168,7 @@ int serve(const arguments& a) {
     o.redis_url = required(a, "redis");
     o.directory = required(a, "dir");
     if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
+    if (auto it = a.options.find("kafka"); it != a.options.end()) o.kafka_url = it->second;
     if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     return ::shop::app::serve(o);
 }
@@ -305,6 +308,7 @@ int remote_scenarios(const arguments& a) {
     for (auto& name : names) {
         remote_options o{.program = program,
                          .redis_url = required(a, "redis"),
+                         .kafka_url = a.options.contains("kafka") ? a.options.at("kafka") : std::string{},
                          .prefix = fmt::format("{}{}:{}:", prefix, name, ::getpid()),
                          .directory = std::filesystem::temp_directory_path() /
                                       fmt::format("choreo-shop-{}-{}", ::getpid(), name),

@@ -15,6 +15,9 @@ struct serve_options {
     std::string redis_url;      // redis://[user:password@]host:port[/db] or unix://path
     std::string directory;      // where its database is: {directory}/{context}.db
     std::string prefix = "shop:"; // before every Redis key, so applications can share one Redis
+    // kafka://host:port[,...]: the events between the contexts travel over Kafka topics
+    // instead of Redis streams (the saga state, its broadcasts and the commands stay in Redis).
+    std::string kafka_url;
     // The order process only: serve the web API (docs/http.md) at this address and port
     // (port 0: any free one, printed), over the six processes.
     std::string http_address;

@@ -2,7 +2,8 @@
 // The shop as separate processes: what travels between them through Redis, and where.
 //   {prefix}events:{context}:{type}
 //                              the events of one type a context publishes, from its outbox;
-//                              one consumer group per subscribing step (the step's name)
+//                              one consumer group per subscribing step (the step's name);
+//                              with --kafka, a Kafka topic of that name instead (events_topic)
 //   {prefix}sagas              the saga bridge: rollbacks and ends, one group per process
 //   {prefix}commands:{context} requests to a context (create an order, add a product...)
 //   {prefix}replies:{client}   the answers, one stream per client
@@ -46,6 +47,14 @@ inline constexpr std::array<std::string_view, 6> process_names{"order",   "produ
 
 inline std::string events_stream(std::string_view prefix, std::string_view context, std::string_view type) {
     return std::string{prefix} + "events:" + std::string{context} + ":" + std::string{type};
+}
+// With --kafka, the events of one type a context publishes go to this topic instead (Kafka
+// names allow letters, digits, '.', '_' and '-': anything else becomes '.').
+inline std::string events_topic(std::string_view prefix, std::string_view context, std::string_view type) {
+    auto name = events_stream(prefix, context, type);
+    for (auto& c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) c = '.';
+    return name;
 }
 inline std::string sagas_stream(std::string_view prefix) { return std::string{prefix} + "sagas"; }
 inline std::string commands_stream(std::string_view prefix, std::string_view context) {

@@ -13,8 +13,10 @@ remote_shop::remote_shop(remote_options o)
                                         .databases = o.directory / "db",
                                         .settle_timeout = o.settle_timeout}),
       options_(std::move(o)) {
+    std::vector<std::string> every_process;
+    if (!options_.kafka_url.empty()) every_process = {"--kafka", options_.kafka_url};
     processes_ = std::make_unique<serving_processes>(options_.program, options_.redis_url, options_.directory,
-                                                     options_.prefix);
+                                                     options_.prefix, std::vector<std::string>{}, every_process);
     try {
         wait_for_processes(std::chrono::seconds{30});
     } catch (const std::exception& e) {

@@ -17,6 +17,7 @@ class serving_processes;
 struct remote_options {
     std::string program;             // the shop program, run as `program serve ...`
     std::string redis_url;
+    std::string kafka_url;           // with one, the events between the processes go over Kafka
     std::string prefix;              // before every Redis key; removed when the shop is
     std::filesystem::path directory; // the processes' databases and logs; removed unless kept
     std::chrono::seconds settle_timeout{60};

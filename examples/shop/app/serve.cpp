@@ -18,6 +18,9 @@
 
 #include <choreo/choreo.hpp>
 #include <choreo/redis.hpp>
+#ifdef SHOP_WITH_KAFKA
+#include <choreo/kafka.hpp>
+#endif
 
 #include <atomic>
 #include <csignal>
@@ -100,14 +103,28 @@ public:
         redis_options_.wait_for_server = std::chrono::minutes{10}; // a Redis restart is waited out, not an error
         writer_ = std::make_unique<redis::connection>(io_.executor(), redis_options_);
         publisher_ = std::make_unique<redis::stream_publisher<>>(*writer_, redis::trim_policy{.max_length = 1'000'000, .approximate = true});
+        if (!options_.kafka_url.empty()) {
+#ifdef SHOP_WITH_KAFKA
+            kafka_options_ = choreo::kafka::client_options::from_url(options_.kafka_url);
+            kafka_options_.settings.emplace("client.id", "shop-" + options_.context);
+            // librdkafka's errors go to the log; its warnings (a coordinator still loading, a
+            // broker connection retried) are routine here.
+            kafka_options_.log = [context = options_.context](int level, const std::string& facility, const std::string& message) {
+                if (level <= 3) fmt::print(stderr, "{}: kafka {}: {}\n", context, facility, message);
+            };
+            kafka_publisher_ = std::make_unique<choreo::kafka::producer<>>(kafka_options_);
+#else
+            throw std::invalid_argument("this shop was built without Kafka (choreo::kafka)");
+#endif
+        }
 
         if (options_.context == "data_platform") {
             platform_api_.emplace(path_of("data_platform"));
-            add_consumer(events_stream(options_.prefix, "order", choreo::event_type_name<events::OrderCompleted>()),
-                         "data_platform/send completed order")
-                .on<events::OrderCompleted>([this](const events::OrderCompleted& e, const choreo::envelope& env) {
-                    platform_api_->send(env.id, e.order_id, e.price); // its inbox makes a redelivery harmless
-                });
+            add_event_consumer<events::OrderCompleted>("order", "data_platform/send completed order",
+                                                       [this](const events::OrderCompleted& e, const choreo::envelope& env) {
+                                                           // its inbox makes a redelivery harmless
+                                                           platform_api_->send(env.id, e.order_id, e.price);
+                                                       });
         } else {
             build_context();
         }
@@ -117,6 +134,9 @@ public:
 
     ~context_process() {
         for (auto& c : consumers_) c->stop();
+#ifdef SHOP_WITH_KAFKA
+        for (auto& c : kafka_consumers_) c->stop();
+#endif
         if (bridge_) bridge_->stop();
         if (sagas_) sagas_->drain();
         outbox_.reset(); // its relay delivers to the steps: gone before them
@@ -127,12 +147,21 @@ public:
     void run() {
         if (outbox_) outbox_->start();
         if (bridge_) bridge_->start();
+#ifdef SHOP_WITH_KAFKA
+        // Serving means reading: the Kafka consumers first join their groups (a fresh broker
+        // takes seconds to set up its group coordinator), then commands are taken.
+        for (auto& c : kafka_consumers_) c->start();
+        auto joined_by = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+        for (auto& c : kafka_consumers_)
+            while (!c->assigned() && !stop_requested && std::chrono::steady_clock::now() < joined_by)
+                std::this_thread::sleep_for(std::chrono::milliseconds{20});
+#endif
         for (auto& c : consumers_) c->start();
         // What a previous run of this process left unsettled (it was killed mid-saga).
         if (participant_)
             if (auto n = participant_->resume()) fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
-        fmt::print("{}: serving (pid {}), database {}, Redis {}\n", options_.context, ::getpid(), path_of(options_.context),
-                   redis_options_.where());
+        fmt::print("{}: serving (pid {}), database {}, Redis {}{}\n", options_.context, ::getpid(), path_of(options_.context),
+                   redis_options_.where(), options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
         start_web_api();
         std::fflush(stdout);
         auto next_sweep = std::chrono::steady_clock::now();
@@ -190,6 +219,17 @@ private:
         for (auto& c : consumers_)
             if (c->options().group != "commands") work += c->handled() + c->dead_lettered();
         json::object out;
+#ifdef SHOP_WITH_KAFKA
+        // What the Kafka consumers have still to handle; -1 while one cannot tell (its group
+        // is forming or rebalancing, a broker is away).
+        std::int64_t lag = 0;
+        for (auto& c : kafka_consumers_) {
+            work += c->handled() + c->dead_lettered();
+            auto left = c->lag();
+            lag = !left || lag < 0 ? -1 : lag + *left;
+        }
+        if (!kafka_consumers_.empty()) out["kafka_lag"] = lag;
+#endif
         if (outbox_) {
             auto counts = outbox_->counts();
             work += static_cast<std::uint64_t>(counts.delivered + counts.failed);
@@ -218,6 +258,38 @@ private:
         };
         consumers_.push_back(std::make_unique<redis::stream_consumer<>>(*readers_.back(), std::move(c)));
         return *consumers_.back();
+    }
+
+    // A consumer of the events of type E that `publisher` publishes, in the group `group`:
+    // from its Redis stream, or with --kafka from its Kafka topic.
+    template <class E, class Handler>
+    void add_event_consumer(std::string_view publisher, const std::string& group, Handler handler) {
+#ifdef SHOP_WITH_KAFKA
+        if (kafka_publisher_) {
+            auto topic = events_topic(options_.prefix, publisher, choreo::event_type_name<E>());
+            (void)choreo::kafka::create_topic(kafka_options_, topic, kafka_partitions);
+            choreo::kafka::consumer_options c;
+            c.client = kafka_options_;
+            c.topics = {topic};
+            c.group = events_topic(options_.prefix, "group", group); // a legal name for the step's group
+            // A static member (KIP-345): restarted after a crash, the process takes its
+            // partitions back at once instead of waiting out the dead member's session,
+            // and a dead member is noticed within six seconds (the broker's minimum).
+            c.settings.emplace("group.instance.id", topic + "." + c.group); // one per member of the group
+            c.settings.emplace("session.timeout.ms", "6000");
+            c.settings.emplace("heartbeat.interval.ms", "1000");
+            c.retry_delay = std::chrono::milliseconds{200};
+            c.max_attempts = 20;
+            c.on_dead_letter = [context = options_.context](const std::string& record, const std::string& why) {
+                fmt::print(stderr, "{}: record {} dead-lettered: {}\n", context, record, why);
+            };
+            kafka_consumers_.push_back(std::make_unique<choreo::kafka::consumer<>>(std::move(c)));
+            kafka_consumers_.back()->template on<E>(std::move(handler));
+            return;
+        }
+#endif
+        add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), group)
+            .template on<E>(std::move(handler));
     }
 
     void build_context() {
@@ -323,8 +395,19 @@ private:
     template <class E>
     void export_to_stream() {
         auto stream = events_stream(options_.prefix, options_.context, choreo::event_type_name<E>());
+        std::function<void(const E&, const choreo::envelope&)> deliver = [this, stream](const E& e, const choreo::envelope& env) {
+            publisher_->publish(stream, e, env);
+        };
+#ifdef SHOP_WITH_KAFKA
+        if (kafka_publisher_) {
+            auto topic = events_topic(options_.prefix, options_.context, choreo::event_type_name<E>());
+            (void)choreo::kafka::create_topic(kafka_options_, topic, kafka_partitions);
+            // The row is delivered once Kafka acknowledged the record.
+            deliver = [this, topic](const E& e, const choreo::envelope& env) { kafka_publisher_->publish(topic, e, env); };
+        }
+#endif
         outbox_->subscribe<E>(
-            [this, stream](const E& e, const choreo::envelope& env) { publisher_->publish(stream, e, env); },
+            std::move(deliver),
             {.name = "redis/" + std::string{choreo::event_type_name<E>()},
              .retry = {.immediate_retries = 0,
                        .delayed_retries = 100'000,
@@ -340,9 +423,7 @@ private:
     void import_from_streams(std::vector<std::string> publishers) {
         wiring_->import_with<E>([this, publishers](const std::string& listener,
                                                    std::function<void(const E&, const choreo::envelope&)> deliver) {
-            for (auto& publisher : publishers)
-                add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), listener)
-                    .template on<E>(deliver);
+            for (auto& publisher : publishers) add_event_consumer<E>(publisher, listener, deliver);
         });
     }
 
@@ -477,6 +558,12 @@ private:
     redis::connection* bridge_reader_ = nullptr;
     std::unique_ptr<redis::stream_publisher<>> publisher_;
     std::vector<std::unique_ptr<redis::stream_consumer<>>> consumers_;
+#ifdef SHOP_WITH_KAFKA
+    static constexpr int kafka_partitions = 4; // a topic's, when this process creates it
+    choreo::kafka::client_options kafka_options_;
+    std::unique_ptr<choreo::kafka::producer<>> kafka_publisher_;
+    std::vector<std::unique_ptr<choreo::kafka::consumer<>>> kafka_consumers_;
+#endif
     std::uint64_t reply_ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
     std::atomic<std::uint64_t> replies_{0};
 

@@ -16,7 +16,9 @@ namespace choreo::kafka {
 /// waits for the cluster. Returns false if it existed already (whatever its partitions).
 /// Throws kafka_error: errc::unreachable, errc::timeout, or errc::topic with the broker's reason.
 inline bool create_topic(const client_options& options, const std::string& topic, int partitions, int replication = 1) {
-    auto k = detail::make_handle(RD_KAFKA_PRODUCER, detail::make_conf(options, {}));
+    auto conf = detail::make_conf(options, {});
+    rd_kafka_conf_set_opaque(conf.get(), const_cast<client_options*>(&options)); // for its log function
+    auto k = detail::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
     detail::check_reachable(k.get(), options, options.timeout);
     char reason[512];
     std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)> request{

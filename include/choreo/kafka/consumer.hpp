@@ -15,11 +15,13 @@
 #include <choreo/kafka/options.hpp>
 #include <choreo/kafka/producer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,6 +34,9 @@ namespace choreo::kafka {
 /// @brief Settings of a consumer.
 struct consumer_options {
     client_options client;           ///< the cluster
+    /// librdkafka settings for the consumer alone, over client.settings (the dead-letter
+    /// producer does not get them): `group.instance.id` for a static member, `session.timeout.ms`.
+    std::map<std::string, std::string> settings;
     std::vector<std::string> topics; ///< the topics to read
     std::string group;               ///< the consumer group: one per subscribing context
     /// Where undecodable records and records out of attempts go, with the reason;
@@ -75,7 +80,9 @@ public:
                                                         {"auto.commit.interval.ms", "1000"},
                                                         {"enable.auto.offset.store", "false"},
                                                         {"auto.offset.reset", "earliest"},
-                                                        {"enable.partition.eof", "false"}});
+                                                        {"enable.partition.eof", "false"}},
+                                      options_.settings);
+        rd_kafka_conf_set_opaque(conf.get(), &options_.client); // for its log function
         handle_ = detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
         rd_kafka_poll_set_consumer(handle_.get());
     }
@@ -143,6 +150,50 @@ public:
     }
     /// @brief The settings.
     [[nodiscard]] const consumer_options& options() const noexcept { return options_; }
+
+    /// @brief Whether the group gave this member partitions (false before it joined, and
+    /// during a rebalance). Thread-safe.
+    [[nodiscard]] bool assigned() const {
+        rd_kafka_topic_partition_list_t* partitions = nullptr;
+        if (rd_kafka_assignment(handle_.get(), &partitions) != RD_KAFKA_RESP_ERR_NO_ERROR || !partitions) return false;
+        bool any = partitions->cnt > 0;
+        rd_kafka_topic_partition_list_destroy(partitions);
+        return any;
+    }
+
+    /// @brief How many records of this member's partitions are not handled yet: each
+    /// partition's high watermark as the last fetch saw it, less the next offset handled
+    /// here or committed by the group. Nothing while the member has no partitions (the group
+    /// is still forming or rebalancing), before a partition's first fetch, or when the
+    /// group's committed offsets cannot be read within `wait`. Thread-safe.
+    ///
+    /// The watermarks are librdkafka's cached ones (a query to the broker would wait behind
+    /// the long-polling fetch): a record appended a moment ago may not count yet, so a caller
+    /// deciding that all is handled asks twice, a moment apart.
+    [[nodiscard]] std::optional<std::int64_t> lag(std::chrono::milliseconds wait = std::chrono::seconds{2}) const {
+        rd_kafka_topic_partition_list_t* assigned = nullptr;
+        if (rd_kafka_assignment(handle_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || !assigned) return std::nullopt;
+        std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)> owned{
+            assigned, &rd_kafka_topic_partition_list_destroy};
+        if (assigned->cnt == 0) return std::nullopt;
+        if (rd_kafka_committed(handle_.get(), assigned, static_cast<int>(wait.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return std::nullopt;
+        std::int64_t total = 0;
+        for (int i = 0; i < assigned->cnt; ++i) {
+            const auto& p = assigned->elems[i];
+            std::int64_t low = -1, high = -1;
+            if (rd_kafka_get_watermark_offsets(handle_.get(), p.topic, p.partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                high < 0)
+                return std::nullopt; // not fetched yet
+            std::int64_t next = p.offset >= 0 ? p.offset : std::max<std::int64_t>(low, 0); // nothing committed: the earliest
+            {
+                std::lock_guard lock{mutex_};
+                if (auto it = next_.find({p.topic, p.partition}); it != next_.end()) next = std::max(next, it->second);
+            }
+            total += std::max<std::int64_t>(0, high - std::max(next, low));
+        }
+        return total;
+    }
 
 private:
     struct handler_entry {
@@ -225,6 +276,11 @@ private:
 
     // Done with the record: its offset is committed with the next commit.
     void store(rd_kafka_message_t* m) {
+        {
+            std::lock_guard lock{mutex_};
+            auto& next = next_[{rd_kafka_topic_name(m->rkt), m->partition}];
+            next = std::max<std::int64_t>(next, m->offset + 1);
+        }
         auto err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) { // the partition was revoked meanwhile: its next owner redelivers
             ++errors_;
@@ -280,6 +336,7 @@ private:
     detail::handle_ptr handle_;
     mutable std::mutex mutex_;
     std::map<std::string, handler_entry, std::less<>> handlers_;
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_; // per partition: the offset after the last handled
     std::thread thread_;
     std::atomic<bool> stopping_{false};
     bool running_ = false;

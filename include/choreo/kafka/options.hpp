@@ -6,6 +6,7 @@
 #include <choreo/kafka/errors.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -23,6 +24,10 @@ struct client_options {
     /// How long a blocking call (publish(), a topic's creation, the reachability check)
     /// waits before it throws errc::timeout or errc::unreachable.
     std::chrono::milliseconds timeout{10'000};
+    /// Where librdkafka's log lines go: `log(level, facility, message)`, with syslog levels
+    /// (3 error, 4 warning, 6 info, 7 debug); called from librdkafka's threads. Empty:
+    /// librdkafka prints them to stderr itself.
+    std::function<void(int level, const std::string& facility, const std::string& message)> log;
 
     /// @brief Parses `kafka://host:port[,host:port...][?setting=value&...]`, where each
     /// setting goes to `settings` (`kafka://b1:9092,b2:9092?security.protocol=SASL_SSL`).

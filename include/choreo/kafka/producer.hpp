@@ -54,6 +54,7 @@ public:
         rd_kafka_conf_set_opaque(conf.get(), this);
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &record_producer::on_delivery);
         rd_kafka_conf_set_error_cb(conf.get(), &record_producer::on_error);
+        if (options_.log) rd_kafka_conf_set_log_cb(conf.get(), &record_producer::on_log);
         handle_ = detail::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
         poller_ = std::thread{[this] {
             while (!stopping_) rd_kafka_poll(handle_.get(), 100);
@@ -153,6 +154,11 @@ private:
         } catch (...) {
             // A handler's failure is its own; the other reports still run.
         }
+    }
+
+    static void on_log(const rd_kafka_t* k, int level, const char* facility, const char* message) {
+        auto* self = static_cast<record_producer*>(rd_kafka_opaque(k));
+        if (self && self->options_.log) self->options_.log(level, facility ? facility : "", message ? message : "");
     }
 
     static void on_error(rd_kafka_t* k, int err, const char* reason, void* opaque) {

@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,14 +38,25 @@ inline void set(rd_kafka_conf_t* conf, const std::string& name, const std::strin
         throw kafka_error(errc::bad_configuration, "Kafka setting '" + name + "': " + reason);
 }
 
-// The configuration: choreo's `defaults` first, then the user's settings over them.
-inline conf_ptr make_conf(const client_options& options, const std::vector<std::pair<std::string, std::string>>& defaults) {
+// librdkafka's log callback, for a handle whose opaque is the client_options it was made from.
+inline void log_to_options(const rd_kafka_t* k, int level, const char* facility, const char* message) {
+    auto* options = static_cast<const client_options*>(rd_kafka_opaque(k));
+    if (options && options->log) options->log(level, facility ? facility : "", message ? message : "");
+}
+
+// The configuration: choreo's `defaults` first, then the user's settings over them, then
+// `more` (settings of one kind of client). With a log function in `options`, the handle's
+// opaque must be `&options`, alive as long as the handle.
+inline conf_ptr make_conf(const client_options& options, const std::vector<std::pair<std::string, std::string>>& defaults,
+                          const std::map<std::string, std::string>& more = {}) {
     if (options.bootstrap_servers.empty())
         throw kafka_error(errc::bad_configuration, "no Kafka bootstrap servers given (host:port[,host:port...])");
     conf_ptr conf{rd_kafka_conf_new()};
     set(conf.get(), "bootstrap.servers", options.bootstrap_servers);
     for (auto& [name, value] : defaults) set(conf.get(), name, value);
     for (auto& [name, value] : options.settings) set(conf.get(), name, value);
+    for (auto& [name, value] : more) set(conf.get(), name, value);
+    if (options.log) rd_kafka_conf_set_log_cb(conf.get(), &log_to_options);
     return conf;
 }
 
