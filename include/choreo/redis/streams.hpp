@@ -37,16 +37,10 @@ struct trim_policy {
     bool approximate = true;            ///< "~": cheaper, may keep a few more
 };
 
-/// @brief One stream entry as decoded: the envelope's fields and the encoded payload.
-struct stream_entry {
-    std::string id;           ///< the entry's stream id ("1700000000000-0")
-    std::string type;         ///< the event's type name
-    int schema = 0;           ///< the payload's schema version
-    event_id event;           ///< the event's id
-    event_id causation;       ///< the id of the event that caused it
-    std::string key;          ///< the correlation key
-    std::chrono::system_clock::time_point time{}; ///< when it was published
-    std::string payload;      ///< the event, encoded by the codec
+/// @brief One stream entry as decoded: the envelope's fields and the encoded payload
+/// (durable::wire_envelope), and the entry's stream id.
+struct stream_entry : durable::wire_envelope {
+    std::string id; ///< the entry's stream id ("1700000000000-0")
 };
 
 /// @brief A stream entry that is not a valid choreo envelope; the message says why.
@@ -82,8 +76,7 @@ inline stream_entry decode_entry(std::string id, const reply& fields, std::size_
             return it == named.end() ? nullptr : &it->second;
         },
         max_payload);
-    return {std::move(id), std::move(wire.type), wire.schema, wire.event, wire.causation, std::move(wire.key), wire.time,
-            std::move(wire.payload)};
+    return {std::move(wire), std::move(id)};
 }
 
 inline std::vector<std::string_view> views(const std::vector<std::string>& strings) {
