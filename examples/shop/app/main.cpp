@@ -51,7 +51,8 @@ constexpr const char* usage = R"(usage:
   shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
   shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N]
                                               the shop's web API (see README), until SIGTERM
-  shop serve --context NAME --redis URL --dir DIR [--prefix P] [--kafka URL] [--http ADDRESS:PORT (order only)]
+  shop serve --context NAME --redis URL --dir DIR [--prefix P] [--kafka URL [--kafka-partitions N]]
+             [--http ADDRESS:PORT (order only)]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
                                               with its database in DIR, talking only through Redis
@@ -88,7 +89,7 @@ arguments parse(int argc, char** argv) {
         else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
                  arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
-                 arg == "--threads" || arg == "--kafka") {
+                 arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
@@ -169,6 +170,8 @@ int serve(const arguments& a) {
     o.directory = required(a, "dir");
     if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
     if (auto it = a.options.find("kafka"); it != a.options.end()) o.kafka_url = it->second;
+    o.kafka_partitions = static_cast<int>(count_option(a, "kafka-partitions", 4));
+    if (o.kafka_partitions < 1) throw usage_error("--kafka-partitions takes a number from 1");
     if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     return ::shop::app::serve(o);
 }

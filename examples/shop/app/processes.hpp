@@ -18,6 +18,7 @@ struct serve_options {
     // kafka://host:port[,...]: the events between the contexts travel over Kafka topics
     // instead of Redis streams (the saga state, its broadcasts and the commands stay in Redis).
     std::string kafka_url;
+    int kafka_partitions = 4; // of each topic this process creates (it may exist already)
     // The order process only: serve the web API (docs/http.md) at this address and port
     // (port 0: any free one, printed), over the six processes.
     std::string http_address;

@@ -14,11 +14,14 @@ remote_shop::remote_shop(remote_options o)
                                         .settle_timeout = o.settle_timeout}),
       options_(std::move(o)) {
     std::vector<std::string> every_process;
-    if (!options_.kafka_url.empty()) every_process = {"--kafka", options_.kafka_url};
+    // A scenario's few events need one partition per topic; each scenario has topics of its
+    // own, and a single test broker serves them all.
+    if (!options_.kafka_url.empty()) every_process = {"--kafka", options_.kafka_url, "--kafka-partitions", "1"};
     processes_ = std::make_unique<serving_processes>(options_.program, options_.redis_url, options_.directory,
                                                      options_.prefix, std::vector<std::string>{}, every_process);
     try {
-        wait_for_processes(std::chrono::seconds{30});
+        wait_for_processes(std::chrono::seconds{90}); // a busy machine, and Kafka groups forming
+
     } catch (const std::exception& e) {
         keep_files();
         throw std::runtime_error(fmt::format("{}\n{}", e.what(), logs()));

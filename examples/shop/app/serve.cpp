@@ -151,10 +151,18 @@ public:
         // Serving means reading: the Kafka consumers first join their groups (a fresh broker
         // takes seconds to set up its group coordinator), then commands are taken.
         for (auto& c : kafka_consumers_) c->start();
-        auto joined_by = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+        auto since = std::chrono::steady_clock::now();
+        bool told = false;
         for (auto& c : kafka_consumers_)
-            while (!c->assigned() && !stop_requested && std::chrono::steady_clock::now() < joined_by)
+            while (!c->assigned() && !stop_requested && std::chrono::steady_clock::now() < since + std::chrono::seconds{60}) {
+                if (!told && std::chrono::steady_clock::now() > since + std::chrono::seconds{5}) {
+                    fmt::print("{}: waiting for the Kafka consumer group {} to give it partitions\n", options_.context,
+                               c->options().group);
+                    std::fflush(stdout);
+                    told = true;
+                }
                 std::this_thread::sleep_for(std::chrono::milliseconds{20});
+            }
 #endif
         for (auto& c : consumers_) c->start();
         // What a previous run of this process left unsettled (it was killed mid-saga).
@@ -267,7 +275,7 @@ private:
 #ifdef SHOP_WITH_KAFKA
         if (kafka_publisher_) {
             auto topic = events_topic(options_.prefix, publisher, choreo::event_type_name<E>());
-            (void)choreo::kafka::create_topic(kafka_options_, topic, kafka_partitions);
+            (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
             choreo::kafka::consumer_options c;
             c.client = kafka_options_;
             c.topics = {topic};
@@ -401,7 +409,7 @@ private:
 #ifdef SHOP_WITH_KAFKA
         if (kafka_publisher_) {
             auto topic = events_topic(options_.prefix, options_.context, choreo::event_type_name<E>());
-            (void)choreo::kafka::create_topic(kafka_options_, topic, kafka_partitions);
+            (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
             // The row is delivered once Kafka acknowledged the record.
             deliver = [this, topic](const E& e, const choreo::envelope& env) { kafka_publisher_->publish(topic, e, env); };
         }
@@ -559,7 +567,6 @@ private:
     std::unique_ptr<redis::stream_publisher<>> publisher_;
     std::vector<std::unique_ptr<redis::stream_consumer<>>> consumers_;
 #ifdef SHOP_WITH_KAFKA
-    static constexpr int kafka_partitions = 4; // a topic's, when this process creates it
     choreo::kafka::client_options kafka_options_;
     std::unique_ptr<choreo::kafka::producer<>> kafka_publisher_;
     std::vector<std::unique_ptr<choreo::kafka::consumer<>>> kafka_consumers_;
