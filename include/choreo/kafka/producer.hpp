@@ -88,20 +88,34 @@ public:
         auto report = std::make_unique<delivery_handler>(std::move(done));
         std::string topic_name{topic};
         auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+        // rd_kafka_produceva rather than the RD_KAFKA_V_* macros, which are GNU statement
+        // expressions (-Wpedantic refuses them under Clang).
+        rd_kafka_vu_t fields[6];
+        fields[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+        fields[0].u.cstr = topic_name.c_str();
+        fields[1].vtype = RD_KAFKA_VTYPE_KEY;
+        fields[1].u.mem = {const_cast<char*>(key.data()), key.size()};
+        fields[2].vtype = RD_KAFKA_VTYPE_VALUE;
+        fields[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+        fields[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+        fields[3].u.i = RD_KAFKA_MSG_F_COPY;
+        fields[4].vtype = RD_KAFKA_VTYPE_HEADERS;
+        fields[4].u.headers = h.get();
+        fields[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+        fields[5].u.ptr = report.get();
         for (;;) {
-            auto err = rd_kafka_producev(handle_.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()),
-                                         RD_KAFKA_V_KEY(key.data(), key.size()),
-                                         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h.get()),
-                                         RD_KAFKA_V_OPAQUE(report.get()), RD_KAFKA_V_END);
-            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_error_t* refused = rd_kafka_produceva(handle_.get(), fields, 6);
+            if (!refused) {
                 (void)h.release(); // librdkafka owns the headers now
                 (void)report.release();
                 return;
             }
+            auto err = rd_kafka_error_code(refused);
+            std::string why = rd_kafka_error_string(refused);
+            rd_kafka_error_destroy(refused);
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline)
                 throw kafka_error(err == RD_KAFKA_RESP_ERR__FATAL ? errc::fatal : errc::delivery_failed,
-                                  "cannot produce to topic '" + topic_name + "': " + rd_kafka_err2str(err));
+                                  "cannot produce to topic '" + topic_name + "': " + why);
             std::this_thread::sleep_for(std::chrono::milliseconds{5}); // the poller drains the queue
         }
     }
