@@ -261,9 +261,30 @@ TEST_CASE("six processes through Redis: every scenario of the one-process shop p
 namespace {
 
 // One broker for the binary's Kafka cases (a JVM takes seconds to start); each cluster has
-// topics of its own.
+// topics of its own. A fresh broker sets up its group coordinator (the __consumer_offsets
+// topic) on the first group that joins, which can take longer than a load waits for its
+// processes on a busy machine: one serving process is started first, until it serves.
 test_support::kafka_broker& kafka() {
     static test_support::kafka_broker broker;
+    static bool warm = [] {
+        test_support::redis_server redis;
+        auto dir = std::filesystem::temp_directory_path() / ("choreo-shop-warmup-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        child_process platform{SHOP_PROGRAM,
+                               {"serve", "--context", "data_platform", "--redis", redis.url(), "--dir", dir.string(),
+                                "--prefix", "warmup:", "--kafka", broker.url()},
+                               dir / "serve.log"};
+        auto deadline = std::chrono::steady_clock::now() + 180s;
+        while (read_text_file(dir / "serve.log").find("serving (pid") == std::string::npos && !platform.exited() &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(50ms);
+        platform.signal(SIGTERM);
+        (void)platform.wait();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+        return true;
+    }();
+    (void)warm;
     return broker;
 }
 

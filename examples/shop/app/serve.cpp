@@ -154,7 +154,7 @@ public:
         auto since = std::chrono::steady_clock::now();
         bool told = false;
         for (auto& c : kafka_consumers_)
-            while (!c->assigned() && !stop_requested && std::chrono::steady_clock::now() < since + std::chrono::seconds{60}) {
+            while (!c->assigned() && !stop_requested && std::chrono::steady_clock::now() < since + std::chrono::seconds{120}) {
                 if (!told && std::chrono::steady_clock::now() > since + std::chrono::seconds{5}) {
                     fmt::print("{}: waiting for the Kafka consumer group {} to give it partitions\n", options_.context,
                                c->options().group);
