@@ -116,7 +116,9 @@ std::string final_tally(const std::string& output) {
 bool check_run(cluster& shop, int status) {
     auto output = shop.load_output();
     INFO(output);
-    if (status != 0) INFO(shop.logs());
+    // The processes' own words, when the run failed (INFO lasts to the end of this scope).
+    auto logs = status != 0 ? shop.logs() : std::string{};
+    INFO(logs);
     CHECK(status == 0);
     auto unclean = shop.stop();
     for (auto& u : unclean) FAIL_CHECK(u << "\n" << shop.logs());

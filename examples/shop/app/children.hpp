@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ; // NOLINT: POSIX declares it for posix_spawn's callers to name
@@ -110,11 +111,15 @@ public:
     serving_processes(const serving_processes&) = delete;
     serving_processes& operator=(const serving_processes&) = delete;
 
+    // Starts the process `name`: a context, or "data_platform.2" for a second instance of
+    // the data platform beside the first (its log is data_platform.2.log).
     void start(const std::string& name) {
-        std::vector<std::string> args{"serve", "--context", name, "--redis", url_, "--dir", databases().string(), "--prefix",
+        auto [context, instance] = split(name);
+        std::vector<std::string> args{"serve", "--context", context, "--redis", url_, "--dir", databases().string(), "--prefix",
                                       prefix_};
+        if (!instance.empty()) args.insert(args.end(), {"--instance", instance});
         args.insert(args.end(), common_arguments_.begin(), common_arguments_.end());
-        if (name == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
+        if (context == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
         auto log = dir_ / (name + ".log");
         std::error_code absent;
         auto size = std::filesystem::file_size(log, absent);
@@ -126,7 +131,7 @@ public:
     [[nodiscard]] bool ready(const std::string& name) const {
         auto log = read_text_file(dir_ / (name + ".log"));
         auto from = started_at_.count(name) ? started_at_.at(name) : 0;
-        return log.size() > from && log.find(name + ": serving (pid", from) != std::string::npos;
+        return log.size() > from && log.find(split(name).first + ": serving (pid", from) != std::string::npos;
     }
     // As abrupt as a crash: no destructor runs, nothing is flushed.
     void kill(const std::string& name) {
@@ -158,15 +163,22 @@ public:
     // What each process wrote, its last `tail` characters each.
     [[nodiscard]] std::string logs(std::size_t tail = 4000) const {
         std::string all;
-        for (auto name : names) {
-            auto text = read_text_file(dir_ / (std::string{name} + ".log"));
+        for (auto& [name, size] : started_at_) {
+            auto text = read_text_file(dir_ / (name + ".log"));
             if (text.size() > tail) text = "..." + text.substr(text.size() - tail);
-            all += "--- " + std::string{name} + "\n" + text;
+            all += "--- " + name + "\n" + text;
         }
         return all;
     }
 
 private:
+    // "data_platform.2" -> {"data_platform", "2"}; "order" -> {"order", ""}.
+    static std::pair<std::string, std::string> split(const std::string& name) {
+        auto dot = name.find('.');
+        if (dot == std::string::npos) return {name, {}};
+        return {name.substr(0, dot), name.substr(dot + 1)};
+    }
+
     std::string program_, url_;
     std::filesystem::path dir_;
     std::string prefix_;

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -52,12 +54,13 @@ constexpr const char* usage = R"(usage:
   shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N]
                                               the shop's web API (see README), until SIGTERM
   shop serve --context NAME --redis URL --dir DIR [--prefix P] [--kafka URL [--kafka-partitions N]]
-             [--http ADDRESS:PORT (order only)]
+             [--http ADDRESS:PORT (order only)] [--instance NAME (data_platform only)]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
                                               with its database in DIR, talking only through Redis
                                               (with --kafka kafka://HOST:PORT, the events between
-                                              the contexts go over Kafka topics instead)
+                                              the contexts go over Kafka topics instead; a
+                                              second data_platform --instance shares the work)
   shop load --redis URL --dir DIR [--orders N] [--concurrency C] [--products P] [--users U]
             [--seed S] [--timeout SECONDS] [--prefix P]
                                               drive orders through the six serving processes, then
@@ -89,7 +92,8 @@ arguments parse(int argc, char** argv) {
         else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
                  arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
-                 arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions") {
+                 arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions" ||
+                 arg == "--instance") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
@@ -172,6 +176,15 @@ int serve(const arguments& a) {
     if (auto it = a.options.find("kafka"); it != a.options.end()) o.kafka_url = it->second;
     o.kafka_partitions = static_cast<int>(count_option(a, "kafka-partitions", 4));
     if (o.kafka_partitions < 1) throw usage_error("--kafka-partitions takes a number from 1");
+    if (auto it = a.options.find("instance"); it != a.options.end()) {
+        o.instance = it->second;
+        if (o.instance.empty() || o.instance.size() > 32 ||
+            !std::all_of(o.instance.begin(), o.instance.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+            throw usage_error("--instance takes a name of letters and digits (at most 32)");
+        if (o.instance != "1" && o.context != "data_platform")
+            throw usage_error("only the data_platform runs as more than one instance: each saga context is one process, "
+                              "which alone resumes its saga journal");
+    }
     if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     return ::shop::app::serve(o);
 }

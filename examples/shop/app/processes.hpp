@@ -19,6 +19,10 @@ struct serve_options {
     // instead of Redis streams (the saga state, its broadcasts and the commands stay in Redis).
     std::string kafka_url;
     int kafka_partitions = 4; // of each topic this process creates (it may exist already)
+    // Tells apart processes of one context: a second instance of the data platform shares its
+    // database and its consumer groups with the first, which then split the partitions.
+    // The saga contexts run as one process each (each resumes its saga journal alone).
+    std::string instance = "1";
     // The order process only: serve the web API (docs/http.md) at this address and port
     // (port 0: any free one, printed), over the six processes.
     std::string http_address;

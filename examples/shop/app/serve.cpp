@@ -106,11 +106,12 @@ public:
         if (!options_.kafka_url.empty()) {
 #ifdef SHOP_WITH_KAFKA
             kafka_options_ = choreo::kafka::client_options::from_url(options_.kafka_url);
-            kafka_options_.settings.emplace("client.id", "shop-" + options_.context);
+            kafka_options_.settings.emplace("client.id", "shop-" + options_.context + "." + options_.instance);
             // librdkafka's errors go to the log; its warnings (a coordinator still loading, a
-            // broker connection retried) are routine here.
-            kafka_options_.log = [context = options_.context](int level, const std::string& facility, const std::string& message) {
-                if (level <= 3) fmt::print(stderr, "{}: kafka {}: {}\n", context, facility, message);
+            // broker connection retried) are routine here. With debug=... in the URL, all it says.
+            kafka_options_.log = [context = options_.context, all = kafka_options_.settings.contains("debug")](
+                                     int level, const std::string& facility, const std::string& message) {
+                if (level <= 3 || all) fmt::print(stderr, "{}: kafka {}: {}\n", context, facility, message);
             };
             kafka_publisher_ = std::make_unique<choreo::kafka::producer<>>(kafka_options_);
 #else
@@ -120,7 +121,7 @@ public:
 
         if (options_.context == "data_platform") {
             platform_api_.emplace(path_of("data_platform"));
-            add_event_consumer<events::OrderCompleted>("order", "data_platform/send completed order",
+            add_event_consumer<events::OrderCompleted>({"order"}, "data_platform/send completed order",
                                                        [this](const events::OrderCompleted& e, const choreo::envelope& env) {
                                                            // its inbox makes a redelivery harmless
                                                            platform_api_->send(env.id, e.order_id, e.price);
@@ -168,7 +169,8 @@ public:
         // What a previous run of this process left unsettled (it was killed mid-saga).
         if (participant_)
             if (auto n = participant_->resume()) fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
-        fmt::print("{}: serving (pid {}), database {}, Redis {}{}\n", options_.context, ::getpid(), path_of(options_.context),
+        fmt::print("{}: serving (pid {}{}), database {}, Redis {}{}\n", options_.context, ::getpid(),
+                   options_.instance == "1" ? "" : ", instance " + options_.instance, path_of(options_.context),
                    redis_options_.where(), options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
         start_web_api();
         std::fflush(stdout);
@@ -189,7 +191,7 @@ public:
                 }
             }
         }
-        fmt::print("{}: stopping\n", options_.context);
+        fmt::print("{}: stopping, {} events of other contexts taken\n", options_.context, events_taken());
 #ifdef SHOP_WITH_HTTP
         if (web_api_) web_api_->stop(); // the requests in flight are answered first
 #endif
@@ -221,18 +223,26 @@ private:
     // What this process has done and has still to do, after waiting for its bus and its
     // scheduled saga retries to go idle: the client's settle() asks every process until the
     // work counts stop moving and nothing is pending anywhere.
+    // The events of other contexts this process handled or dead-lettered since it started.
+    std::uint64_t events_taken() const {
+        std::uint64_t taken = 0;
+        for (auto& c : consumers_)
+            if (c->options().group != "commands") taken += c->handled() + c->dead_lettered();
+#ifdef SHOP_WITH_KAFKA
+        for (auto& c : kafka_consumers_) taken += c->handled() + c->dead_lettered();
+#endif
+        return taken;
+    }
+
     json::object activity() {
         if (sagas_) sagas_->drain();
-        std::uint64_t work = 0;
-        for (auto& c : consumers_)
-            if (c->options().group != "commands") work += c->handled() + c->dead_lettered();
+        std::uint64_t work = events_taken();
         json::object out;
 #ifdef SHOP_WITH_KAFKA
         // What the Kafka consumers have still to handle; -1 while one cannot tell (its group
         // is forming or rebalancing, a broker is away).
         std::int64_t lag = 0;
         for (auto& c : kafka_consumers_) {
-            work += c->handled() + c->dead_lettered();
             auto left = c->lag();
             lag = !left || lag < 0 ? -1 : lag + *left;
         }
@@ -257,7 +267,7 @@ private:
         redis::stream_consumer_options c;
         c.stream = std::move(stream);
         c.group = std::move(group);
-        c.consumer = options_.context;
+        c.consumer = options_.instance == "1" ? options_.context : options_.context + "." + options_.instance;
         c.block = std::chrono::milliseconds{200};
         c.retry_delay = std::chrono::milliseconds{200};
         c.max_deliveries = 20;
@@ -268,22 +278,30 @@ private:
         return *consumers_.back();
     }
 
-    // A consumer of the events of type E that `publisher` publishes, in the group `group`:
-    // from its Redis stream, or with --kafka from its Kafka topic.
+    // A consumer of the events of type E that `publishers` publish, in the group `group`: from
+    // each publisher's Redis stream, or with --kafka from their Kafka topics.
     template <class E, class Handler>
-    void add_event_consumer(std::string_view publisher, const std::string& group, Handler handler) {
+    void add_event_consumer(const std::vector<std::string>& publishers, const std::string& group, Handler handler) {
 #ifdef SHOP_WITH_KAFKA
         if (kafka_publisher_) {
-            auto topic = events_topic(options_.prefix, publisher, choreo::event_type_name<E>());
-            (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
             choreo::kafka::consumer_options c;
+            for (auto& publisher : publishers) {
+                c.topics.push_back(events_topic(options_.prefix, publisher, choreo::event_type_name<E>()));
+                (void)choreo::kafka::create_topic(kafka_options_, c.topics.back(), options_.kafka_partitions);
+            }
             c.client = kafka_options_;
-            c.topics = {topic};
             c.group = events_topic(options_.prefix, "group", group); // a legal name for the step's group
+            // One member of the group per process, reading every publisher's topic: two
+            // members of one group in one process, each with a topic of its own, made every
+            // join a rebalance of the other, and on a busy machine the group did not settle
+            // within two minutes.
             // A static member (KIP-345): restarted after a crash, the process takes its
             // partitions back at once instead of waiting out the dead member's session,
             // and a dead member is noticed within six seconds (the broker's minimum).
-            c.settings.emplace("group.instance.id", topic + "." + c.group); // one per member of the group
+            // A further instance (of the data platform) is a dynamic member instead: stopped,
+            // it leaves the group at once and the first instance takes its partitions back
+            // (a static member would hold them for the session's six seconds).
+            if (options_.instance == "1") c.settings.emplace("group.instance.id", c.group);
             c.settings.emplace("session.timeout.ms", "6000");
             c.settings.emplace("heartbeat.interval.ms", "1000");
             c.retry_delay = std::chrono::milliseconds{200};
@@ -296,8 +314,8 @@ private:
             return;
         }
 #endif
-        add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), group)
-            .template on<E>(std::move(handler));
+        for (auto& publisher : publishers)
+            add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), group).template on<E>(handler);
     }
 
     void build_context() {
@@ -431,7 +449,7 @@ private:
     void import_from_streams(std::vector<std::string> publishers) {
         wiring_->import_with<E>([this, publishers](const std::string& listener,
                                                    std::function<void(const E&, const choreo::envelope&)> deliver) {
-            for (auto& publisher : publishers) add_event_consumer<E>(publisher, listener, deliver);
+            add_event_consumer<E>(publishers, listener, deliver);
         });
     }
 

@@ -13,8 +13,11 @@
 namespace choreo::kafka {
 
 /// @brief Creates `topic` with `partitions` partitions, each on `replication` brokers, and
-/// waits for the cluster. Returns false if it existed already (whatever its partitions).
-/// Throws kafka_error: errc::unreachable, errc::timeout, or errc::topic with the broker's reason.
+/// waits until the cluster's metadata shows it with every partition led, so a consumer group
+/// joined next sees its partitions. Returns false if it existed already (whatever its
+/// partitions; it is waited for too). Throws kafka_error: errc::unreachable, errc::timeout
+/// (no answer, or the topic not in the metadata within client_options::timeout), or
+/// errc::topic with the broker's reason.
 inline bool create_topic(const client_options& options, const std::string& topic, int partitions, int replication = 1) {
     auto conf = detail::make_conf(options, {});
     rd_kafka_conf_set_opaque(conf.get(), const_cast<client_options*>(&options)); // for its log function
@@ -35,15 +38,19 @@ inline bool create_topic(const client_options& options, const std::string& topic
                                              std::to_string(options.timeout.count()) + " ms");
     if (auto err = rd_kafka_event_error(answer.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR)
         throw kafka_error(errc::topic, "cannot create topic '" + topic + "': " + rd_kafka_event_error_string(answer.get()));
+    bool created = true;
     std::size_t count = 0;
     const auto* results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(answer.get()), &count);
     for (std::size_t i = 0; i < count; ++i) {
         auto err = rd_kafka_topic_result_error(results[i]);
-        if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return false;
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) created = false;
+        else if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
             throw kafka_error(errc::topic, "cannot create topic '" + topic + "': " + rd_kafka_topic_result_error_string(results[i]));
     }
-    return true;
+    if (!detail::wait_for_topic(k.get(), topic, options.timeout))
+        throw kafka_error(errc::timeout, "topic '" + topic + "' was created but not in the cluster's metadata within " +
+                                             std::to_string(options.timeout.count()) + " ms");
+    return created;
 }
 
 } // namespace choreo::kafka

@@ -80,7 +80,10 @@ public:
                                                         {"auto.commit.interval.ms", "1000"},
                                                         {"enable.auto.offset.store", "false"},
                                                         {"auto.offset.reset", "earliest"},
-                                                        {"enable.partition.eof", "false"}},
+                                                        {"enable.partition.eof", "false"},
+                                                        // a topic subscribed to before it existed is
+                                                        // noticed within 10 s, not librdkafka's 5 min
+                                                        {"topic.metadata.refresh.interval.ms", "10000"}},
                                       options_.settings);
         rd_kafka_conf_set_opaque(conf.get(), &options_.client); // for its log function
         handle_ = detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
@@ -107,14 +110,27 @@ public:
                            }};
     }
 
-    /// @brief Joins the group and starts reading. Throws kafka_error(errc::unreachable) if
-    /// no broker answers within the client's timeout.
+    /// @brief Joins the group and starts reading. Waits (up to the client's timeout) for the
+    /// topics to be in the cluster's metadata first, so that the group's first assignment
+    /// has their partitions; a topic that does not exist yet is noticed within 10 s of its
+    /// creation (`topic.metadata.refresh.interval.ms`). Throws kafka_error(errc::unreachable)
+    /// if no broker answers within the client's timeout.
     void start() {
         {
             std::lock_guard lock{mutex_};
             if (running_) return;
         }
         detail::check_reachable(handle_.get(), options_.client, options_.client.timeout);
+        // The group is joined once the topics are in the metadata (a topic another process
+        // created a moment ago may not be yet): joined before, it would get no partitions of
+        // them until the next metadata refresh. A topic still missing after the client's
+        // timeout is subscribed to anyway, and noticed by a later refresh.
+        auto deadline = std::chrono::steady_clock::now() + options_.client.timeout;
+        for (auto& t : options_.topics)
+            (void)detail::wait_for_topic(handle_.get(), t,
+                                         std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      deadline - std::chrono::steady_clock::now()),
+                                                  std::chrono::milliseconds{1}));
         auto* topics = rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
         for (auto& t : options_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
         auto err = rd_kafka_subscribe(handle_.get(), topics);

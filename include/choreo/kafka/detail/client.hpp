@@ -7,11 +7,14 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,6 +80,35 @@ inline void check_reachable(rd_kafka_t* k, const client_options& options, std::c
         throw kafka_error(errc::unreachable, "no Kafka broker of " + options.bootstrap_servers + " answered within " +
                                                  std::to_string(wait.count()) + " ms: " + rd_kafka_err2str(err));
     rd_kafka_metadata_destroy(metadata);
+}
+
+// Whether `topic` is in the cluster's metadata with every partition led, asked again every
+// 100 ms until `wait` ends. A topic just created (by this client or another) can take a
+// moment to appear in the metadata a broker gives; a consumer group joined before then sees
+// no partition of it until its next metadata refresh.
+inline bool wait_for_topic(rd_kafka_t* k, const std::string& topic, std::chrono::milliseconds wait) {
+    std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle{rd_kafka_topic_new(k, topic.c_str(), nullptr),
+                                                                                 &rd_kafka_topic_destroy};
+    if (!handle) return false;
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const rd_kafka_metadata_t* metadata = nullptr;
+        bool ready = false;
+        if (rd_kafka_metadata(k, 0, handle.get(), &metadata, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (int t = 0; t < metadata->topic_cnt; ++t) {
+                const auto& found = metadata->topics[t];
+                if (topic != found.topic || found.err != RD_KAFKA_RESP_ERR_NO_ERROR || found.partition_cnt == 0) continue;
+                ready = true;
+                for (int p = 0; p < found.partition_cnt; ++p) ready = ready && found.partitions[p].leader >= 0;
+            }
+            rd_kafka_metadata_destroy(metadata);
+        }
+        if (ready) return true;
+        if (std::chrono::steady_clock::now() + std::chrono::milliseconds{100} >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    }
 }
 
 // The value of header `name`, if the record has it.
