@@ -21,8 +21,10 @@ CHOREO_FAULT_LOG="$choreo_root/build/fault-log.tsv" ctest --test-dir build -j 2 
 python3 scripts/fault_matrix.py build/fault-log.tsv build/faults.md
 
 echo "==> Clang build"
+# The six-process shop over Kafka runs on the GCC build only: the same shop program and tests
+# (Clang builds the shop with Kafka and runs the Kafka library tests), and ten minutes of CI saved.
 configure_and_build build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DCHOREO_WERROR=ON \
-  -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker"
+  -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker" -DCHOREO_TEST_SHOP_OVER_KAFKA=OFF
 ctest --test-dir build-clang -j 2 --output-on-failure
 
 # Sanitizers cover every test binary and the shop program the process tests run (the

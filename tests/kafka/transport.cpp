@@ -255,6 +255,23 @@ TEST_CASE("kafka: events keep their envelope and, per saga key, their order acro
     CHECK(in.dead_lettered() == 0);
 }
 
+TEST_CASE("kafka: a consumer started before its topic exists reads the topic once it is created") {
+    // A process may start before the one that creates the topics it reads.
+    auto options = reading("orders.late", "late");
+    options.client.timeout = 2s; // how long start() waits for the topic to appear
+    received_log log;
+    consumer<> in{options};
+    in.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) { log.take(e, env); });
+    in.start();
+    CHECK_FALSE(in.assigned());
+    REQUIRE(create_topic(client(), "orders.late", 2));
+    producer<> out{client(60s)};
+    for (int i = 0; i < 5; ++i) out.publish("orders.late", order_paid{i, 7}, envelope_for("OrderCreateStart:late"));
+    // Noticed at the consumer's next metadata refresh (10 s), not librdkafka's default 5 min.
+    CHECK(eventually([&] { return log.unique() == 5; }, 60s));
+    in.stop();
+}
+
 TEST_CASE("kafka: a failing handler is retried in place; poison and malformed records go to the dead letters") {
     REQUIRE(create_topic(client(), "orders.poison", 1));
     record_producer raw{client()};

@@ -67,6 +67,11 @@ public:
     // Each process exits 0 on SIGTERM: no crash, and no sanitizer report at exit.
     std::vector<std::string> stop() { return processes_.stop(); }
     void kill(const std::string& name) { processes_.kill(name); }
+    int terminate(const std::string& name) { return processes_.terminate(name); }
+    [[nodiscard]] bool ready(const std::string& name) const { return processes_.ready(name); }
+    [[nodiscard]] std::string log_of(const std::string& name) const {
+        return read_text_file(processes_.directory() / (name + ".log"));
+    }
 
     std::unique_ptr<child_process> load(const std::vector<std::string>& args) {
         std::vector<std::string> all{"load", "--redis", processes_.redis_url(), "--dir", processes_.databases().string(),
@@ -305,6 +310,55 @@ TEST_CASE("six processes, events over Kafka: contexts killed (SIGKILL) at random
 TEST_CASE("six processes, events over Kafka: every scenario of the one-process shop passes on them too") {
     test_support::redis_server redis;
     all_scenarios(redis, kafka().url(), "saga, Kafka");
+}
+
+TEST_CASE("six processes, events over Kafka: a second data platform joins mid-run and leaves, each order arrives once") {
+    test_support::redis_server redis;
+    cluster shop{redis, kafka().url()};
+    auto load = shop.load({"--orders", "600", "--concurrency", "8", "--products", "20", "--users", "40"});
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    // The second instance joins the data platform's consumer group (a rebalance gives it
+    // some of the partitions of OrderCompleted), works a while beside the first, and is
+    // stopped as a deployment scales down (a second rebalance hands its partitions back).
+    shop.start("data_platform.2");
+    deadline = std::chrono::steady_clock::now() + 120s;
+    while (!shop.ready("data_platform.2") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    REQUIRE_MESSAGE(shop.ready("data_platform.2"), shop.logs());
+    std::this_thread::sleep_for(4s);
+    int second = shop.terminate("data_platform.2");
+    auto said = shop.log_of("data_platform.2");
+    INFO(said);
+    CHECK(second == 0);
+    // It took a share of the orders: the group did give it partitions.
+    auto at = said.find("data_platform: stopping, ");
+    REQUIRE(at != std::string::npos);
+    auto taken = std::stoll(said.substr(at + std::string_view{"data_platform: stopping, "}.size()));
+    MESSAGE("the second data platform took " << taken << " completed orders");
+    CHECK(taken > 0);
+    // Every completed order reached the data platform once: the audit of check_run.
+    bool held = check_run(shop, finish(*load, 240s));
+    test_support::record_fault("shop, six processes over Kafka",
+                               "a second data platform instance joined mid-run and left (two rebalances of its group)",
+                               "saga, Kafka", 2, held && taken > 0, audited);
+}
+
+TEST_CASE("six processes, events over Kafka: the broker killed (SIGKILL) mid-run and restarted, every saga ends") {
+    test_support::redis_server redis;
+    cluster shop{redis, kafka().url()};
+    auto load = shop.load({"--orders", "300", "--concurrency", "8", "--products", "20", "--users", "40"});
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    // Records the broker acknowledged survive (it flushes each); those in flight fail their
+    // delivery and stay in their outbox row, which the relay sends again.
+    kafka().stop();
+    std::this_thread::sleep_for(700ms);
+    kafka().start();
+    bool held = check_run(shop, finish(*load, 240s));
+    test_support::record_fault("shop, six processes over Kafka", "the Kafka broker SIGKILLed mid-run, restarted",
+                               "saga, Kafka", 1, held, audited);
 }
 #endif // SHOP_WITH_KAFKA
 

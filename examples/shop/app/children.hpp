@@ -138,6 +138,18 @@ public:
         processes_.at(name)->signal(SIGKILL);
         processes_.at(name)->wait();
     }
+    // Stops the process `name` as a deployment scaling down would: SIGTERM once it serves,
+    // then its exit status (0 when it stopped cleanly). Its log stays.
+    int terminate(const std::string& name, std::chrono::seconds patience = std::chrono::seconds{120}) {
+        auto& process = *processes_.at(name);
+        for (auto deadline = std::chrono::steady_clock::now() + patience;
+             !ready(name) && !process.exited() && std::chrono::steady_clock::now() < deadline;)
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        process.signal(SIGTERM);
+        int status = process.wait();
+        processes_.erase(name);
+        return status;
+    }
     // SIGTERM to each once it serves (one just restarted may still be starting), then waits
     // for all of them. Returns those that did not exit with 0 ("payment exited with 66"): a
     // crash, or a sanitizer's report at exit.
