@@ -11,7 +11,7 @@
 #include <choreo/redis.hpp>
 #include <choreo/saga/memory_store.hpp>
 
-#include "../tests/support/redis_server.hpp"
+#include "servers.hpp"
 
 #include <benchmark/benchmark.h>
 #include <boost/describe/class.hpp>
@@ -24,6 +24,8 @@
 
 namespace {
 
+using bench::redis_env;
+
 struct job_started {
     std::int64_t id = 0;
 };
@@ -34,20 +36,6 @@ struct job_event {
     std::int64_t id = 0;
 };
 BOOST_DESCRIBE_STRUCT(job_event, (), (id))
-
-// One redis-server and an io_context thread for the whole run, started on first use.
-struct redis_env {
-    test_support::redis_server server;
-    test_support::io_thread io;
-    choreo::redis::connection redis{io.executor(), server.url()};
-    std::atomic<int> prefixes{0};
-
-    static redis_env& get() {
-        static redis_env env;
-        return env;
-    }
-    std::string prefix() { return "bench" + std::to_string(++prefixes) + ":"; }
-};
 
 // The store under test for one benchmark run: a memory_store, or a Redis store with a fresh prefix.
 struct either_store {

@@ -8,7 +8,9 @@ source "$(dirname "$0")/lib/common.sh"
 cd "$choreo_root"
 
 ensure_packages "${core_packages[@]}" gnuplot-nox python3
-configure_and_build build-release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DCHOREO_BUILD_BENCHMARKS=ON >/dev/null
+kafka_broker=$(ensure_kafka_broker) # the sagas over Kafka run against a broker of their own
+configure_and_build build-release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DCHOREO_BUILD_BENCHMARKS=ON \
+  -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker" >/dev/null
 mkdir -p build/bench
 build-release/benchmarks/choreo_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out=build/bench/results.json --benchmark_out_format=json "$@"
