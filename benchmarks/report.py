@@ -109,6 +109,14 @@ if "sagas/redis:1/real_time" in runs:
     emit(f"| Redis Streams: events per second, published and consumed with acknowledgement | | "
          f"{counter('streams/real_time', 'events_per_second'):,.0f} | |")
     emit()
+over_redis, over_kafka = "sagas_over/transport:0/min_time:2.000/real_time", "sagas_over/transport:1/min_time:2.000/real_time"
+if over_redis in runs and over_kafka in runs:
+    emit("| sagas across a transport (state in Redis, two hops per saga) | Redis Streams | Kafka | Kafka / Redis |")
+    emit("|---|---:|---:|---:|")
+    red = counter(over_redis, "sagas_per_second")
+    kaf = counter(over_kafka, "sagas_per_second")
+    emit(f"| three-step sagas per second, each hop through a consumer group | {red:,.0f} | {kaf:,.0f} | {kaf / red:.2f}x |")
+    emit()
 emit(f"Saga state: {counter('memory_store_bytes_per_saga/iterations:1', 'bytes_per_saga'):.0f} bytes per in-flight "
      f"saga in memory_store (a start, seven steps, a fan-in); "
      f"{counter('memory_store_step', 'steps_per_second'):,.0f} steps per second (claim and finish).")

@@ -119,7 +119,10 @@ public:
     over_kafka() : producer_(client()) {
         static std::atomic<int> runs{0};
         name_ = "bench-trips-" + std::to_string(++runs);
-        for (const char* kind : {"-started", "-reserved"}) choreo::kafka::create_topic(client(), name_ + kind, 4);
+        for (const char* kind : {"-started", "-reserved"}) {
+            choreo::kafka::create_topic(client(), name_ + kind, 4);
+            producer_.prepare(name_ + kind);
+        }
     }
     ~over_kafka() { stop(); }
 

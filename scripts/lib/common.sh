@@ -59,3 +59,51 @@ ensure_kafka_broker() {
   fi
   echo "$libs"
 }
+
+# free_port: prints a TCP port free on loopback now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_port PORT SECONDS: until something listens on loopback PORT; fails after SECONDS.
+wait_for_port() {
+  local port=$1 deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "nothing listens on 127.0.0.1:$port after $2 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+# start_kafka_broker LIBS DIR: formats a single KRaft node's storage in DIR and starts it on
+# free loopback ports (as tests/support/kafka_broker.hpp does for the tests, flushing as Kafka
+# does by default); prints "PID PORT" once it listens. Its log is DIR/broker.log.
+start_kafka_broker() {
+  local libs=$1 dir=$2 port controller
+  port=$(free_port)
+  controller=$(free_port)
+  mkdir -p "$dir"
+  cat >"$dir/server.properties" <<PROPERTIES
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=4
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+PROPERTIES
+  java -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))')" \
+    -c "$dir/server.properties" >"$dir/format.log" 2>&1
+  java -Xms128m -Xmx512m -XX:+UseSerialGC -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 &
+  local pid=$!
+  wait_for_port "$port" 90 >&2
+  echo "$pid $port"
+}

@@ -428,6 +428,7 @@ private:
         if (kafka_publisher_) {
             auto topic = events_topic(options_.prefix, options_.context, choreo::event_type_name<E>());
             (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
+            kafka_publisher_->prepare(topic); // its first event goes out at once
             // The row is delivered once Kafka acknowledged the record.
             deliver = [this, topic](const E& e, const choreo::envelope& env) { kafka_publisher_->publish(topic, e, env); };
         }

@@ -75,6 +75,16 @@ public:
     /// @brief Throws kafka_error(errc::unreachable) unless a broker answers within the timeout.
     void check_reachable() { detail::check_reachable(handle_.get(), options_, options_.timeout); }
 
+    /// @brief Looks `topic`'s partitions and leaders up now, so the first record sent to it
+    /// goes out at once: otherwise librdkafka holds it until its next scan of unknown topics
+    /// (up to a second). Throws kafka_error(errc::timeout) if the cluster's metadata has no
+    /// such topic within the timeout.
+    void prepare(const std::string& topic) {
+        if (!detail::wait_for_topic(handle_.get(), topic, options_.timeout))
+            throw kafka_error(errc::timeout, "topic '" + topic + "' is not in the cluster's metadata within " +
+                                                 std::to_string(options_.timeout.count()) + " ms");
+    }
+
     /// @brief Hands the record to librdkafka; `done` runs once with its fate. Throws
     /// kafka_error at once if it cannot even be queued (a fatal error, a full queue for the
     /// whole timeout, a topic name librdkafka refuses).
@@ -233,6 +243,9 @@ public:
     void async_publish(std::string_view topic, const E& event, const envelope& env, record_producer::delivery_handler done) {
         records_.send(topic, env.key.view(), encode(event), headers<E>(env), std::move(done));
     }
+
+    /// @brief See record_producer::prepare(): the first event to `topic` goes out at once.
+    void prepare(const std::string& topic) { records_.prepare(topic); }
 
     /// @brief The producer of records beneath.
     [[nodiscard]] record_producer& records() noexcept { return records_; }
