@@ -1,7 +1,6 @@
 #pragma once
-// The servers the benchmarks start themselves, once per run and on first use: a redis-server
-// and, where the Kafka tests' broker jars are configured, a single-node Kafka broker, each on
-// free loopback ports.
+// What the benchmarks through Redis and Kafka share: the redis-server they start themselves
+// (once per run, on first use, on a free loopback port) and sagas started from four threads.
 
 #include <choreo/redis.hpp>
 
@@ -9,6 +8,8 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace bench {
 
@@ -26,5 +27,17 @@ struct redis_env {
     // Keys of their own for each benchmark run.
     std::string prefix() { return "bench" + std::to_string(++prefixes) + ":"; }
 };
+
+// Calls start(i) for each i of [first, first + count), a quarter of them from each of four
+// threads (count a multiple of four); returns once all four are done.
+template <class Start>
+void from_four_threads(long first, long count, Start start) {
+    std::vector<std::thread> starters;
+    for (int t = 0; t < 4; ++t)
+        starters.emplace_back([&, from = first + t * (count / 4)] {
+            for (long i = from; i < from + count / 4; ++i) start(i);
+        });
+    for (auto& t : starters) t.join();
+}
 
 } // namespace bench

@@ -199,16 +199,11 @@ void run_sagas(benchmark::State& state) {
         // A round of sagas, started from four threads; false if an event was not delivered.
         auto round = [&] {
             target += per_round;
-            std::vector<std::thread> starters;
-            for (int t = 0; t < 4; ++t)
-                starters.emplace_back([&, first = next + t * (per_round / 4)] {
-                    for (long i = first; i < first + per_round / 4; ++i) {
-                        auto unit = bus.begin(a_db);
-                        a.start(unit, trip_started{i}, "trip:" + std::to_string(i));
-                        unit.commit();
-                    }
-                });
-            for (auto& t : starters) t.join();
+            bench::from_four_threads(next, per_round, [&](long i) {
+                auto unit = bus.begin(a_db);
+                a.start(unit, trip_started{i}, "trip:" + std::to_string(i));
+                unit.commit();
+            });
             next += per_round;
             while (completed.load(std::memory_order_relaxed) < target) {
                 if (link->failed_sends() > 0) return false;

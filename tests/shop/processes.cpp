@@ -81,6 +81,12 @@ public:
         return std::make_unique<child_process>(SHOP_PROGRAM, all, log_of_load());
     }
     [[nodiscard]] std::string load_output() const { return read_text_file(log_of_load()); }
+    // Until the load reports progress (its processes answered and orders flow), up to a minute.
+    void wait_for_progress() const {
+        for (auto deadline = std::chrono::steady_clock::now() + 60s;
+             load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline;)
+            std::this_thread::sleep_for(20ms);
+    }
     // Everything the processes said, for a failing test's message; the directory is kept.
     std::string logs() {
         failed_ = true;
@@ -156,9 +162,7 @@ void contend(const test_support::redis_server& redis, const std::string& kafka_u
 void kill_and_restart(const test_support::redis_server& redis, const std::string& kafka_url, std::string_view transport) {
     cluster shop{redis, kafka_url};
     auto load = shop.load({"--orders", "1500", "--concurrency", "8", "--products", "20", "--users", "40"});
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
+    shop.wait_for_progress();
     // Kills at random points of the run: mid-step, mid-compensation, between a commit and
     // the store, between the store and a broadcast. Each process comes back at once, as a
     // supervisor would bring it back, and settles what it left from its journal.
@@ -243,9 +247,7 @@ TEST_CASE("six processes through Redis: Redis killed mid-run and restarted, the 
     cluster shop{redis};
     auto load = shop.load({"--orders", "300", "--concurrency", "8", "--products", "20", "--users", "40"});
     // Once orders flow, Redis dies as abruptly as a crash, stays away a moment, and returns.
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
+    shop.wait_for_progress();
     redis.stop();
     std::this_thread::sleep_for(700ms);
     redis.start();
@@ -316,14 +318,12 @@ TEST_CASE("six processes, events over Kafka: a second data platform joins mid-ru
     test_support::redis_server redis;
     cluster shop{redis, kafka().url()};
     auto load = shop.load({"--orders", "600", "--concurrency", "8", "--products", "20", "--users", "40"});
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
+    shop.wait_for_progress();
     // The second instance joins the data platform's consumer group (a rebalance gives it
     // some of the partitions of OrderCompleted), works a while beside the first, and is
     // stopped as a deployment scales down (a second rebalance hands its partitions back).
     shop.start("data_platform.2");
-    deadline = std::chrono::steady_clock::now() + 120s;
+    auto deadline = std::chrono::steady_clock::now() + 120s;
     while (!shop.ready("data_platform.2") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
     REQUIRE_MESSAGE(shop.ready("data_platform.2"), shop.logs());
     std::this_thread::sleep_for(4s);
@@ -348,9 +348,7 @@ TEST_CASE("six processes, events over Kafka: the broker killed (SIGKILL) mid-run
     test_support::redis_server redis;
     cluster shop{redis, kafka().url()};
     auto load = shop.load({"--orders", "300", "--concurrency", "8", "--products", "20", "--users", "40"});
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (shop.load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(20ms);
+    shop.wait_for_progress();
     // Records the broker acknowledged survive (it flushes each); those in flight fail their
     // delivery and stay in their outbox row, which the relay sends again.
     kafka().stop();
