@@ -100,7 +100,7 @@ transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=4
 group.initial.rebalance.delay.ms=0
 PROPERTIES
-  java -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))')" \
+  java -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import base64, os; print("A" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")[1:])')" \
     -c "$dir/server.properties" >"$dir/format.log" 2>&1
   java -Xms128m -Xmx512m -XX:+UseSerialGC -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 &
   local pid=$!

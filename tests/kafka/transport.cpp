@@ -206,6 +206,50 @@ TEST_CASE("kafka: a setting librdkafka refuses is named; an unreachable cluster 
     CHECK_THROWS_AS(create_topic(nowhere, "anything", 1), kafka_error);
 }
 
+TEST_CASE("kafka: SASL settings pass through: the right credentials publish and consume, wrong ones fail in time") {
+    // The broker's second listener wants SASL/PLAIN.
+    auto secured = [](const std::string& password, std::vector<std::string>* log) {
+        auto o = client_options::from_url("kafka://" + broker().sasl_bootstrap() +
+                                          "?security.protocol=SASL_PLAINTEXT&sasl.mechanism=PLAIN");
+        o.settings["sasl.username"] = test_support::kafka_broker::sasl_user;
+        o.settings["sasl.password"] = password; // where values with '&', '=' or '%' go
+        o.timeout = 10s;
+        if (log)
+            o.log = [log, mutex = std::make_shared<std::mutex>()](int level, const std::string&, const std::string& message) {
+                std::lock_guard lock{*mutex};
+                if (level <= 3) log->push_back(message);
+            };
+        return o;
+    };
+    auto good = secured(test_support::kafka_broker::sasl_password, nullptr);
+    REQUIRE(create_topic(good, "orders.sasl", 1));
+    producer<> out{good};
+    out.publish("orders.sasl", order_paid{1, 2}, envelope_for("OrderCreateStart:sasl"));
+    auto reading_secured = reading("orders.sasl", "sasl");
+    reading_secured.client = good;
+    received_log log;
+    consumer<> in{reading_secured};
+    in.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) { log.take(e, env); });
+    in.start();
+    CHECK(eventually([&] { return log.unique() == 1; }, 60s));
+    in.stop();
+
+    std::vector<std::string> said;
+    auto bad = secured("not-the-password", &said);
+    bad.timeout = 3s;
+    auto started = std::chrono::steady_clock::now();
+    record_producer refused{bad};
+    CHECK_THROWS_AS(refused.check_reachable(), kafka_error);
+    CHECK(std::chrono::steady_clock::now() - started < 15s);
+    // The reason is in the client's log: librdkafka reports the broker's refusal there.
+    bool named = eventually([&] {
+        for (auto& line : said)
+            if (line.find("uthentication") != std::string::npos) return true;
+        return false;
+    }, 10s);
+    CHECK_MESSAGE(named, "no authentication error logged");
+}
+
 TEST_CASE("kafka: events keep their envelope and, per saga key, their order across partitions") {
     REQUIRE(create_topic(client(), "orders.roundtrip", 4));
     CHECK_FALSE(create_topic(client(), "orders.roundtrip", 4)); // there already

@@ -45,8 +45,10 @@ public:
                ("choreo-kafka-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
-        port_ = free_port();
-        controller_port_ = free_port();
+        auto ports = free_ports<3>();
+        port_ = ports[0];
+        controller_port_ = ports[1];
+        sasl_port_ = ports[2];
         write_properties();
         format();
         start();
@@ -62,6 +64,10 @@ public:
     [[nodiscard]] unsigned short port() const noexcept { return port_; }
     [[nodiscard]] std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port_); }
     [[nodiscard]] std::string url() const { return "kafka://" + bootstrap(); }
+    // A second listener that wants SASL/PLAIN: user "shop", password "shop-secret".
+    [[nodiscard]] std::string sasl_bootstrap() const { return "127.0.0.1:" + std::to_string(sasl_port_); }
+    static constexpr const char* sasl_user = "shop";
+    static constexpr const char* sasl_password = "shop-secret";
 
     // Starts it (again, on the same ports and storage) and waits until it accepts connections.
     void start() {
@@ -102,10 +108,17 @@ public:
     }
 
 private:
-    static unsigned short free_port() {
+    // N ports free on loopback now, all different (each held open until all are chosen).
+    template <std::size_t N>
+    static std::array<unsigned short, N> free_ports() {
         boost::asio::io_context io;
-        boost::asio::ip::tcp::acceptor probe{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
-        return probe.local_endpoint().port();
+        std::vector<boost::asio::ip::tcp::acceptor> probes;
+        std::array<unsigned short, N> ports{};
+        for (auto& port : ports) {
+            probes.emplace_back(io, boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), 0});
+            port = probes.back().local_endpoint().port();
+        }
+        return ports;
     }
 
     bool accepts() const {
@@ -119,14 +132,20 @@ private:
     void write_properties() const {
         auto broker = "127.0.0.1:" + std::to_string(port_);
         auto controller = "127.0.0.1:" + std::to_string(controller_port_);
+        auto sasl = sasl_bootstrap();
         std::ofstream out{dir_ / "server.properties"};
         out << "process.roles=broker,controller\n"
             << "node.id=1\n"
             << "controller.quorum.voters=1@" << controller << "\n"
-            << "listeners=PLAINTEXT://" << broker << ",CONTROLLER://" << controller << "\n"
-            << "advertised.listeners=PLAINTEXT://" << broker << "\n"
+            << "listeners=PLAINTEXT://" << broker << ",CONTROLLER://" << controller << ",SASL_PLAINTEXT://" << sasl << "\n"
+            << "advertised.listeners=PLAINTEXT://" << broker << ",SASL_PLAINTEXT://" << sasl << "\n"
             << "controller.listener.names=CONTROLLER\n"
-            << "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            << "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT\n"
+            << "sasl.enabled.mechanisms=PLAIN\n"
+            << "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+               "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" "
+               "password=\"admin-secret\" user_admin=\"admin-secret\" user_"
+            << sasl_user << "=\"" << sasl_password << "\";\n"
             << "inter.broker.listener.name=PLAINTEXT\n"
             << "log.dirs=" << (dir_ / "data").string() << "\n"
             << "num.partitions=4\n"
@@ -158,6 +177,7 @@ private:
             }
         }
         if (held > 0) id += alphabet[(bits << (6 - held)) & 63];
+        if (id.front() == '-') id.front() = 'A'; // the tool would take it for an option (1 start in 64)
         auto pid = spawn({CHOREO_JAVA, "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*", "kafka.tools.StorageTool", "format",
                           "-t", id, "-c", (dir_ / "server.properties").string()},
                          dir_ / "format.log");
@@ -194,7 +214,7 @@ private:
     }
 
     std::filesystem::path dir_;
-    unsigned short port_ = 0, controller_port_ = 0;
+    unsigned short port_ = 0, controller_port_ = 0, sasl_port_ = 0;
     pid_t pid_ = -1;
     bool flush_each_record_ = true;
 };

@@ -78,7 +78,9 @@ inline void check_reachable(rd_kafka_t* k, const client_options& options, std::c
     auto err = rd_kafka_metadata(k, 0, nullptr, &metadata, static_cast<int>(wait.count()));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         throw kafka_error(errc::unreachable, "no Kafka broker of " + options.bootstrap_servers + " answered within " +
-                                                 std::to_string(wait.count()) + " ms: " + rd_kafka_err2str(err));
+                                                 std::to_string(wait.count()) + " ms: " + rd_kafka_err2str(err) +
+                                                 " (a broker that refuses the credentials or the TLS settings says "
+                                                 "why in the client's log)");
     rd_kafka_metadata_destroy(metadata);
 }
 
