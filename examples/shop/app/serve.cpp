@@ -220,9 +220,6 @@ private:
     // The coupon context's clock: the system's, moved on by advance_clock.
     std::int64_t now() const { return static_cast<std::int64_t>(std::time(nullptr)) + clock_offset_.load(); }
 
-    // What this process has done and has still to do, after waiting for its bus and its
-    // scheduled saga retries to go idle: the client's settle() asks every process until the
-    // work counts stop moving and nothing is pending anywhere.
     // The events of other contexts this process handled or dead-lettered since it started.
     std::uint64_t events_taken() const {
         std::uint64_t taken = 0;
@@ -234,6 +231,9 @@ private:
         return taken;
     }
 
+    // What this process has done and has still to do, after waiting for its bus and its
+    // scheduled saga retries to go idle: the client's settle() asks every process until the
+    // work counts stop moving and nothing is pending anywhere.
     json::object activity() {
         if (sagas_) sagas_->drain();
         std::uint64_t work = events_taken();
