@@ -75,31 +75,18 @@ wait_for_port() {
 }
 
 # start_kafka_broker LIBS DIR: formats a single KRaft node's storage in DIR and starts it on
-# free loopback ports (as tests/support/kafka_broker.hpp does for the tests, flushing as Kafka
-# does by default); prints "PID PORT" once it listens. Its log is DIR/broker.log.
+# free loopback ports with the settings of tools/kafka/server.properties (which the tests use
+# too; flushing left to the OS, as Kafka does by default); prints "PID PORT" once it listens.
+# Its log is DIR/broker.log.
 start_kafka_broker() {
-  local libs=$1 dir=$2 port controller
+  local libs=$1 dir=$2 port controller sasl
   port=$(free_port)
   controller=$(free_port)
+  sasl=$(free_port)
   mkdir -p "$dir"
-  cat >"$dir/server.properties" <<PROPERTIES
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$dir/data
-num.partitions=4
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=4
-group.initial.rebalance.delay.ms=0
-PROPERTIES
+  sed -e "s|@BROKER@|127.0.0.1:$port|g" -e "s|@CONTROLLER@|127.0.0.1:$controller|g" \
+    -e "s|@SASL@|127.0.0.1:$sasl|g" -e "s|@DATA@|$dir/data|g" \
+    "$choreo_root/tools/kafka/server.properties" >"$dir/server.properties"
   java -cp "$libs/*" kafka.tools.StorageTool format -t "$(python3 -c 'import base64, os; print("A" + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")[1:])')" \
     -c "$dir/server.properties" >"$dir/format.log" 2>&1
   java -Xms128m -Xmx512m -XX:+UseSerialGC -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 &

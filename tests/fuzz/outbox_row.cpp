@@ -10,7 +10,7 @@
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/outbox_store.hpp>
 
-#include "order_paid.hpp"
+#include "../support/wire_events.hpp"
 
 #include <array>
 #include <chrono>
@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-using choreo_fuzz::order_paid;
+using test_events::order_paid;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view input{reinterpret_cast<const char*>(data), size};

@@ -6,13 +6,13 @@
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/redis/streams.hpp>
 
-#include "order_paid.hpp"
+#include "../support/wire_events.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-using choreo_fuzz::order_paid;
+using test_events::order_paid;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view input{reinterpret_cast<const char*>(data), size};

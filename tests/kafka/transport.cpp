@@ -11,8 +11,8 @@
 #include "../core/support.hpp"
 #include "../support/fault_log.hpp"
 #include "../support/kafka_broker.hpp"
+#include "../support/wire_events.hpp"
 
-#include <boost/describe/class.hpp>
 
 #include <doctest/doctest.h>
 
@@ -27,28 +27,12 @@
 
 using namespace choreo::kafka;
 using namespace std::chrono_literals;
+using test_events::order_paid;
+using test_events::order_paid_named;
+using test_events::order_paid_v2;
 using test::eventually;
 
 namespace {
-
-struct order_paid {
-    std::int64_t order_id = 0;
-    std::int64_t amount = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid, (), (order_id, amount))
-
-struct order_paid_v2 {
-    static constexpr std::string_view choreo_event_name = "kafka_test::order_paid";
-    static constexpr int choreo_schema_version = 2;
-    std::int64_t order_id = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid_v2, (), (order_id))
-
-struct order_paid_named {
-    static constexpr std::string_view choreo_event_name = "kafka_test::order_paid";
-    std::int64_t order_id = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid_named, (), (order_id))
 
 // One broker for the binary's cases (starting a JVM takes seconds); each case uses topics
 // and groups of its own.

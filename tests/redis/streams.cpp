@@ -9,9 +9,9 @@
 
 #include "../core/support.hpp"
 #include "../support/redis_server.hpp"
+#include "../support/wire_events.hpp"
 #include "../support/fault_log.hpp"
 
-#include <boost/describe/class.hpp>
 
 #include <doctest/doctest.h>
 
@@ -24,28 +24,12 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
+using test_events::order_paid;
+using test_events::order_paid_named;
+using test_events::order_paid_v2;
 using test::eventually;
 
 namespace {
-
-struct order_paid {
-    std::int64_t order_id = 0;
-    std::int64_t amount = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid, (), (order_id, amount))
-
-struct order_paid_v2 {
-    static constexpr std::string_view choreo_event_name = "streams_test::order_paid";
-    static constexpr int choreo_schema_version = 2;
-    std::int64_t order_id = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid_v2, (), (order_id))
-
-struct order_paid_named {
-    static constexpr std::string_view choreo_event_name = "streams_test::order_paid";
-    std::int64_t order_id = 0;
-};
-BOOST_DESCRIBE_STRUCT(order_paid_named, (), (order_id))
 
 // A redis-server, an io_context thread, and connections on it.
 struct redis_fixture {

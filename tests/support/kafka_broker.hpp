@@ -17,6 +17,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -64,7 +65,7 @@ public:
     [[nodiscard]] unsigned short port() const noexcept { return port_; }
     [[nodiscard]] std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port_); }
     [[nodiscard]] std::string url() const { return "kafka://" + bootstrap(); }
-    // A second listener that wants SASL/PLAIN: user "shop", password "shop-secret".
+    // A second listener that wants SASL/PLAIN, with a user tools/kafka/server.properties declares.
     [[nodiscard]] std::string sasl_bootstrap() const { return "127.0.0.1:" + std::to_string(sasl_port_); }
     static constexpr const char* sasl_user = "shop";
     static constexpr const char* sasl_password = "shop-secret";
@@ -129,32 +130,25 @@ private:
         return !error;
     }
 
+    // The broker's settings are tools/kafka/server.properties (shared with the scripts), its
+    // placeholders filled in.
     void write_properties() const {
-        auto broker = "127.0.0.1:" + std::to_string(port_);
-        auto controller = "127.0.0.1:" + std::to_string(controller_port_);
-        auto sasl = sasl_bootstrap();
+        auto source = std::filesystem::path{__FILE__}.parent_path() / "../../tools/kafka/server.properties";
+        std::ifstream in{source};
+        if (!in) throw std::runtime_error("cannot read " + source.string());
+        std::stringstream text;
+        text << in.rdbuf();
+        auto properties = text.str();
+        auto fill = [&](std::string_view placeholder, const std::string& value) {
+            for (auto at = properties.find(placeholder); at != std::string::npos; at = properties.find(placeholder, at + value.size()))
+                properties.replace(at, placeholder.size(), value);
+        };
+        fill("@BROKER@", bootstrap());
+        fill("@CONTROLLER@", "127.0.0.1:" + std::to_string(controller_port_));
+        fill("@SASL@", sasl_bootstrap());
+        fill("@DATA@", (dir_ / "data").string());
         std::ofstream out{dir_ / "server.properties"};
-        out << "process.roles=broker,controller\n"
-            << "node.id=1\n"
-            << "controller.quorum.voters=1@" << controller << "\n"
-            << "listeners=PLAINTEXT://" << broker << ",CONTROLLER://" << controller << ",SASL_PLAINTEXT://" << sasl << "\n"
-            << "advertised.listeners=PLAINTEXT://" << broker << ",SASL_PLAINTEXT://" << sasl << "\n"
-            << "controller.listener.names=CONTROLLER\n"
-            << "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT\n"
-            << "sasl.enabled.mechanisms=PLAIN\n"
-            << "listener.name.sasl_plaintext.plain.sasl.jaas.config="
-               "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" "
-               "password=\"admin-secret\" user_admin=\"admin-secret\" user_"
-            << sasl_user << "=\"" << sasl_password << "\";\n"
-            << "inter.broker.listener.name=PLAINTEXT\n"
-            << "log.dirs=" << (dir_ / "data").string() << "\n"
-            << "num.partitions=4\n"
-            << "offsets.topic.replication.factor=1\n"
-            << "offsets.topic.num.partitions=4\n"
-            << "transaction.state.log.replication.factor=1\n"
-            << "transaction.state.log.min.isr=1\n"
-            << "transaction.state.log.num.partitions=4\n"
-            << "group.initial.rebalance.delay.ms=0\n";
+        out << properties;
         if (flush_each_record_) out << "log.flush.interval.messages=1\n";
     }
 

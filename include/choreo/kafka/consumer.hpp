@@ -8,6 +8,7 @@
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
+#include <choreo/durable/detail/handler_table.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/kafka/detail/client.hpp>
@@ -96,18 +97,9 @@ public:
     /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
     template <class E, class Handler>
     void on(Handler handler) {
-        static_assert(std::is_invocable_v<Handler&, const E&, const envelope&>,
-                      "a Kafka handler takes (const E&, const choreo::envelope&)");
         std::lock_guard lock{mutex_};
         if (running_) throw usage_error("kafka::consumer::on after start()");
-        auto type = std::string{event_type_name<E>()};
-        if (handlers_.contains(type)) throw usage_error("a handler for " + type + " is registered already");
-        handlers_[type] = {durable::schema_version_of<E>(), [this, handler = std::move(handler)](const durable::wire_envelope& e) mutable {
-                               auto event = codec_.template decode<E>(e.payload);
-                               envelope env{e.event, e.causation, e.key.empty() ? correlation_key{} : correlation_key{e.key},
-                                            e.time, event_type_name<E>()};
-                               handler(event, env);
-                           }};
+        handlers_.template add<E>(std::move(handler), codec_);
     }
 
     /// @brief Joins the group and starts reading. Waits (up to the client's timeout) for the
@@ -212,11 +204,6 @@ public:
     }
 
 private:
-    struct handler_entry {
-        int schema = 1;
-        std::function<void(const durable::wire_envelope&)> run;
-    };
-
     void loop() {
         while (!stopping_) {
             rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
@@ -257,19 +244,15 @@ private:
         } catch (const durable::envelope_error& e) {
             return dead_letter(m, e.what());
         }
-        handler_entry* h = nullptr;
+        typename durable::detail::handler_table<Codec>::match handler;
         {
             std::lock_guard lock{mutex_};
-            auto it = handlers_.find(decoded->type);
-            if (it != handlers_.end()) h = &it->second;
+            handler = handlers_.find(*decoded, options_.group);
         }
-        if (!h) return dead_letter(m, "no handler for event type '" + decoded->type + "' in group " + options_.group);
-        if (h->schema != decoded->schema)
-            return dead_letter(m, "schema version " + std::to_string(decoded->schema) + " of " + decoded->type +
-                                      ", but this consumer reads version " + std::to_string(h->schema));
+        if (!handler.run) return dead_letter(m, handler.refusal);
         for (unsigned attempt = 1;; ++attempt) {
             try {
-                h->run(*decoded);
+                (*handler.run)(*decoded);
                 break;
             } catch (const permanent_error& e) {
                 return dead_letter(m, e.what());
@@ -351,7 +334,7 @@ private:
     record_producer dead_letters_;
     detail::handle_ptr handle_;
     mutable std::mutex mutex_;
-    std::map<std::string, handler_entry, std::less<>> handlers_;
+    durable::detail::handler_table<Codec> handlers_;
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_; // per partition: the offset after the last handled
     std::thread thread_;
     std::atomic<bool> stopping_{false};

@@ -9,6 +9,7 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/durable/codec.hpp>
+#include <choreo/durable/detail/handler_table.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/redis/connection.hpp>
@@ -194,18 +195,9 @@ public:
     /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
     template <class E, class Handler>
     void on(Handler handler) {
-        static_assert(std::is_invocable_v<Handler&, const E&, const envelope&>,
-                      "a stream handler takes (const E&, const choreo::envelope&)");
         std::lock_guard lock{mutex_};
         if (running_) throw usage_error("stream_consumer::on after start()");
-        auto type = std::string{event_type_name<E>()};
-        if (handlers_.contains(type)) throw usage_error("a handler for " + type + " is registered already");
-        handlers_[type] = {schema_version_of<E>(), [this, handler = std::move(handler)](const stream_entry& e) mutable {
-                               auto event = codec_.template decode<E>(e.payload);
-                               envelope env{e.event, e.causation, e.key.empty() ? correlation_key{} : correlation_key{e.key},
-                                            e.time, event_type_name<E>()};
-                               handler(event, env);
-                           }};
+        handlers_.template add<E>(std::move(handler), codec_);
     }
 
     /// @brief Creates the group if needed (reading from the stream's start) and starts reading.
@@ -242,11 +234,6 @@ public:
     [[nodiscard]] const stream_consumer_options& options() const noexcept { return options_; }
 
 private:
-    struct handler_entry {
-        int schema = 1;
-        std::function<void(const stream_entry&)> run;
-    };
-
     void loop() {
         auto next_reclaim = std::chrono::steady_clock::now();
         while (!stopping_) {
@@ -317,18 +304,14 @@ private:
         } catch (const entry_error& e) {
             return dead_letter(entry, e.what());
         }
-        handler_entry* h = nullptr;
+        typename durable::detail::handler_table<Codec>::match handler;
         {
             std::lock_guard lock{mutex_};
-            auto it = handlers_.find(decoded->type);
-            if (it != handlers_.end()) h = &it->second;
+            handler = handlers_.find(*decoded, options_.group);
         }
-        if (!h) return dead_letter(entry, "no handler for event type '" + decoded->type + "' in group " + options_.group);
-        if (h->schema != decoded->schema)
-            return dead_letter(entry, "schema version " + std::to_string(decoded->schema) + " of " + decoded->type +
-                                          ", but this consumer reads version " + std::to_string(h->schema));
+        if (!handler.run) return dead_letter(entry, handler.refusal);
         try {
-            h->run(*decoded);
+            (*handler.run)(*decoded);
         } catch (const permanent_error& e) {
             return dead_letter(entry, e.what());
         } catch (const std::exception& e) {
@@ -385,7 +368,7 @@ private:
     stream_consumer_options options_;
     Codec codec_;
     std::mutex mutex_;
-    std::map<std::string, handler_entry, std::less<>> handlers_;
+    durable::detail::handler_table<Codec> handlers_;
     std::map<std::string, std::string> errors_;
     std::thread thread_;
     std::vector<std::string> to_ack_; // the read loop's thread only
