@@ -7,21 +7,24 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$choreo_root"
 
+# Each stage says how long the one before it took, so the suite's time stays in view (CI
+# allows 90 minutes).
+stage_started=$SECONDS
+stage_running=false
+stage_took() { $stage_running && echo "    ($((SECONDS - stage_started)) s; $((SECONDS / 60)) min in all)"; }
+stage() {
+  stage_took || true
+  stage_running=true
+  stage_started=$SECONDS
+  echo "==> $1"
+}
+trap "stage_took || true" EXIT
+
+stage "Installing what is missing (Debian packages, conan, the Kafka broker's jars)"
 ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev doxygen
 
 conan=$(ensure_conan)
 kafka_broker=$(ensure_kafka_broker)
-
-# Each stage says how long the one before it took, so the suite's time stays in view (CI
-# allows 90 minutes).
-stage_started=$SECONDS
-stage_took() { echo "    ($((SECONDS - stage_started)) s; $((SECONDS / 60)) min in all)"; }
-stage() {
-  stage_took
-  stage_started=$SECONDS
-  echo "==> $1"
-}
-trap stage_took EXIT
 
 # Full debug information is 40% of a translation unit's compile time here and no test reads
 # it; line tables (-g1) are enough for backtraces and sanitizer reports.
@@ -54,7 +57,8 @@ ctest --test-dir build-clang -j 2 --output-on-failure
 sanitized_targets=(choreo_core_tests choreo_saga_tests choreo_durable_tests choreo_redis_tests choreo_shop_tests
   choreo_shop_process_tests choreo_shop_http_tests shop)
 sanitized_tests="^(core|saga|durable|redis|shop|shop_processes|shop_http)$"
-# The build type's flags come after CMAKE_CXX_FLAGS, so -O1 goes there to take effect.
+# The build type's flags come after CMAKE_CXX_FLAGS and would override an -O1 there, so -O1
+# is set in the build type's flags.
 sanitized() {
   local dir=$1 flags=$2
   cmake -S "$choreo_root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \

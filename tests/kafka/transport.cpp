@@ -483,7 +483,7 @@ TEST_CASE("kafka: a second member joining mid-run (a rebalance) and a member sto
         for (auto& [key, ids] : log.by_key)
             for (std::int64_t n = 0; n < total / keys; ++n)
                 if (std::find(ids.begin(), ids.end(), n) == ids.end())
-                    MESSAGE(key << " order " << n << (present.count("{\"order_id\":" + std::to_string(n) + ",\"amount\":" + key.substr(5) + "}") ? " is in the topic" : " is not in the topic"));
+                    MESSAGE(key << " order " << n << std::string{present.count("{\"order_id\":" + std::to_string(n) + ",\"amount\":" + key.substr(5) + "}") ? " is in the topic" : " is not in the topic"});
     }
     CHECK(all);
     second->stop();
