@@ -37,9 +37,13 @@ struct record_header {
 /// @brief Produces records (topic, key, value, headers) and reports each one's fate once.
 ///
 /// Idempotent (`enable.idempotence=true`): a record retried by librdkafka is written once,
-/// in order per partition. `message.timeout.ms` is client_options::timeout, so a record the
-/// brokers do not acknowledge by then is reported failed (errc::delivery_failed) and can be
-/// sent again. Reports run on the producer's own polling thread. Thread-safe.
+/// in order per partition. One produce request in flight per broker
+/// (`max.in.flight.requests.per.connection=1`): with more, a new producer's first request
+/// that a broker refused (a partition's leader not ready yet) was reported acknowledged
+/// once a later one succeeded, and its records were lost (docs/decisions/0028).
+/// `message.timeout.ms` is client_options::timeout, so a record the brokers do not
+/// acknowledge by then is reported failed (errc::delivery_failed) and can be sent again.
+/// Reports run on the producer's own polling thread. Thread-safe.
 class record_producer {
 public:
     /// @brief What to call with a record's fate: null when the broker acknowledged it.
@@ -49,6 +53,7 @@ public:
     /// check_reachable() waits for a broker.
     explicit record_producer(client_options options) : options_(std::move(options)) {
         auto conf = detail::make_conf(options_, {{"enable.idempotence", "true"},
+                                                 {"max.in.flight.requests.per.connection", "1"},
                                                  {"linger.ms", "2"},
                                                  {"message.timeout.ms", std::to_string(options_.timeout.count())}});
         rd_kafka_conf_set_opaque(conf.get(), this);
