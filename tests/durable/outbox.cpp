@@ -1,6 +1,7 @@
 // The outbox's contract on SQLite: rows exist if and only if the business change
 // committed, the relay delivers them after commit and on restart, retries, fails and
-// resubmits, keeps going past corrupt rows, and two relays deliver each row once.
+// resubmits, keeps going past corrupt rows, and two relays deliver each row once;
+// asynchronous listeners are settled by their reports without a relay thread waiting.
 
 #include "support.hpp"
 
@@ -13,6 +14,8 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <vector>
 
 using namespace durable_test;
@@ -41,6 +44,21 @@ struct received {
 choreo::bus_options quiet_bus() {
     return {.threads = 2, .on_incident = [](const choreo::incident&) {}};
 }
+
+// The incidents a bus reports: their kinds and messages, in order.
+struct incident_log {
+    std::mutex mutex;
+    std::vector<choreo::incident_kind> kinds;
+    std::vector<std::string> messages;
+
+    choreo::bus_options bus_options() {
+        return {.threads = 2, .on_incident = [this](const choreo::incident& i) {
+                    std::lock_guard lock{mutex};
+                    kinds.push_back(i.kind);
+                    messages.emplace_back(i.message);
+                }};
+    }
+};
 
 void pay(choreo::bus& bus, database& db, std::int64_t order, std::int64_t amount) {
     auto unit = bus.begin(db);
@@ -207,12 +225,8 @@ TEST_CASE("rows left by a run that stopped are delivered when the next run start
 
 TEST_CASE("a failing listener is retried, then its row fails; failed rows can be listed and resubmitted") {
     scratch_dir dir;
-    std::mutex mutex;
-    std::vector<choreo::incident_kind> incidents;
-    choreo::bus bus{{.threads = 2, .on_incident = [&](const choreo::incident& i) {
-                         std::lock_guard lock{mutex};
-                         incidents.push_back(i.kind);
-                     }}};
+    incident_log incidents;
+    choreo::bus bus{incidents.bus_options()};
     database db{dir.file("shop.db")};
     create_orders_table(db);
     outbox_store store{db};
@@ -232,9 +246,9 @@ TEST_CASE("a failing listener is retried, then its row fails; failed rows can be
     REQUIRE(eventually([&] { return relay.counts().failed == 1; }));
     CHECK(calls == 6); // 3 rounds of 2 attempts
     {
-        std::lock_guard lock{mutex};
-        CHECK(std::count(incidents.begin(), incidents.end(), choreo::incident_kind::listener_failed) == 5);
-        CHECK(std::count(incidents.begin(), incidents.end(), choreo::incident_kind::retries_exhausted) == 1);
+        std::lock_guard lock{incidents.mutex};
+        CHECK(std::count(incidents.kinds.begin(), incidents.kinds.end(), choreo::incident_kind::listener_failed) == 5);
+        CHECK(std::count(incidents.kinds.begin(), incidents.kinds.end(), choreo::incident_kind::retries_exhausted) == 1);
     }
     auto failed = relay.failed();
     REQUIRE(failed.size() == 1);
@@ -360,6 +374,155 @@ TEST_CASE("two relays on one database deliver each row once") {
     for (const auto& [order, n] : deliveries) twice += n != 1;
     CHECK(twice == 0);
     MESSAGE("first relay delivered " << by_relay["first"] << ", second " << by_relay["second"]);
+}
+
+namespace {
+
+// What an asynchronous durable listener was handed, with the reports it has not made yet.
+struct handed_log {
+    std::mutex mutex;
+    std::vector<std::int64_t> orders; // in hand-over order
+    std::vector<choreo::durable::delivery_report> reports;
+
+    void take(const order_paid& e, choreo::durable::delivery_report report) {
+        std::lock_guard lock{mutex};
+        orders.push_back(e.order_id);
+        reports.push_back(std::move(report));
+    }
+    std::size_t size() {
+        std::lock_guard lock{mutex};
+        return orders.size();
+    }
+    // Reports for hand-over `n` from a thread of its own, as a transport's poller would.
+    void report_from_another_thread(std::size_t n, std::exception_ptr error) {
+        choreo::durable::delivery_report report;
+        {
+            std::lock_guard lock{mutex};
+            report = reports.at(n);
+        }
+        std::thread{[report, error] { report(error); }}.join();
+    }
+};
+
+} // namespace
+
+TEST_CASE("an asynchronous listener's rows are delivered when it reports, and no relay thread waits for the reports") {
+    scratch_dir dir;
+    // One thread in the pool: a relay that waited on it for the reports would stop the bus.
+    choreo::bus bus{{.threads = 1, .on_incident = [](const choreo::incident&) {}}};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.poll_interval = std::chrono::milliseconds{5}}};
+    handed_log handed;
+    relay.subscribe_async<order_paid>(
+        [&](const order_paid& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
+            CHECK(env.key.view() == "order:" + std::to_string(e.order_id));
+            handed.take(e, std::move(report));
+        },
+        {.name = "to the transport", .retry = {.delayed_retries = 3, .initial_delay = std::chrono::milliseconds{1}}});
+    std::atomic<int> bus_ran{0};
+    auto other = bus.subscribe<order_cancelled>([&](const order_cancelled&) { ++bus_ran; },
+                                                {.mode = choreo::delivery::asynchronous});
+    relay.start();
+    {
+        auto unit = bus.begin(db);
+        for (std::int64_t order = 1; order <= 3; ++order) {
+            insert_order(db, order, 10 * order);
+            unit.publish(order_paid{order, 10 * order, "kim"}, choreo::correlation_key{"order:" + std::to_string(order)});
+        }
+        unit.commit();
+    }
+    REQUIRE(eventually([&] { return handed.size() == 3; }));
+    {
+        std::lock_guard lock{handed.mutex};
+        CHECK(handed.orders == std::vector<std::int64_t>{1, 2, 3}); // one batch, in the rows' order
+    }
+    // The pool's only thread is free while the reports are outstanding.
+    bus.publish(order_cancelled{9});
+    CHECK(eventually([&] { return bus_ran == 1; }));
+    CHECK(relay.counts() == choreo::durable::outbox_counts{3, 0, 0});
+
+    handed.report_from_another_thread(0, nullptr);
+    handed.report_from_another_thread(1, std::make_exception_ptr(std::runtime_error("broker away")));
+    handed.report_from_another_thread(0, std::make_exception_ptr(std::runtime_error("a second report"))); // ignored
+    CHECK(relay.counts().delivered == 0); // the batch settles when its last report came
+    handed.report_from_another_thread(2, nullptr);
+    // Row 2 comes round again; its second hand-over is reported delivered.
+    REQUIRE(eventually([&] { return handed.size() == 4; }));
+    {
+        std::lock_guard lock{handed.mutex};
+        CHECK(handed.orders.back() == 2);
+    }
+    CHECK(relay.counts() == choreo::durable::outbox_counts{1, 2, 0});
+    handed.report_from_another_thread(3, nullptr);
+    REQUIRE(eventually([&] { return relay.counts() == choreo::durable::outbox_counts{0, 3, 0}; }));
+    relay.stop();
+}
+
+TEST_CASE("an asynchronous listener may report at once, throw, or never report (retried after the lease)") {
+    scratch_dir dir;
+    incident_log incidents;
+    choreo::bus bus{incidents.bus_options()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.lease = std::chrono::milliseconds{300}, .poll_interval = std::chrono::milliseconds{5}}};
+    handed_log silent; // order 3's first hand-over is never reported
+    std::atomic<int> handovers{0};
+    relay.subscribe_async<order_paid>(
+        [&](const order_paid& e, const choreo::envelope&, choreo::durable::delivery_report report) {
+            ++handovers;
+            if (e.order_id == 1) return report(nullptr); // delivered before the listener returns
+            if (e.order_id == 2) throw choreo::permanent_error("the transport refuses this event");
+            if (silent.size() == 0) return silent.take(e, std::move(report));
+            report(nullptr);
+        },
+        {.name = "to the transport", .retry = {.delayed_retries = 2, .initial_delay = std::chrono::milliseconds{1}}});
+    relay.start();
+    pay(bus, db, 1, 10);
+    REQUIRE(eventually([&] { return relay.counts().delivered == 1; }));
+    pay(bus, db, 2, 20);
+    REQUIRE(eventually([&] { return relay.counts().failed == 1; }));
+    CHECK(relay.failed()[0].last_error == "the transport refuses this event");
+    pay(bus, db, 3, 30);
+    REQUIRE(eventually([&] { return relay.counts().delivered == 2; }));
+    CHECK(handovers == 4); // order 3 twice: unreported within the lease, then delivered
+    silent.report_from_another_thread(0, std::make_exception_ptr(std::runtime_error("too late"))); // ignored
+    CHECK(relay.counts() == choreo::durable::outbox_counts{0, 2, 1});
+    std::lock_guard lock{incidents.mutex};
+    CHECK(std::any_of(incidents.messages.begin(), incidents.messages.end(), [](const std::string& m) {
+        return m.find("no delivery report within the lease (300 ms)") != std::string::npos;
+    }));
+}
+
+TEST_CASE("relay_once() waits for an asynchronous listener's reports; immediate retries are refused for it") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.relay = false}};
+    std::vector<std::thread> transport;
+    relay.subscribe_async<order_paid>(
+        [&](const order_paid&, const choreo::envelope&, choreo::durable::delivery_report report) {
+            transport.emplace_back([report] {
+                std::this_thread::sleep_for(std::chrono::milliseconds{50});
+                report(nullptr);
+            });
+        },
+        {.name = "to the transport"});
+    CHECK_THROWS_AS(relay.subscribe_async<order_cancelled>(
+                        [](const order_cancelled&, const choreo::envelope&, choreo::durable::delivery_report) {},
+                        {.name = "eager", .retry = {.immediate_retries = 1}}),
+                    choreo::usage_error);
+    relay.start();
+    pay(bus, db, 1, 10);
+    pay(bus, db, 2, 20);
+    CHECK(relay.relay_once() == 2);
+    CHECK(relay.counts() == choreo::durable::outbox_counts{0, 2, 0});
+    CHECK(relay.relay_once() == 0);
+    for (auto& t : transport) t.join();
 }
 
 TEST_CASE("the tracer sees relay deliveries") {

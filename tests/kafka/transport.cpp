@@ -464,9 +464,13 @@ TEST_CASE("kafka: an outbox relays into a topic; the consumer's inbox makes each
     choreo::sqlite::inbox_store inbox{platform};
     choreo::durable::outbox outbox{bus, store, {.poll_interval = 20ms}};
     producer<> out{client()};
-    // The row is delivered once Kafka acknowledged the record (publish() waits for it).
-    outbox.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { out.publish("orders.outbox", e, env); },
-                                 {.name = "to kafka"});
+    // The row is delivered once Kafka acknowledged the record: the producer's delivery
+    // report is the row's, and the relay hands a batch over without waiting on its thread.
+    outbox.subscribe_async<order_paid>(
+        [&](const order_paid& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
+            out.async_publish("orders.outbox", e, env, std::move(report));
+        },
+        {.name = "to kafka"});
     outbox.start();
 
     consumer<> in{reading("orders.outbox", "platform")};

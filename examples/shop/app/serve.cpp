@@ -420,28 +420,32 @@ private:
     // the outbox into E's stream. Redis being away only delays it: the row is retried.
     template <class E>
     void export_to_stream() {
-        auto stream = events_stream(options_.prefix, options_.context, choreo::event_type_name<E>());
-        std::function<void(const E&, const choreo::envelope&)> deliver = [this, stream](const E& e, const choreo::envelope& env) {
-            publisher_->publish(stream, e, env);
-        };
+        choreo::durable::durable_options exported{.name = "redis/" + std::string{choreo::event_type_name<E>()},
+                                                  .retry = {.immediate_retries = 0,
+                                                            .delayed_retries = 100'000,
+                                                            .initial_delay = std::chrono::milliseconds{50},
+                                                            .backoff_multiplier = 2.0,
+                                                            .max_delay = std::chrono::seconds{1},
+                                                            .is_retryable = {}}};
 #ifdef SHOP_WITH_KAFKA
         if (kafka_publisher_) {
             auto topic = events_topic(options_.prefix, options_.context, choreo::event_type_name<E>());
             (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
             kafka_publisher_->prepare(topic); // its first event goes out at once
-            // The row is delivered once Kafka acknowledged the record.
-            deliver = [this, topic](const E& e, const choreo::envelope& env) { kafka_publisher_->publish(topic, e, env); };
+            // The row is delivered once Kafka acknowledged the record: the relay hands its
+            // batch to the producer and settles each row by the record's delivery report,
+            // with no thread of the bus waiting for the broker.
+            outbox_->subscribe_async<E>(
+                [this, topic](const E& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
+                    kafka_publisher_->async_publish(topic, e, env, std::move(report));
+                },
+                std::move(exported));
+            return;
         }
 #endif
-        outbox_->subscribe<E>(
-            std::move(deliver),
-            {.name = "redis/" + std::string{choreo::event_type_name<E>()},
-             .retry = {.immediate_retries = 0,
-                       .delayed_retries = 100'000,
-                       .initial_delay = std::chrono::milliseconds{50},
-                       .backoff_multiplier = 2.0,
-                       .max_delay = std::chrono::seconds{1},
-                       .is_retryable = {}}});
+        auto stream = events_stream(options_.prefix, options_.context, choreo::event_type_name<E>());
+        outbox_->subscribe<E>([this, stream](const E& e, const choreo::envelope& env) { publisher_->publish(stream, e, env); },
+                              std::move(exported));
     }
 
     // A step of this context on an event E of other contexts reads each of their streams of E
