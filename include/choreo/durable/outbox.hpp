@@ -239,20 +239,21 @@ private:
         std::function<void(std::string_view, const envelope&, delivery_report)> hand_over; // subscribe_async()
     };
 
+    // A row of a batch handed to an asynchronous listener, and its report.
+    struct handed_row {
+        std::size_t index = 0; // in the batch's rows and settled
+        const listener_entry* listener = nullptr;
+        envelope env;
+        unsigned round = 0;
+        std::chrono::steady_clock::time_point handed_at{};
+        std::chrono::steady_clock::time_point reported_at{};
+        std::exception_ptr error;
+        bool reported = false;
+    };
     // A claimed batch. Rows of synchronous listeners are settled while it is handed over;
     // the others when their reports come. Reports arrive on any thread and touch only the
     // batch; the one that completes it (or the lease's end) calls on_complete once.
     struct batch {
-        struct handed_row {
-            std::size_t index = 0; // in rows and settled
-            const listener_entry* listener = nullptr;
-            envelope env;
-            unsigned round = 0;
-            std::chrono::steady_clock::time_point handed_at{};
-            std::chrono::steady_clock::time_point reported_at{};
-            std::exception_ptr error;
-            bool reported = false;
-        };
         std::vector<outbox_row> rows;
         std::vector<settlement> settled;
         std::vector<handed_row> handed;
