@@ -417,7 +417,9 @@ private:
     }
 
     // Every event E this context publishes leaves, once its transaction committed, through
-    // the outbox into E's stream. Redis being away only delays it: the row is retried.
+    // the outbox into E's stream (or topic). The relay hands its batch over and settles each
+    // row by the transport's answer, with no thread of the bus waiting for it; Redis or
+    // Kafka being away only delays the rows: they are retried.
     template <class E>
     void export_to_stream() {
         choreo::durable::durable_options exported{.name = "redis/" + std::string{choreo::event_type_name<E>()},
@@ -432,9 +434,7 @@ private:
             auto topic = events_topic(options_.prefix, options_.context, choreo::event_type_name<E>());
             (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
             kafka_publisher_->prepare(topic); // its first event goes out at once
-            // The row is delivered once Kafka acknowledged the record: the relay hands its
-            // batch to the producer and settles each row by the record's delivery report,
-            // with no thread of the bus waiting for the broker.
+            // The row is delivered once Kafka acknowledged the record (its delivery report).
             outbox_->subscribe_async<E>(
                 [this, topic](const E& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
                     kafka_publisher_->async_publish(topic, e, env, std::move(report));
@@ -444,8 +444,15 @@ private:
         }
 #endif
         auto stream = events_stream(options_.prefix, options_.context, choreo::event_type_name<E>());
-        outbox_->subscribe<E>([this, stream](const E& e, const choreo::envelope& env) { publisher_->publish(stream, e, env); },
-                              std::move(exported));
+        // The row is delivered once Redis answered the XADD.
+        outbox_->subscribe_async<E>(
+            [this, stream](const E& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
+                publisher_->async_publish(stream, e, env,
+                                          [report = std::move(report)](std::exception_ptr error, const std::string&) {
+                                              report(std::move(error));
+                                          });
+            },
+            std::move(exported));
     }
 
     // A step of this context on an event E of other contexts reads each of their streams of E
