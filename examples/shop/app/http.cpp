@@ -15,6 +15,8 @@
 
 #include <atomic>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -74,6 +76,9 @@ http::status status_of(platform::refusal kind) {
 std::int64_t whole_number(std::string_view text, std::string_view what) {
     std::int64_t value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc::result_out_of_range)
+        throw api_error{http::status::bad_request, "amount_too_large",
+                        fmt::format("{} must fit in a 64-bit integer, not '{}'", what, text)};
     if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
         throw api_error{http::status::bad_request, "invalid_parameter",
                         fmt::format("{} must be a whole number, not '{}'", what, text)};
@@ -242,10 +247,7 @@ private:
         std::vector<std::int64_t> coupons;
         if (auto* c = body.if_contains("coupons")) {
             if (!c->is_array()) throw api_error{http::status::bad_request, "invalid_field", "'coupons' must be an array"};
-            for (auto& id : c->as_array()) {
-                if (!id.is_int64()) throw api_error{http::status::bad_request, "invalid_field", "coupon ids are integers"};
-                coupons.push_back(id.as_int64());
-            }
+            for (auto& id : c->as_array()) coupons.push_back(integer(id, "coupons"));
         }
         auto id = shop_.create_order(who, lines, coupons);
         auto res = json_response(accepted_or(http::status::created), *shop_.order(id), req.version());
@@ -325,9 +327,22 @@ private:
     }
     static std::int64_t integer(const json::object& o, std::string_view name) {
         auto* v = o.if_contains(name);
-        if (!v || !v->is_int64())
-            throw api_error{http::status::bad_request, "invalid_field", fmt::format("'{}' must be an integer", name)};
-        return v->as_int64();
+        if (!v) throw api_error{http::status::bad_request, "invalid_field", fmt::format("'{}' must be an integer", name)};
+        return integer(*v, name);
+    }
+    // A whole number in 64 bits; one beyond them (2^63, 1e308) is amount_too_large, not
+    // wrapped or rounded; a fraction, an exponent or a string is invalid_field.
+    static std::int64_t integer(const json::value& v, std::string_view name) {
+        if (v.is_int64()) return v.as_int64();
+        bool whole_but_huge = v.is_uint64() || (v.is_double() && std::isfinite(v.as_double()) &&
+                                                std::trunc(v.as_double()) == v.as_double() &&
+                                                std::fabs(v.as_double()) >= 0x1p63);
+        if (whole_but_huge)
+            throw api_error{http::status::bad_request, "amount_too_large",
+                            fmt::format("'{}' must fit in a 64-bit integer ({} to {})", name,
+                                        std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max())};
+        throw api_error{http::status::bad_request, "invalid_field",
+                        fmt::format("'{}' must be an integer, written without a fraction, an exponent or quotes", name)};
     }
     static std::string text(const json::object& o, std::string_view name) {
         auto* v = o.if_contains(name);

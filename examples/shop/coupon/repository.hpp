@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../platform/checked.hpp"
 #include "../platform/sqlite.hpp"
 #include "model.hpp"
 
@@ -42,7 +43,7 @@ public:
     std::int64_t issue(const coupon& c, std::int64_t user_id, std::int64_t now) {
         platform::statement{db_, "UPDATE coupons SET issued = issued + 1 WHERE id = ?"}.bind(c.id).run();
         platform::statement{db_, "INSERT INTO issued_coupons (coupon_id, user_id, expires_at) VALUES (?, ?, ?)"}
-            .bind(c.id, user_id, now + c.valid_for)
+            .bind(c.id, user_id, platform::checked_add(now, c.valid_for, "the coupon's expiry (now + valid_for_seconds)"))
             .run();
         return db_.last_insert_id();
     }

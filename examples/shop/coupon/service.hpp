@@ -7,6 +7,7 @@
 
 #include <choreo/choreo.hpp>
 
+#include "../platform/checked.hpp"
 #include "../platform/sqlite.hpp"
 #include "model.hpp"
 #include "repository.hpp"
@@ -22,6 +23,8 @@ public:
         check_definition(c.type, c.amount);
         if (c.stock < 0 || c.valid_for <= 0 || c.issue_from >= c.issue_until)
             throw platform::domain_error(platform::refusal::invalid_input, "invalid_coupon", "a coupon needs a stock, a validity and an issue window");
+        // The latest expiry a coupon issued in its window can have must be a time.
+        (void)platform::checked_add(c.issue_until, c.valid_for, "the coupon's latest expiry (end of its issue window + valid_for_seconds)");
         auto unit = bus_.begin(db_);
         auto id = coupons_.add(c);
         unit.commit();

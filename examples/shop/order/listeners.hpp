@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "../events/events.hpp"
+#include "../platform/checked.hpp"
 #include "../platform/wiring.hpp"
 #include "model.hpp"
 #include "publisher.hpp"
@@ -18,7 +19,10 @@ inline void confirm(repository& orders, const publisher& out, std::int64_t id, c
     auto o = orders.find(id);
     if (!o) throw platform::domain_error(platform::refusal::not_found, "order_not_found", fmt::format("no order {}", id));
     std::int64_t price = 0;
-    for (auto& i : o->items) price += i.unit_price * i.quantity;
+    for (auto& i : o->items)
+        price = platform::checked_add(
+            price, platform::checked_multiply(i.unit_price, i.quantity, fmt::format("the price of {} x '{}'", i.quantity, i.name)),
+            fmt::format("the price of order {}", id));
     price = price_after(price, o->coupons);
     orders.set_price(id, price);
     orders.set_status(id, created);

@@ -46,7 +46,9 @@ struct order {
 // Coupons apply one after another, in the order given; the price never goes below zero.
 inline std::int64_t price_after(std::int64_t price, const std::vector<used_coupon>& coupons) {
     for (auto& c : coupons) {
-        if (c.type == "PERCENT") price -= price * c.amount / 100;
+        // price * amount / 100 without the product, which overflows for large prices:
+        // price = 100q + r, so price * amount / 100 = q * amount + r * amount / 100 exactly.
+        if (c.type == "PERCENT") price -= price / 100 * c.amount + price % 100 * c.amount / 100;
         else price -= c.amount;
         price = std::max<std::int64_t>(price, 0);
     }

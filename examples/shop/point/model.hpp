@@ -13,7 +13,7 @@ inline constexpr std::int64_t max_balance = 100'000'000;
 
 inline void check_charge(std::int64_t balance, std::int64_t amount) {
     if (amount <= 0) throw platform::domain_error(platform::refusal::invalid_input, "invalid_amount", fmt::format("a charge must be positive, not {}", amount));
-    if (balance + amount > max_balance)
+    if (amount > max_balance - balance) // balance + amount would overflow for amounts near INT64_MAX
         throw platform::domain_error(platform::refusal::rule_violated, "balance_limit", fmt::format("a balance may not exceed {} points", max_balance));
 }
 
