@@ -151,7 +151,26 @@ TEST_CASE("an event with durable listeners published outside a unit of work is r
     CHECK_THROWS_AS(bus.publish(order_paid{1, 1, "kim"}), choreo::no_transaction_error);
 }
 
-TEST_CASE("rows of a unit on another database are that database's business") {
+TEST_CASE("rows of a unit on another database are written by that database's outbox") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database orders{dir.file("orders.db")};
+    database other{dir.file("other.db")};
+    create_orders_table(orders);
+    create_orders_table(other);
+    outbox_store store{orders}, other_store{other};
+    outbox relay{bus, store, {.relay = false}};
+    outbox other_relay{bus, other_store, {.relay = false}};
+    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    other_relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    pay(bus, other, 1, 10);
+    pay(bus, orders, 2, 10);
+    CHECK(count_rows(orders, "SELECT count(*) FROM choreo_outbox") == 1);
+    CHECK(count_rows(orders, "SELECT json_extract(payload, '$.order_id') FROM choreo_outbox") == 2);
+    CHECK(count_rows(other, "SELECT json_extract(payload, '$.order_id') FROM choreo_outbox") == 1);
+}
+
+TEST_CASE("an event committed where no outbox writes it fails the commit instead of reaching no durable listener") {
     scratch_dir dir;
     choreo::bus bus{quiet_bus()};
     database orders{dir.file("orders.db")};
@@ -161,10 +180,28 @@ TEST_CASE("rows of a unit on another database are that database's business") {
     outbox_store store{orders};
     outbox relay{bus, store, {.relay = false}};
     relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
-    pay(bus, other, 1, 10);
-    pay(bus, orders, 2, 10);
-    CHECK(count_rows(orders, "SELECT count(*) FROM choreo_outbox") == 1);
-    CHECK(count_rows(orders, "SELECT json_extract(payload, '$.order_id') FROM choreo_outbox") == 2);
+    SUBCASE("a unit on another database: rolled back, the caller told why") {
+        CHECK_THROWS_WITH_AS(pay(bus, other, 1, 10),
+                             doctest::Contains("durable listener(s) 'send' of outbox 'relay' would never receive it"),
+                             choreo::usage_error);
+        CHECK(count_rows(other, "SELECT count(*) FROM orders") == 0);
+    }
+    SUBCASE("a unit with no resource") {
+        auto unit = bus.begin();
+        unit.publish(order_paid{1, 10, "kim"});
+        CHECK_THROWS_WITH_AS(unit.commit(), doctest::Contains("with no resource"), choreo::usage_error);
+    }
+    SUBCASE("covered while the other database's outbox lives, refused once it is gone") {
+        outbox_store other_store{other};
+        {
+            outbox other_relay{bus, other_store, {.relay = false}};
+            other_relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+            CHECK_NOTHROW(pay(bus, other, 1, 10));
+        }
+        CHECK_THROWS_AS(pay(bus, other, 2, 10), choreo::usage_error);
+        CHECK(count_rows(other, "SELECT count(*) FROM orders") == 1);
+    }
+    CHECK(count_rows(orders, "SELECT count(*) FROM choreo_outbox") == 0);
 }
 
 TEST_CASE("one row per durable listener; each is delivered and recorded on its own") {

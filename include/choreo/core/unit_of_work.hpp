@@ -65,6 +65,9 @@ public:
     [[nodiscard]] bool runs_on(const R& resource) const noexcept {
         return resource_.object == static_cast<const void*>(&resource);
     }
+    /// @brief The address of the resource it was begun on (null for none): what runs_on()
+    /// compares, for code that keeps resources by address (the outboxes of a bus).
+    [[nodiscard]] const void* resource_address() const noexcept { return resource_.object; }
     /// @brief The unit whose before_commit listeners run on this thread now, or null.
     /// A before_commit listener reaches its transaction with it (the outbox writes
     /// into the unit's resource this way) without relying on which unit is current.

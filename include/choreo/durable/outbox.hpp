@@ -45,6 +45,7 @@
 #include <choreo/core/bus.hpp>
 #include <choreo/core/causation.hpp>
 #include <choreo/durable/codec.hpp>
+#include <choreo/durable/detail/outbox_directory.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/store.hpp>
 
@@ -92,7 +93,8 @@ public:
     /// @brief An outbox writing through `store`; nothing is relayed before start().
     outbox(bus& owner, Store& store, outbox_options options = {}, Codec codec = {})
         : bus_(owner), store_(store), options_(std::move(options)), codec_(std::move(codec)),
-          executor_(options_.executor ? *options_.executor : owner.executor()), timer_(executor_),
+          executor_(options_.executor ? *options_.executor : owner.executor()),
+          directory_(detail::outbox_directory::of(&owner)), timer_(executor_),
           batch_deadline_(executor_) {
         if (options_.relay_name.empty()) throw usage_error("outbox_options::relay_name must not be empty");
         if (options_.batch_size == 0) throw usage_error("outbox_options::batch_size must be at least 1");
@@ -104,6 +106,7 @@ public:
         for (auto& [type, entry] : types_) {
             entry->write.disconnect();
             entry->wake.disconnect();
+            directory_->uncover(&store_.resource(), entry->event_type);
         }
     }
     outbox(const outbox&) = delete;
@@ -277,16 +280,10 @@ private:
                 auto why = std::make_exception_ptr(std::runtime_error(
                     fmt::format("no delivery report within the lease ({} ms)", lease.count())));
                 for (auto& row : handed)
-                    if (!row.reported) {
-                        row.reported = true;
-                        row.error = why;
-                        row.reported_at = std::chrono::steady_clock::now();
-                    }
-                complete = true;
-                then = std::move(on_complete);
+                    if (!row.reported) record(row, why);
+                then = complete_locked();
             }
-            done.notify_all();
-            if (then) then();
+            announce(std::move(then));
         }
         void wait_for_reports(std::chrono::milliseconds lease) {
             {
@@ -303,21 +300,31 @@ private:
                 std::lock_guard lock{mutex};
                 if (complete) return;
                 if (h) {
-                    auto& row = handed[*h];
-                    if (row.reported) return;
-                    row.reported = true;
-                    row.error = std::move(error);
-                    row.reported_at = std::chrono::steady_clock::now();
+                    if (handed[*h].reported) return;
+                    record(handed[*h], std::move(error));
                 }
                 if (--unreported != 0) return;
-                complete = true;
-                then = std::move(on_complete);
+                then = complete_locked();
             }
+            announce(std::move(then));
+        }
+        static void record(handed_row& row, std::exception_ptr error) noexcept {
+            row.reported = true;
+            row.error = std::move(error);
+            row.reported_at = std::chrono::steady_clock::now();
+        }
+        // Under the mutex: the batch is complete; returns what to call once it is released.
+        std::function<void()> complete_locked() noexcept {
+            complete = true;
+            return std::move(on_complete);
+        }
+        void announce(std::function<void()> then) noexcept {
             done.notify_all();
             if (then) then();
         }
     };
     struct type_entry {
+        std::string_view event_type; // event_type_name<E>(): static storage
         std::vector<const listener_entry*> listeners;
         connection write;
         connection wake;
@@ -331,6 +338,8 @@ private:
     template <class E>
     void add_listener(std::unique_ptr<listener_entry> entry, durable_options options) {
         if (options.name.empty()) throw usage_error("a durable listener needs a name: rows are stored under it");
+        if (!options.retry.invalid_reason().empty())
+            throw usage_error(fmt::format("durable listener '{}': {}", options.name, options.retry.invalid_reason()));
         constexpr std::string_view type = event_type_name<E>();
         std::lock_guard lock{wiring_mutex_};
         if (started_)
@@ -344,7 +353,10 @@ private:
         entry->name = options.name;
         entry->retry = std::move(options.retry);
         auto& slot = types_[std::string{type}];
-        if (!slot) slot = connect_type<E>();
+        if (!slot) {
+            slot = connect_type<E>();
+            directory_->cover(&store_.resource(), type);
+        }
         slot->listeners.push_back(entry.get());
         listeners_.emplace(std::move(key), std::move(entry));
     }
@@ -363,6 +375,7 @@ private:
     template <class E>
     std::unique_ptr<type_entry> connect_type() {
         auto entry = std::make_unique<type_entry>();
+        entry->event_type = event_type_name<E>();
         type_entry* raw = entry.get();
         // Last among before_commit steps, so the rows reflect the event as committed; an
         // event published with no unit of work cannot be made durable, hence `error`.
@@ -387,14 +400,33 @@ private:
     template <class E>
     void write_rows(const type_entry& entry, const E& event, const envelope& env) {
         unit_of_work* unit = unit_of_work::committing();
-        // Units on other resources belong to other outboxes (or to none).
-        if (!unit || !unit->runs_on(store_.resource())) return;
+        if (!unit) return;
+        if (!unit->runs_on(store_.resource())) {
+            // Another outbox of the bus writes this unit's rows; if none does, the durable
+            // listeners would never receive the event: the commit fails instead.
+            if (!directory_->covers(unit->resource_address(), entry.event_type)) refuse_uncovered(*unit, entry);
+            return;
+        }
         std::lock_guard lock{wiring_mutex_};
         if (entry.listeners.empty()) return;
         std::string payload = codec_.encode(event);
         for (const auto* listener : entry.listeners)
             store_.append(outbox_message{listener->event_type, listener->name, env, payload});
         wrote_rows_for = this;
+    }
+
+    [[noreturn]] void refuse_uncovered(const unit_of_work& unit, const type_entry& entry) const {
+        std::string names;
+        {
+            std::lock_guard lock{wiring_mutex_};
+            for (const auto* listener : entry.listeners) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", listener->name);
+        }
+        throw usage_error(fmt::format(
+            "{} was committed in a unit of work {}, and no outbox of this bus writes rows for it there: durable "
+            "listener(s) {} of outbox '{}' would never receive it. Begin the unit of work on the outbox store's "
+            "database (bus.begin(database)), or give that database an outbox with these listeners",
+            entry.event_type, unit.resource_address() ? "on another database" : "with no resource", names,
+            options_.relay_name));
     }
 
     // Under relay_mutex_: post a run of passes unless one is queued, or ask the running
@@ -530,7 +562,7 @@ private:
                 auto& next = handed->handed.emplace_back();
                 next.index = i;
                 next.listener = listener;
-                next.env = envelope{row.event, row.causation, correlation_key{row.key}, row.time, listener->event_type};
+                next.env = envelope_of(row, *listener);
                 next.round = row.attempts + 1;
             } else
                 handed->settled[i] = deliver(row, listener);
@@ -578,6 +610,10 @@ private:
         return handed.settled.size();
     }
 
+    static envelope envelope_of(const outbox_row& row, const listener_entry& listener) {
+        return {row.event, row.causation, correlation_key{row.key}, row.time, listener.event_type};
+    }
+
     // A row of a synchronous listener (or of none: `listener` null), delivered here.
     settlement deliver(const outbox_row& row, const listener_entry* listener) {
         const unsigned round = row.attempts + 1;
@@ -586,7 +622,7 @@ private:
             return give_up(row, round,
                            fmt::format("no durable listener named '{}' for event type '{}' is subscribed on this outbox",
                                        row.listener, row.event_type));
-        const envelope env{row.event, row.causation, correlation_key{row.key}, row.time, listener->event_type};
+        const envelope env = envelope_of(row, *listener);
         const unsigned per_round = 1 + listener->retry.immediate_retries;
         for (unsigned attempt = 1;; ++attempt) {
             const unsigned overall = (round - 1) * per_round + attempt;
@@ -691,13 +727,10 @@ private:
                 unsigned attempt, std::string_view message) noexcept {
         const auto& handler = bus_.options().on_incident;
         if (!handler) return;
-        try {
-            handler(incident{kind, listener ? listener->event_type : std::string_view{},
-                             listener ? std::string_view{listener->name} : std::string_view{}, phase::after_commit, env,
-                             std::move(error), attempt, message});
-        } catch (...) {
-            std::fputs("choreo: the error handler threw; an incident was printed here instead\n", stderr);
-        }
+        choreo::detail::hand_to_error_handler(
+            handler, incident{kind, listener ? listener->event_type : std::string_view{},
+                              listener ? std::string_view{listener->name} : std::string_view{}, phase::after_commit,
+                              env, std::move(error), attempt, message});
     }
 
     enum class pass_state : std::uint8_t { idle, scheduled, running };
@@ -707,6 +740,7 @@ private:
     outbox_options options_;
     Codec codec_;
     boost::asio::any_io_executor executor_;
+    std::shared_ptr<detail::outbox_directory> directory_;
 
     mutable std::mutex wiring_mutex_;
     bool started_ = false;
