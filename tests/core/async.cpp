@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <limits>
 #include <map>
 
 using namespace test;
@@ -94,6 +95,63 @@ TEST_CASE("per-key ordering: events of one key are handled one at a time, in pub
     }
 }
 
+TEST_CASE("per-key ordering holds across a delayed retry: the key's later events wait behind it") {
+    incidents seen;
+    choreo::bus bus{{.threads = 2, .on_incident = seen.handler()}};
+    std::mutex mutex;
+    std::vector<std::string> handled; // "key:id/attempt", in the order they ran
+    auto listener = bus.subscribe<order_created>(
+        [&](const order_created& e, const choreo::delivery_info& info) {
+            {
+                std::lock_guard lock{mutex};
+                handled.push_back(fmt::format("{}:{}/{}", info.event_envelope().key.view(), e.id, info.attempt()));
+            }
+            if (e.id == 1 && info.attempt() == 1) throw std::runtime_error("busy");
+        },
+        {.name = "keyed",
+         .when = phase::after_commit,
+         .mode = delivery::asynchronous,
+         .order_by = choreo::ordering::per_key,
+         .retry = {.delayed_retries = 2, .initial_delay = std::chrono::milliseconds{100}}});
+    const choreo::correlation_key key{"order-7"};
+    for (int id : {1, 2, 3}) { // three commits; the first fails once and is retried after 100 ms
+        auto unit = bus.begin();
+        bus.publish(order_created{id}, key);
+        unit.commit();
+    }
+    bus.drain();
+    CHECK(handled == std::vector<std::string>{"order-7:1/1", "order-7:1/2", "order-7:2/1", "order-7:3/1"});
+    CHECK(seen.count(choreo::incident_kind::listener_failed) == 1);
+}
+
+TEST_CASE("per-key ordering: a retry that is abandoned releases the key's later events") {
+    incidents seen;
+    choreo::bus bus{{.threads = 2, .on_incident = seen.handler()}};
+    std::mutex mutex;
+    std::vector<int> handled;
+    auto listener = bus.subscribe<order_created>(
+        [&](const order_created& e) {
+            {
+                std::lock_guard lock{mutex};
+                handled.push_back(e.id);
+            }
+            if (e.id == 1) throw std::runtime_error("always");
+        },
+        {.when = phase::after_commit,
+         .mode = delivery::asynchronous,
+         .order_by = choreo::ordering::per_key,
+         .retry = {.delayed_retries = 2, .initial_delay = std::chrono::milliseconds{20}}});
+    const choreo::correlation_key key{"order-8"};
+    for (int id : {1, 2}) {
+        auto unit = bus.begin();
+        bus.publish(order_created{id}, key);
+        unit.commit();
+    }
+    bus.drain();
+    CHECK(handled == std::vector<int>{1, 1, 1, 2});
+    CHECK(seen.count(choreo::incident_kind::retries_exhausted) == 1);
+}
+
 TEST_CASE("delayed retries back off on a timer and deliver once") {
     incidents seen;
     choreo::bus bus{{.threads = 2, .on_incident = seen.handler()}};
@@ -136,6 +194,23 @@ TEST_CASE("the backoff delays grow by the multiplier up to the cap") {
     CHECK(policy.delay_before(2) == std::chrono::milliseconds{900});
     CHECK(policy.delay_before(3) == std::chrono::milliseconds{1000});
     CHECK(policy.delay_before(60) == std::chrono::milliseconds{1000});
+    // The largest cap is returned as it is, not converted through a double that overflows.
+    policy.max_delay = std::chrono::milliseconds::max();
+    CHECK(policy.delay_before(200) == std::chrono::milliseconds::max());
+}
+
+TEST_CASE("a retry policy with a negative delay or a multiplier below one or not a number is refused") {
+    choreo::bus bus;
+    auto with = [&](choreo::retry_policy retry) {
+        return bus.subscribe<order_created>([](const order_created&) {},
+                                            {.when = phase::after_commit, .mode = delivery::asynchronous, .retry = retry});
+    };
+    CHECK_THROWS_AS(with({.initial_delay = std::chrono::milliseconds{-1}}), choreo::usage_error);
+    CHECK_THROWS_AS(with({.max_delay = std::chrono::milliseconds{-1}}), choreo::usage_error);
+    CHECK_THROWS_AS(with({.backoff_multiplier = 0.5}), choreo::usage_error);
+    CHECK_THROWS_AS(with({.backoff_multiplier = std::numeric_limits<double>::quiet_NaN()}), choreo::usage_error);
+    CHECK_THROWS_AS(with({.backoff_multiplier = std::numeric_limits<double>::infinity()}), choreo::usage_error);
+    CHECK_NOTHROW(with({.delayed_retries = 3, .backoff_multiplier = 1.0}));
 }
 
 TEST_CASE("exhausted and non-retryable asynchronous failures go to the error handler") {

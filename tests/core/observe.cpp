@@ -1,6 +1,8 @@
 // The tracer and the error handler.
 #include "support.hpp"
 
+#include "../support/stderr_capture.hpp"
+
 #include <doctest/doctest.h>
 
 using namespace test;
@@ -67,15 +69,21 @@ TEST_CASE("a listener throwing something that is not a std::exception is reporte
     CHECK(all[0].message == "an exception not derived from std::exception");
 }
 
-TEST_CASE("an error handler that throws does not break delivery") {
+TEST_CASE("an error handler that throws does not break delivery, and its incident is printed, not lost") {
     choreo::bus bus{{.threads = 1, .on_incident = [](const choreo::incident&) { throw std::runtime_error("oops"); }}};
     int later = 0;
-    auto failing = bus.subscribe<order_created>([](const order_created&) { throw std::runtime_error("fail"); },
-                                                {.when = phase::after_commit});
+    auto failing = bus.subscribe<order_created>([](const order_created&) { throw std::runtime_error("card declined"); },
+                                                {.name = "charge card", .when = phase::after_commit});
     auto after = bus.subscribe<order_created>([&](const order_created&) { ++later; },
                                               {.when = phase::after_commit, .order = 1});
+    test_support::stderr_capture err;
     auto unit = bus.begin();
     bus.publish(order_created{1});
     CHECK_NOTHROW(unit.commit());
     CHECK(later == 1);
+    auto printed = err.text();
+    INFO(printed);
+    CHECK(printed.find("the error handler threw (oops)") != std::string::npos);
+    CHECK(printed.find("retries_exhausted: listener 'charge card' for test::order_created") != std::string::npos);
+    CHECK(printed.find("card declined") != std::string::npos);
 }

@@ -47,7 +47,7 @@ struct registration {
     int order;                                 ///< its place among listeners of one phase
     delivery mode;                             ///< synchronous or asynchronous
     ordering order_by;                         ///< per-key ordering of asynchronous deliveries
-    no_transaction_policy without_transaction; ///< what an after_* listener does with no unit of work
+    no_transaction_policy without_transaction; ///< what a before_commit or after_* listener does with no unit of work
 };
 
 namespace detail {
@@ -78,8 +78,13 @@ public:
     /// Throws choreo::usage_error for impossible options (an asynchronous before_commit
     /// listener, ordering or an executor on a synchronous one, retries where exceptions
     /// reach the caller) and choreo::bus_closed_error after shutdown.
+    /// The listener stays subscribed while the returned connection lives: keep it (as a
+    /// member, beside what the listener uses), or call its release() to keep the listener
+    /// for the life of the bus, as a Spring listener bean is.
     template <event E, class F>
-    [[nodiscard]] connection subscribe(F&& listener, listener_options options = {});
+    [[nodiscard("the listener is unsubscribed when the returned connection is destroyed: keep the connection, "
+                "or call .release() on it to keep the listener for the life of the bus")]] connection
+    subscribe(F&& listener, listener_options options = {});
 
     /// @brief Publishes into the thread's current unit of work of this bus, or with none
     /// (then each transactional listener follows its no_transaction_policy).
@@ -154,7 +159,7 @@ private:
     std::unique_ptr<detail::event_buffer> acquire_buffer();
     void release_buffer(std::unique_ptr<detail::event_buffer> buffer) noexcept;
     void post_batch(detail::async_batch* batch);
-    void run_group(detail::async_batch* batch, std::size_t group, std::size_t from) noexcept;
+    void run_group(detail::async_batch* batch, std::size_t group, std::size_t from, bool resumed) noexcept;
     bool deliver_async(detail::async_batch* batch, std::size_t group, std::size_t item) noexcept;
 
     bool begin_work() noexcept;

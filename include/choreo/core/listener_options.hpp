@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -26,12 +27,24 @@ struct retry_policy {
     /// @brief Whether an error may succeed if retried; by default anything but choreo::permanent_error.
     std::function<bool(const std::exception_ptr&)> is_retryable{};
 
-    /// @brief The delay before delayed retry number `n` (0-based).
+    /// @brief The delay before delayed retry number `n` (0-based), never above max_delay.
     [[nodiscard]] std::chrono::milliseconds delay_before(unsigned n) const noexcept {
         double delay = static_cast<double>(initial_delay.count());
-        for (unsigned i = 0; i < n && delay < static_cast<double>(max_delay.count()); ++i) delay *= backoff_multiplier;
-        auto capped = std::min(delay, static_cast<double>(max_delay.count()));
-        return std::chrono::milliseconds{static_cast<std::chrono::milliseconds::rep>(capped)};
+        const double cap = static_cast<double>(max_delay.count());
+        for (unsigned i = 0; i < n && delay < cap; ++i) delay *= backoff_multiplier;
+        // Compared as doubles, returned from the integer: a cap near the largest count
+        // rounds up as a double, and converting that back would overflow.
+        if (!(delay < cap)) return max_delay;
+        return std::chrono::milliseconds{static_cast<std::chrono::milliseconds::rep>(delay)};
+    }
+
+    /// @brief Why this policy cannot be used (a delay below zero, a multiplier below one
+    /// or not a number), or empty when it can.
+    [[nodiscard]] std::string_view invalid_reason() const noexcept {
+        if (initial_delay.count() < 0 || max_delay.count() < 0) return "retry delays must not be negative";
+        if (!(backoff_multiplier >= 1.0 && backoff_multiplier <= 1e9))
+            return "retry backoff_multiplier must be a number from 1 to 1e9";
+        return "";
     }
 
     /// @brief Applies is_retryable, or the default rule when it is empty.

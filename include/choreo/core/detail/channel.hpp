@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <concepts>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -35,6 +36,12 @@ struct lane {
     // spares a type-erased allocation per job.
     std::optional<boost::asio::strand<boost::asio::thread_pool::executor_type>> pool_strand;
     std::vector<std::unique_ptr<lane>> keyed;
+    // A per-key strand: its jobs run in the order they were posted, and one that waits for
+    // a delayed retry holds back those after it. `held` and `parked` are touched only on
+    // the strand.
+    bool ordered = false;
+    bool held = false;
+    std::vector<std::function<void()>> parked;
 
     [[nodiscard]] lane* for_key(const correlation_key& key) noexcept {
         if (keyed.empty() || key.empty()) return this;

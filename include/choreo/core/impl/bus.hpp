@@ -76,8 +76,34 @@ inline void print_incident(const incident& i) {
         fmt::print(stderr, "choreo: rollback failed: {}\n", i.message);
         return;
     }
-    fmt::print(stderr, "choreo: {}: listener '{}' for {} ({}), attempt {}: {}\n", to_string(i.kind), i.listener,
-               i.event_type, to_string(i.listener_phase), i.attempt, i.message);
+    std::string event;
+    if (i.event_envelope)
+        event = fmt::format(" (event {}{}{})", i.event_envelope->id, i.event_envelope->key.empty() ? "" : ", key ",
+                            i.event_envelope->key.view());
+    fmt::print(stderr, "choreo: {}: listener '{}' for {}{} ({}), attempt {}: {}\n", to_string(i.kind), i.listener,
+               i.event_type, event, to_string(i.listener_phase), i.attempt, i.message);
+}
+
+// Hands an incident to the error handler. One that throws would lose it, so the incident
+// itself is printed then, with what the handler threw.
+inline void hand_to_error_handler(const incident_handler& handler, const incident& i) noexcept {
+    std::string why = "an exception not derived from std::exception";
+    try {
+        handler(i);
+        return;
+    } catch (const std::exception& e) {
+        try {
+            why = e.what();
+        } catch (...) {
+        }
+    } catch (...) {
+    }
+    try {
+        fmt::print(stderr, "choreo: the error handler threw ({}); the incident it was given:\n", why);
+        print_incident(i);
+    } catch (...) {
+        std::fputs("choreo: the error handler threw, and printing its incident failed too\n", stderr);
+    }
 }
 
 } // namespace detail
@@ -159,6 +185,7 @@ inline detail::lane* bus::lane_for(const listener_options& options) {
     if (options.order_by == ordering::per_key && target->keyed.empty()) {
         for (std::size_t i = 0; i < options_.key_lanes; ++i) {
             auto strand = std::make_unique<detail::lane>();
+            strand->ordered = true;
             // On the bus's own pool, a strand of the pool's concrete executor, posted to
             // without type erasure: two allocations less per job.
             if (executor == boost::asio::any_io_executor{pool_.get_executor()}) {
@@ -189,6 +216,7 @@ inline void bus::validate(const listener_options& o, std::string_view type_name)
         fail("delayed retries need an asynchronous listener (a synchronous one would block the committing thread)");
     if (o.when == phase::immediate && o.without_transaction != no_transaction_policy::error)
         fail("a no-transaction policy applies to transactional phases only");
+    if (!o.retry.invalid_reason().empty()) fail(o.retry.invalid_reason());
 }
 
 template <event E, class F>
@@ -423,13 +451,10 @@ inline void bus::invoke(const detail::delegate& d, const void* event, const deta
 
 inline void bus::report(incident_kind kind, const detail::listener_record* record, const envelope* env, phase when,
                         std::exception_ptr error, unsigned attempt, std::string_view message) noexcept {
-    try {
-        options_.on_incident(incident{kind, record ? record->event_type : std::string_view{},
-                                      record ? std::string_view{record->name} : std::string_view{}, when, env,
-                                      std::move(error), attempt, message});
-    } catch (...) {
-        std::fputs("choreo: the error handler threw; an incident was printed here instead\n", stderr);
-    }
+    detail::hand_to_error_handler(options_.on_incident,
+                                  incident{kind, record ? record->event_type : std::string_view{},
+                                           record ? std::string_view{record->name} : std::string_view{}, when, env,
+                                           std::move(error), attempt, message});
 }
 
 // One attempt of an after_* or asynchronous delivery. The listener runs inside a unit of
@@ -588,7 +613,7 @@ inline void bus::post_batch(detail::async_batch* batch) {
     in_flight_.fetch_add(groups, std::memory_order_seq_cst);
     for (std::size_t g = 0; g < groups; ++g) {
         auto* target = batch->groups[g].target;
-        auto job = [this, batch, g] { run_group(batch, g, 0); };
+        auto job = [this, batch, g] { run_group(batch, g, 0, false); };
         if (target->pool_strand)
             boost::asio::post(*target->pool_strand, std::move(job));
         else
@@ -596,19 +621,50 @@ inline void bus::post_batch(detail::async_batch* batch) {
     }
 }
 
-inline void bus::run_group(detail::async_batch* batch, std::size_t group, std::size_t from) noexcept {
+// `resumed`: the run a delayed retry's timer makes, at the item that is retried.
+inline void bus::run_group(detail::async_batch* batch, std::size_t group, std::size_t from, bool resumed) noexcept {
+    detail::lane* lane = batch->groups[group].target;
+    if (lane->ordered && lane->held && !resumed) {
+        // An earlier job of this key's lane waits for a delayed retry: this one waits
+        // behind it, so the key's events keep their order.
+        try {
+            lane->parked.emplace_back([this, batch, group] { run_group(batch, group, 0, false); });
+            return;
+        } catch (...) {
+            // Out of memory: delivered now, out of order, rather than not at all.
+        }
+    }
     const void* saved = detail::working_for;
     detail::working_for = this;
     auto& items = batch->groups[group].items;
     for (std::size_t i = from; i < items.size(); ++i) {
         if (!deliver_async(batch, group, i)) {
             detail::working_for = saved;
+            if (lane->ordered) lane->held = true;
             return; // a delayed retry resumes the group at item i
         }
     }
     detail::working_for = saved;
+    // The job that held the lane is done: the jobs behind it run now, in order, until one
+    // of them waits for a retry in turn. They are taken before end_work(), after which
+    // the bus may be gone unless jobs are still counted in flight (those behind are).
+    std::vector<std::function<void()>> behind; // allocates nothing unless jobs were parked
+    if (resumed && lane->ordered) {
+        lane->held = false;
+        behind.swap(lane->parked);
+    }
     if (batch->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) release_batch(batch);
     end_work();
+    for (std::size_t next = 0; next < behind.size(); ++next) {
+        if (lane->held) {
+            // Nothing was parked meanwhile (jobs posted since queue on the strand behind
+            // this one): the rest go back, in order.
+            behind.erase(behind.begin(), behind.begin() + static_cast<std::ptrdiff_t>(next));
+            lane->parked.swap(behind);
+            return;
+        }
+        behind[next]();
+    }
 }
 
 inline bool bus::deliver_async(detail::async_batch* batch, std::size_t group, std::size_t index) noexcept {
@@ -636,7 +692,7 @@ inline bool bus::deliver_async(detail::async_batch* batch, std::size_t group, st
         try {
             auto timer = std::make_shared<boost::asio::steady_timer>(batch->groups[group].target->executor, delay);
             timer->async_wait([this, batch, group, index, timer](const boost::system::error_code&) {
-                run_group(batch, group, index);
+                run_group(batch, group, index, true);
             });
             return false;
         } catch (...) {
