@@ -3,6 +3,17 @@
 
 choreo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
+# `x=$(step)` runs the step in a subshell, where bash turns `set -e` off: without this a
+# failed command inside it (a pip install) would not stop the step, and the script would
+# fail later for a reason far from the cause.
+shopt -s inherit_errexit
+
+# fail_step WHAT: says which step failed and stops the script.
+fail_step() {
+  echo "error: $1" >&2
+  exit 1
+}
+
 ensure_packages() {
   local missing=()
   for package in "$@"; do
@@ -14,8 +25,9 @@ ensure_packages() {
   echo "==> installing: ${missing[*]}"
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q || fail_step "apt-get update failed (is Debian's archive reachable?)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    fail_step "apt-get install of ${missing[*]} failed"
 }
 
 # The packages every build needs.
@@ -37,8 +49,10 @@ ensure_conan() {
   if ! "$venv/bin/conan" --version 2>/dev/null | grep -q "$conan_version"; then
     ensure_packages python3-venv >&2
     echo "==> installing conan $conan_version into $venv" >&2
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q "conan==$conan_version" >&2
+    python3 -m venv "$venv" >&2 || fail_step "creating the virtual environment $venv failed"
+    "$venv/bin/pip" install -q "conan==$conan_version" >&2 ||
+      fail_step "pip install conan==$conan_version into $venv failed (is PyPI reachable?)"
+    "$venv/bin/conan" --version >/dev/null 2>&1 || fail_step "conan was installed into $venv but does not run"
   fi
   echo "$venv/bin/conan"
 }
@@ -55,7 +69,9 @@ ensure_kafka_broker() {
     echo "==> resolving the Kafka $version broker's jars into $libs" >&2
     rm -rf "$libs"
     mvn -q -B -f "$choreo_root/tools/kafka/pom.xml" dependency:copy-dependencies \
-      -DoutputDirectory="$libs" -DincludeScope=runtime >&2
+      -DoutputDirectory="$libs" -DincludeScope=runtime >&2 ||
+      fail_step "Maven could not resolve the Kafka $version broker's jars (is Maven Central reachable?)"
+    [ -f "$libs/kafka_2.13-$version.jar" ] || fail_step "Maven finished but $libs has no kafka_2.13-$version.jar"
   fi
   echo "$libs"
 }

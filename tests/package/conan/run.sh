@@ -28,6 +28,10 @@ boost/$boost
 fmt/$fmt
 sqlite3/$sqlite
 hiredis/$hiredis
+[conf]
+# Ninja, which the scripts install, rather than Conan's default of Makefiles (a fresh
+# Debian has no make).
+tools.cmake.cmaketoolchain:generator=Ninja
 PROFILE
 echo "profile: boost/$boost fmt/$fmt sqlite3/$sqlite hiredis/$hiredis from Debian's packages"
 # The default package (every layer), then one with the core alone: the test_package's
