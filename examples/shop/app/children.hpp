@@ -166,6 +166,27 @@ public:
         return failed;
     }
 
+    // SIGTERM to every process at once, then each one's exit status once all have exited,
+    // or -1 for those still running after `limit` (they are then killed).
+    std::map<std::string, int> terminate_all(std::chrono::seconds limit) {
+        for (auto& [name, process] : processes_) process->signal(SIGTERM);
+        std::map<std::string, int> statuses;
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        for (auto& [name, process] : processes_) {
+            while (!process->exited() && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::milliseconds{20});
+            if (process->exited()) {
+                statuses[name] = process->exit_status();
+            } else {
+                process->signal(SIGKILL);
+                (void)process->wait();
+                statuses[name] = -1;
+            }
+        }
+        processes_.clear();
+        return statuses;
+    }
+
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
     [[nodiscard]] std::filesystem::path databases() const { return dir_ / "db"; }
     [[nodiscard]] const std::string& redis_url() const noexcept { return url_; }

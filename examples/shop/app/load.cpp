@@ -149,6 +149,10 @@ std::vector<std::string> audit(shop_client& shop, const load_options& o, const c
         .saga = [&shop](const std::string& key) { return shop.saga(key); },
         .holder = [&shop](const std::string& marker) { return shop.holder(marker); }};
     auto contexts = databases->contexts();
+    // Products an earlier run added (a load on databases that already hold orders, after a
+    // restart): their stock is audited as stock + sold, this run's against what it added.
+    for (auto& p : contexts.at("products").as_array())
+        sources.initial_stock.try_emplace(p.at("id").as_int64(), p.at("stock").as_int64() + p.at("sold").as_int64());
     auto broken = check_invariants(contexts, sources);
 
     // The data platform has every completed order exactly once, and nothing else.

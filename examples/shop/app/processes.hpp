@@ -27,7 +27,14 @@ struct serve_options {
     // (port 0: any free one, printed), over the six processes.
     std::string http_address;
     unsigned short http_port = 0;
+    // After SIGTERM or SIGINT, how long the process may take to finish its work in flight;
+    // past it (Redis or Kafka unreachable), or at a second signal, it says what it leaves
+    // undone and exits with stopped_short. Its databases hold that work for the next start.
+    std::chrono::seconds grace{10};
 };
+
+// The exit status of a serving process whose stop was cut short (EX_TEMPFAIL).
+inline constexpr int stopped_short = 75;
 
 // Runs the context until SIGINT or SIGTERM; returns the exit status.
 int serve(const serve_options& options);
