@@ -6,9 +6,9 @@ JSON codec; Boost.JSON's compiled library), `sqlite` (the SQLite stores; SQLite3
 for now (CHOREO_KAFKA off).
 
 The package is choreo's own CMake install: its headers and its package config, which finds
-Boost, {fmt} and SQLite3 with find_dependency. Consumers write
-`find_package(choreo CONFIG REQUIRED)` and link choreo::choreo, choreo::durable or
-choreo::sqlite, exactly as with a tree installed by CMake; and the same config works
+Boost and {fmt}, and the dependencies of the components asked for. Consumers write
+`find_package(choreo CONFIG REQUIRED COMPONENTS sqlite redis)` and link choreo::choreo,
+choreo::durable, choreo::sqlite or choreo::redis, exactly as with a tree installed by CMake; and the same config works
 whether those dependencies are Conan packages (through CMakeDeps) or the system's (through
 [platform_requires], which Conan's CMakeDeps cannot name in a component's requirements).
 See docs/decisions/0017-conan-package-uses-choreo-config.md.
@@ -41,7 +41,10 @@ class ChoreoConan(ConanFile):
 
     def configure(self):
         if not self.options.durable:
-            self.options.rm_safe("sqlite")  # the SQLite stores belong to the durable layer
+            # The SQLite stores and the Redis layer build on the durable layer (its codec and
+            # envelope): without it they are not built, so they require nothing.
+            self.options.rm_safe("sqlite")
+            self.options.rm_safe("redis")
 
     def layout(self):
         cmake_layout(self)
@@ -53,7 +56,7 @@ class ChoreoConan(ConanFile):
         self.requires("fmt/[>=9]", transitive_headers=True, transitive_libs=True)
         if self.options.get_safe("sqlite"):
             self.requires("sqlite3/[>=3.35]", transitive_headers=True, transitive_libs=True)
-        if self.options.redis:
+        if self.options.get_safe("redis"):
             self.requires("hiredis/[>=0.14]", transitive_headers=True, transitive_libs=True)
 
     def validate(self):
@@ -67,7 +70,7 @@ class ChoreoConan(ConanFile):
         toolchain.cache_variables["CHOREO_BUILD_BENCHMARKS"] = False
         toolchain.cache_variables["CHOREO_DURABLE"] = bool(self.options.durable)
         toolchain.cache_variables["CHOREO_SQLITE"] = bool(self.options.get_safe("sqlite", False))
-        toolchain.cache_variables["CHOREO_REDIS"] = bool(self.options.redis)
+        toolchain.cache_variables["CHOREO_REDIS"] = bool(self.options.get_safe("redis", False))
         # The Kafka layer gets an option (and a librdkafka requirement) once the shop runs on it.
         toolchain.cache_variables["CHOREO_KAFKA"] = False
         toolchain.generate()

@@ -1,23 +1,22 @@
 include(CMakePackageConfigHelpers)
 
-set(choreo_installed_targets choreo)
-if(CHOREO_HAS_DURABLE)
-  list(APPEND choreo_installed_targets choreo_durable)
-endif()
-if(CHOREO_HAS_SQLITE)
-  list(APPEND choreo_installed_targets choreo_sqlite)
-endif()
-if(CHOREO_HAS_REDIS)
-  list(APPEND choreo_installed_targets choreo_redis)
-endif()
-if(CHOREO_HAS_KAFKA)
-  list(APPEND choreo_installed_targets choreo_kafka)
-endif()
-install(TARGETS ${choreo_installed_targets} EXPORT choreoTargets)
-install(DIRECTORY include/choreo DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-
+# One export set per component, so that a consumer's find_package loads (and finds the
+# dependencies of) only the components it asks for: choreo::choreo alone needs neither
+# hiredis nor librdkafka on its machine.
 set(choreo_cmake_dir ${CMAKE_INSTALL_DATADIR}/cmake/choreo)
+install(TARGETS choreo EXPORT choreoTargets)
 install(EXPORT choreoTargets NAMESPACE choreo:: DESTINATION ${choreo_cmake_dir})
+set(choreo_available_components)
+foreach(component durable sqlite redis kafka)
+  string(TOUPPER ${component} upper)
+  if(CHOREO_HAS_${upper})
+    install(TARGETS choreo_${component} EXPORT choreo_${component}_targets)
+    install(EXPORT choreo_${component}_targets NAMESPACE choreo:: DESTINATION ${choreo_cmake_dir}
+            FILE choreo_${component}_targets.cmake)
+    list(APPEND choreo_available_components ${component})
+  endif()
+endforeach()
+install(DIRECTORY include/choreo DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 configure_package_config_file(cmake/choreoConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfig.cmake

@@ -20,7 +20,11 @@ class ChoreoTestPackage(ConanFile):
     def build(self):
         cmake = CMake(self)
         consumer = os.path.join(self.source_folder, os.pardir, "tests", "package", "consumer")
-        cmake.configure(build_script_folder=consumer, variables={"CHOREO_VIA": "find_package"})
+        # The components the tested package was built with: find_package asks for each.
+        options = self.dependencies["choreo"].options
+        components = [c for c in ("durable", "sqlite", "redis") if options.get_safe(c)]
+        cmake.configure(build_script_folder=consumer,
+                        variables={"CHOREO_VIA": "find_package", "CHOREO_COMPONENTS": ";".join(components)})
         cmake.build()
 
     def test(self):
