@@ -124,6 +124,14 @@ struct shop::impl {
         log.push_back({std::string{t.event_type}, phase, context_of(t.listener), std::string{t.listener},
                        thread_name(t.thread), outcome});
     }
+    // Compensations, one entry each: the bus sees only the rollback event that runs them.
+    void on_saga_trace(const choreo::saga::saga_trace& t) {
+        if (!cfg.record_timeline || t.work != choreo::saga::saga_work::compensation) return;
+        std::lock_guard lock{log_mutex};
+        log.push_back({fmt::format("undo ({})", t.saga), "compensation", context_of(t.step), std::string{t.step},
+                       thread_name(t.thread),
+                       t.succeeded ? std::string{"ok"} : fmt::format("failed: {}", t.error)});
+    }
     void on_incident(std::string line) {
         std::lock_guard lock{log_mutex};
         incident_log.push_back(std::move(line));
@@ -196,7 +204,8 @@ struct shop::impl {
                                   [this](const choreo::saga::saga_incident& i) {
                                       on_incident(fmt::format("saga {}: {} [{}]: {}", choreo::saga::to_string(i.kind),
                                                               i.saga, i.step, i.message));
-                                  }});
+                                  },
+                              .tracer = [this](const choreo::saga::saga_trace& t) { on_saga_trace(t); }});
             order_p = std::make_unique<choreo::saga::participant>(*sagas, "order", db("order"));
             product_p = std::make_unique<choreo::saga::participant>(*sagas, "product", db("product"));
             coupon_p = std::make_unique<choreo::saga::participant>(*sagas, "coupon", db("coupon"));

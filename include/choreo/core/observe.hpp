@@ -83,6 +83,34 @@ struct dispatch_trace {
 /// @brief The tracer; it may be called from any thread of the bus concurrently.
 using tracer = std::function<void(const dispatch_trace&)>;
 
+namespace detail {
+// Where the dispatch running on this thread (when a tracer or the outbox's relay watches it)
+// takes a failure its listener handled itself; null when nothing watches.
+inline thread_local std::exception_ptr* handled_failure = nullptr;
+
+// Installs a slot for the listener about to run and restores the outer one after it.
+class handled_failure_scope {
+public:
+    handled_failure_scope() noexcept : saved_(handled_failure) { handled_failure = &error_; }
+    ~handled_failure_scope() { handled_failure = saved_; }
+    handled_failure_scope(const handled_failure_scope&) = delete;
+    handled_failure_scope& operator=(const handled_failure_scope&) = delete;
+    [[nodiscard]] const std::exception_ptr& error() const noexcept { return error_; }
+
+private:
+    std::exception_ptr error_;
+    std::exception_ptr* saved_;
+};
+} // namespace detail
+
+/// @brief Tells the tracer that the listener running on this thread failed but handled the
+/// failure itself (a saga step that threw rolls its saga back instead of throwing on): the
+/// dispatch is traced `failed` with `error`. Nothing else changes: no retry, no incident.
+/// Outside a traced dispatch it does nothing.
+inline void note_handled_failure(std::exception_ptr error) noexcept {
+    if (detail::handled_failure) *detail::handled_failure = std::move(error);
+}
+
 /// @brief A readable description of an exception_ptr, for messages (handles non-std exceptions).
 [[nodiscard]] inline std::string describe(const std::exception_ptr& error) {
     if (!error) return "no error";

@@ -665,6 +665,7 @@ private:
                                         unsigned attempt) noexcept {
         auto start = std::chrono::steady_clock::now();
         std::exception_ptr error;
+        choreo::detail::handled_failure_scope handled; // a saga step's failure, for the tracer
         try {
             causation_scope cause{env};
             auto unit = bus_.begin();
@@ -673,7 +674,7 @@ private:
         } catch (...) {
             error = std::current_exception();
         }
-        trace(listener, env, error, attempt, std::chrono::steady_clock::now() - start);
+        trace(listener, env, error ? error : handled.error(), attempt, std::chrono::steady_clock::now() - start);
         return error;
     }
 

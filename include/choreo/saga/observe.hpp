@@ -1,10 +1,13 @@
 #pragma once
 /// @file
-/// @brief What the saga layer reports: the barrier's refusals, waits, failures and timeouts.
+/// @brief What the saga layer reports: the barrier's refusals, waits, failures and timeouts,
+/// and traces of the steps and compensations it runs.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string_view>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -60,5 +63,30 @@ using saga_incident_handler = std::function<void(const saga_incident&)>;
 inline void print_saga_incident(const saga_incident& i) {
     fmt::print(stderr, "choreo saga: {}: {} [{}]: {}\n", to_string(i.kind), i.saga, i.step, i.message);
 }
+
+/// @brief What a saga_trace is about: a step, or the compensation that undoes one.
+enum class saga_work : std::uint8_t { step, compensation };
+
+/// @brief Name of a saga_work.
+[[nodiscard]] constexpr std::string_view to_string(saga_work work) noexcept {
+    return work == saga_work::step ? "step" : "compensation";
+}
+
+/// @brief One step or compensation that ran, as the saga tracer sees it. The bus's tracer
+/// sees the listeners that carry events to a participant; this one sees each step and each
+/// compensation it runs, with its saga, however many one delivery runs (a rollback event
+/// undoes every step a participant did for the saga). The views are valid only during the call.
+struct saga_trace {
+    std::string_view saga;             ///< the saga key
+    std::string_view step;             ///< "participant/step"
+    saga_work work;                    ///< the step itself, or its compensation
+    bool succeeded;                    ///< its local transaction committed
+    std::string_view error;            ///< why it failed (the exception's message); empty when it succeeded
+    std::chrono::nanoseconds duration; ///< from its start to its commit or failure
+    std::thread::id thread;            ///< where it ran
+};
+
+/// @brief Receives saga traces, from any thread.
+using saga_tracer = std::function<void(const saga_trace&)>;
 
 } // namespace choreo::saga

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -24,6 +25,7 @@
 #include <choreo/core/connection.hpp>
 #include <choreo/core/delivery_info.hpp>
 #include <choreo/core/errors.hpp>
+#include <choreo/core/observe.hpp>
 #include <choreo/core/resource.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/saga/events.hpp>
@@ -432,6 +434,7 @@ private:
         std::optional<aggregate_busy> busy;
         std::optional<std::string> failure;
         bool complete = false;
+        const auto started = std::chrono::steady_clock::now();
         try {
             check_fault(step);
             auto unit = rt_->events().begin(resource_);
@@ -451,6 +454,9 @@ private:
             return;
         } catch (...) {
             failure = describe(std::current_exception());
+            // The delivery that ran the step returns normally (the saga rolls back instead):
+            // its trace says failed, with the step's reason.
+            note_handled_failure(std::current_exception());
         }
 
         if (busy) {
@@ -470,6 +476,7 @@ private:
             }
             return;
         }
+        rt_->trace(key, step, saga_work::step, failure ? std::string_view{*failure} : std::string_view{}, started);
         if (failure) {
             forget(key, step);
             rt_->report(saga_incident_kind::step_failed, key, step, *failure);
@@ -716,6 +723,7 @@ private:
             }
         }
         causation_scope scope{cause};
+        const auto started = std::chrono::steady_clock::now();
         try {
             check_fault(fault_injector::compensation_name(step));
             const auto& journal = call->def->journal;
@@ -731,6 +739,7 @@ private:
         } catch (...) {
             const auto& policy = rt_->options().compensation;
             auto error = describe(std::current_exception());
+            rt_->trace(key, step, saga_work::compensation, error, started);
             if (attempt <= policy.delayed_retries) {
                 auto delay = policy.delay_before(attempt - 1);
                 rt_->report(saga_incident_kind::compensation_failed, key, step,
@@ -750,6 +759,7 @@ private:
             }
             return unwinding::go_on; // the steps before it are still undone
         }
+        rt_->trace(key, step, saga_work::compensation, {}, started);
         forget(key, step);
         rt_->announce(key, store.finish_compensation(key, step), {}, {});
         return unwinding::go_on;

@@ -3,12 +3,14 @@
 /// @brief The saga runtime: one per bus, shared by that process's participants.
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -17,6 +19,7 @@
 #include <choreo/core/causation.hpp>
 #include <choreo/core/errors.hpp>
 #include <choreo/core/listener_options.hpp>
+#include <choreo/core/observe.hpp>
 #include <choreo/saga/events.hpp>
 #include <choreo/saga/faults.hpp>
 #include <choreo/saga/observe.hpp>
@@ -62,6 +65,8 @@ struct runtime_options {
     delivery_hook deliver{};
     /// Receives saga incidents; by default one line each on stderr.
     saga_incident_handler on_incident{};
+    /// Receives each step and each compensation once it committed or failed; none by default.
+    saga_tracer tracer{};
 };
 
 class participant;
@@ -91,11 +96,30 @@ public:
     scheduler& clock() noexcept { return *options_.clock; }
     const runtime_options& options() const noexcept { return options_; }
 
+    // A failing incident handler must neither turn a report into a lost step nor lose the
+    // incident: it is printed instead.
     void report(saga_incident_kind kind, std::string_view key, std::string_view step, std::string_view message) noexcept {
+        saga_incident incident{kind, key, step, message};
         try {
-            options_.on_incident(saga_incident{kind, key, step, message});
+            options_.on_incident(incident);
         } catch (...) {
-            // A failing incident handler must not turn a report into a lost step.
+            try {
+                fmt::print(stderr, "choreo saga: the incident handler threw ({}); the incident it was given:\n",
+                           describe(std::current_exception()));
+                print_saga_incident(incident);
+            } catch (...) {
+            }
+        }
+    }
+
+    void trace(std::string_view key, std::string_view step, saga_work work, std::string_view error,
+               std::chrono::steady_clock::time_point start) noexcept {
+        if (!options_.tracer) return;
+        try {
+            options_.tracer(saga_trace{key, step, work, error.empty(), error, std::chrono::steady_clock::now() - start,
+                                       std::this_thread::get_id()});
+        } catch (...) {
+            std::fputs("choreo saga: the tracer threw; the trace was dropped\n", stderr);
         }
     }
 

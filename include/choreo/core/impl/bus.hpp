@@ -440,13 +440,17 @@ inline void bus::invoke(const detail::delegate& d, const void* event, const deta
         return;
     }
     auto start = std::chrono::steady_clock::now();
+    detail::handled_failure_scope handled;
     try {
         d.invoke(*d.record, event, info);
     } catch (...) {
         trace(*d.record, f.get(), when, outcome, start, dispatch_outcome::failed, attempt, std::current_exception());
         throw;
     }
-    trace(*d.record, f.get(), when, outcome, start, dispatch_outcome::succeeded, attempt, nullptr);
+    if (handled.error())
+        trace(*d.record, f.get(), when, outcome, start, dispatch_outcome::failed, attempt, handled.error());
+    else
+        trace(*d.record, f.get(), when, outcome, start, dispatch_outcome::succeeded, attempt, nullptr);
 }
 
 inline void bus::report(incident_kind kind, const detail::listener_record* record, const envelope* env, phase when,
