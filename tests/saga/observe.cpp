@@ -85,6 +85,7 @@ TEST_CASE("a failed step is traced failed with its reason, and each compensation
     };
     CHECK(has(seen.bus, "payment/charge card failed: card declined"));
     CHECK_FALSE(has(seen.bus, "payment/charge card ok"));
+    CHECK(has(seen.saga, "start OrderPlaced:2 order/place order ok"));
     CHECK(has(seen.saga, "step OrderPlaced:2 product/reserve stock ok"));
     CHECK(has(seen.saga, "step OrderPlaced:2 payment/charge card failed: card declined"));
     CHECK(has(seen.saga, "compensation OrderPlaced:2 product/reserve stock ok"));

@@ -22,6 +22,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "demo.hpp"
 #include "processes.hpp"
 #include "scenarios.hpp"
 #include "shop.hpp"
@@ -39,7 +40,11 @@ namespace {
 using namespace shop::app;
 
 constexpr const char* usage = R"(usage:
-  shop demo [--mode transactional|saga]       every scenario, the happy path as a timeline (default: both modes)
+  shop demo [--mode transactional|saga] [--verbose]
+                                              every scenario: both flows of the happy path as
+                                              timelines, the business failures, the injected
+                                              faults as one table (--verbose: each in full);
+                                              default: both modes
   shop scenario NAME [--mode transactional|saga] [--json] [--timeline]
   shop scenario NAME|all --redis URL [--kafka URL] [--json] [--prefix P]
                                               on six fresh `shop serve` processes through Redis
@@ -80,7 +85,7 @@ struct arguments {
     std::string name;
     std::vector<std::string> rest;
     std::map<std::string, std::string> options;
-    bool json = false, timeline = false, card = false, help = false;
+    bool json = false, timeline = false, card = false, help = false, verbose = false;
 };
 
 // The lines of `usage` for one command: each entry that starts "  shop COMMAND" with the
@@ -108,6 +113,7 @@ arguments parse(int argc, char** argv) {
         std::string arg = argv[i];
         if (arg == "--help" || arg == "-h") a.help = true;
         else if (arg == "--json") a.json = true;
+        else if (arg == "--verbose") a.verbose = true;
         else if (arg == "--timeline") a.timeline = true;
         else if (arg == "--card") a.card = true;
         else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
@@ -227,95 +233,8 @@ int serve(const arguments&) { throw usage_error("this shop was built without Red
 int load(const arguments&) { throw usage_error("this shop was built without Redis (choreo::redis)"); }
 #endif
 
-void print_state(const boost::json::object& state) {
-    namespace json = boost::json;
-    std::string products;
-    for (auto& p : state.at("products").as_array())
-        products += fmt::format("{}{} {}/{}", products.empty() ? "" : ", ", p.at("name").as_string().c_str(),
-                                p.at("stock").as_int64(), p.at("stock").as_int64() + p.at("sold").as_int64());
-    fmt::print("    products (stock/initial): {}\n", products);
-    for (auto& o : state.at("orders").as_array()) {
-        std::string payment = "no payment";
-        for (auto& p : state.at("payments").as_array())
-            if (p.at("order").as_int64() == o.at("id").as_int64())
-                payment = fmt::format("payment {} {}{}", p.at("id").as_int64(), p.at("status").as_string().c_str(),
-                                      p.at("method").as_string().empty()
-                                          ? ""
-                                          : fmt::format(" by {}", p.at("method").as_string().c_str()));
-        fmt::print("    order {} (user {}): {} at {}, {} items, {} coupons, {}\n", o.at("id").as_int64(),
-                   o.at("user").as_int64(), o.at("status").as_string().c_str(), o.at("price").as_int64(),
-                   o.at("items").as_array().size(), o.at("coupons").as_array().size(), payment);
-    }
-    std::string coupons;
-    for (auto& c : state.at("coupons").as_array())
-        coupons += fmt::format("{}{} {}", coupons.empty() ? "" : ", ", c.at("issued_coupon").as_int64(),
-                               c.at("used_by_order").as_int64() ? fmt::format("used by order {}", c.at("used_by_order").as_int64())
-                                                                : std::string{"unused"});
-    fmt::print("    coupons: {}\n", coupons);
-    std::string points;
-    for (auto& p : state.at("points").as_array())
-        points += fmt::format("{}user {}: {}", points.empty() ? "" : ", ", p.at("user").as_int64(), p.at("balance").as_int64());
-    fmt::print("    points: {}\n", points);
-    auto& card = state.at("card_gateway").as_object();
-    auto& platform = state.at("data_platform").as_object();
-    fmt::print("    card gateway: {} charges, {} refunded; data platform: {} orders received in {} attempts\n",
-               card.at("charges").as_int64(), card.at("refunds").as_int64(),
-               platform.at("received_orders").as_array().size(), platform.at("attempts").as_int64());
-}
-
-// The saga layer's own events reach every participant; one line each says enough, and
-// the bookkeeping of a saga's start is left out.
-void print_timeline(const std::vector<timeline_entry>& timeline) {
-    constexpr auto row = "    {:<23} {:<20} {:<14} {:<35} {:<7} {}\n";
-    fmt::print(row, "event", "phase", "context", "listener", "thread", "outcome");
-    const timeline_entry* previous = nullptr;
-    for (auto& t : timeline) {
-        bool internal = t.event.starts_with("choreo.");
-        if (t.event == "choreo.saga_started") continue;
-        if (internal && previous && previous->event == t.event && previous->outcome == t.outcome) continue;
-        previous = &t;
-        if (internal) fmt::print(row, t.event, t.phase, "every context", t.listener.substr(t.listener.find(':') + 2), t.thread, t.outcome);
-        else fmt::print(row, t.event, t.phase, t.context, t.listener, t.thread, t.outcome);
-    }
-}
-
-bool print_outcome(const scenario_outcome& o, bool details) {
-    bool ok = o.as_expected && o.broken.empty();
-    fmt::print("  [{}] {} ({}): {}\n", ok ? "ok" : "UNEXPECTED", o.name, to_string(o.mode), o.description);
-    for (auto& line : o.story) fmt::print("      {}\n", line);
-    fmt::print("      expected: {}{}\n", o.expected, o.as_expected ? "" : "  <-- NOT MET");
-    fmt::print("      invariants: {}\n", o.broken.empty() ? "all hold" : fmt::format("{} broken", o.broken.size()));
-    for (auto& b : o.broken) fmt::print("        BROKEN: {}\n", b);
-    if (details) {
-        for (auto& i : o.incidents) fmt::print("      reported: {}\n", i);
-        print_state(o.state);
-    }
-    return ok;
-}
-
 int demo(const arguments& a) {
-    bool all_ok = true;
-    for (auto m : modes_of(a, true)) {
-        fmt::print("=== {} mode: {}\n\n", to_string(m),
-                   m == mode::transactional
-                       ? "one SQLite transaction per command; solid arrows are before_commit listeners"
-                       : "a database per context; events cross contexts after commit; failures are compensated");
-        auto happy = run_scenario("happy-path", m, true);
-        fmt::print("  The happy path, every dispatch in order:\n");
-        print_timeline(happy.timeline);
-        fmt::print("\n");
-        all_ok &= print_outcome(happy, true);
-        fmt::print("\n  Every other scenario:\n");
-        for (auto& name : scenario_names()) {
-            if (name == "happy-path") continue;
-            auto o = run_scenario(name, m, false);
-            all_ok &= print_outcome(o, false);
-        }
-        fmt::print("\n");
-    }
-    fmt::print("{}\n", all_ok ? "Every scenario ended as expected, with every invariant holding."
-                              : "SOME SCENARIOS DID NOT END AS EXPECTED.");
-    return all_ok ? 0 : 1;
+    return run_demo(modes_of(a, true), a.verbose);
 }
 
 void print_json(const scenario_outcome& o) {

@@ -122,15 +122,24 @@ struct shop::impl {
         std::string outcome{choreo::to_string(t.outcome)};
         if (t.error) outcome += ": " + choreo::describe(t.error);
         log.push_back({std::string{t.event_type}, phase, context_of(t.listener), std::string{t.listener},
-                       thread_name(t.thread), outcome});
+                       thread_name(t.thread), outcome, std::string{t.event_envelope.key.view()}});
     }
-    // Compensations, one entry each: the bus sees only the rollback event that runs them.
+    // What the bus's tracer cannot show: a saga's start and fan-in, which run inside other
+    // code, and each compensation (the bus sees only the rollback event that runs them).
     void on_saga_trace(const choreo::saga::saga_trace& t) {
-        if (!cfg.record_timeline || t.work != choreo::saga::saga_work::compensation) return;
+        using choreo::saga::saga_work;
+        if (!cfg.record_timeline || t.work == saga_work::step) return;
         std::lock_guard lock{log_mutex};
-        log.push_back({fmt::format("undo ({})", t.saga), "compensation", context_of(t.step), std::string{t.step},
-                       thread_name(t.thread),
-                       t.succeeded ? std::string{"ok"} : fmt::format("failed: {}", t.error)});
+        const char* where = t.work == saga_work::start ? "in the command" : t.work == saga_work::join ? "fan-in" : "compensation";
+        log.push_back({t.work == saga_work::compensation ? "(undo)" : "", where, context_of(t.step), std::string{t.step},
+                       thread_name(t.thread), t.succeeded ? std::string{"ok"} : fmt::format("failed: {}", t.error),
+                       std::string{t.saga}});
+    }
+    // The same in transactional mode, where the wiring reports them.
+    void on_step_ran(const std::string& step, const char* where) {
+        if (!cfg.record_timeline) return;
+        std::lock_guard lock{log_mutex};
+        log.push_back({"", where, context_of(step), step, thread_name(std::this_thread::get_id()), "ok", ""});
     }
     void on_incident(std::string line) {
         std::lock_guard lock{log_mutex};
@@ -215,6 +224,7 @@ struct shop::impl {
         }
         platform::outboxes* steps_through = cfg.mode == mode::saga ? &durable : nullptr;
         order_w.emplace(*bus, order_p.get(), step_faults, "order", steps_through);
+        order_w->observe_steps([this](const std::string& step, const char* where) { on_step_ran(step, where); });
         product_w.emplace(*bus, product_p.get(), step_faults, "product", steps_through);
         coupon_w.emplace(*bus, coupon_p.get(), step_faults, "coupon", steps_through);
         point_w.emplace(*bus, point_p.get(), step_faults, "point", steps_through);

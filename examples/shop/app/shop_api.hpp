@@ -24,6 +24,7 @@ enum class mode { transactional, saga };
 // One dispatch, as the timeline shows it.
 struct timeline_entry {
     std::string event, phase, context, listener, thread, outcome;
+    std::string saga; // the saga key the work belongs to (saga mode), else empty
 };
 
 enum class card_behaviour { approve, decline, time_out };

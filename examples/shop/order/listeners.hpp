@@ -41,12 +41,15 @@ inline void wire(platform::wiring& w, repository& orders) {
                                        });
     // A failed payment leaves the order CREATED, to be paid again.
     w.starts<events::PayStart>("start payment", [](const events::PayStart&, choreo::saga::step_context&) {});
-    auto fan_in = [&orders, out, &w](std::int64_t id, platform::step_scope& scope) {
+    // `within`: the step that brought a branch (the transactional timeline shows where the
+    // confirmation ran).
+    auto fan_in = [&orders, out, &w](std::int64_t id, platform::step_scope& scope, const char* within) {
         if (scope.in_saga()) return; // the saga runtime's join does it
         auto o = orders.find(id);
         if (o && o->product_status && o->coupon_status) {
             w.check_fault("order/confirm order");
             confirm(orders, out, id, scope.unit());
+            w.ran("confirm order", within);
         }
     };
     w.step<events::OrderDeduct>(
@@ -55,7 +58,7 @@ inline void wire(platform::wiring& w, repository& orders) {
             std::vector<item> items;
             for (auto& i : e.items) items.push_back({i.product_id, i.name, i.unit_price, i.quantity});
             orders.add_items(e.order_id, items);
-            fan_in(e.order_id, scope);
+            fan_in(e.order_id, scope, "inside order/add items");
         },
         [&orders](const events::OrderDeduct& e, platform::step_scope&) { orders.remove_items(e.order_id); });
     w.step<events::OrderUsed>(
@@ -64,7 +67,7 @@ inline void wire(platform::wiring& w, repository& orders) {
             std::vector<used_coupon> coupons;
             for (auto& c : e.coupons) coupons.push_back({c.issued_coupon_id, c.type, c.amount});
             orders.add_coupons(e.order_id, coupons);
-            fan_in(e.order_id, scope);
+            fan_in(e.order_id, scope, "inside order/add coupons");
         },
         [&orders](const events::OrderUsed& e, platform::step_scope&) { orders.remove_coupons(e.order_id); });
     w.join(

@@ -44,6 +44,7 @@ public:
             events::OrderCreateStart start{id, user_id, lines, issued_coupon_ids};
             out_.publish(unit, std::move(start));
             w_.check_fault("order/create order");
+            w_.ran("create order", "in the command");
         }
         unit.commit();
         return id;

@@ -167,6 +167,17 @@ public:
         importers_[std::type_index{typeid(E)}] = std::move(import);
     }
 
+    // Transactional mode: a step that runs inside other code (the order's creation in its
+    // command, its confirmation in the step that brought the last branch) has no listener
+    // of its own for the tracer to show; it is reported here once it ran. (In saga mode the
+    // saga runtime's tracer sees it.)
+    void ran(const std::string& step, const char* where) const {
+        if (observer_) observer_(context_ + "/" + step, where);
+    }
+    void observe_steps(std::function<void(const std::string& step, const char* where)> observer) {
+        observer_ = std::move(observer);
+    }
+
     // Throws if a fault is planned for `step` (the saga runtime checks its own steps).
     void check_fault(const std::string& step) {
         if (faults_) faults_->check(step);
@@ -183,6 +194,7 @@ private:
     std::vector<choreo::connection> connections_;
     std::map<std::type_index, std::any> importers_; // event type -> importer<E>
     journal* journal_ = nullptr;
+    std::function<void(const std::string&, const char*)> observer_;
 };
 
 } // namespace shop::platform

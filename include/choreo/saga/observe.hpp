@@ -64,12 +64,23 @@ inline void print_saga_incident(const saga_incident& i) {
     fmt::print(stderr, "choreo saga: {}: {} [{}]: {}\n", to_string(i.kind), i.saga, i.step, i.message);
 }
 
-/// @brief What a saga_trace is about: a step, or the compensation that undoes one.
-enum class saga_work : std::uint8_t { step, compensation };
+/// @brief What a saga_trace is about.
+enum class saga_work : std::uint8_t {
+    start,        ///< the step that started the saga (traced once its unit of work ended)
+    step,         ///< a step run for an event
+    join,         ///< a fan-in, run once its branches are done
+    compensation, ///< what undoes a start, a step or a join
+};
 
 /// @brief Name of a saga_work.
 [[nodiscard]] constexpr std::string_view to_string(saga_work work) noexcept {
-    return work == saga_work::step ? "step" : "compensation";
+    switch (work) {
+    case saga_work::start: return "start";
+    case saga_work::step: return "step";
+    case saga_work::join: return "join";
+    case saga_work::compensation: return "compensation";
+    }
+    return "unknown";
 }
 
 /// @brief One step or compensation that ran, as the saga tracer sees it. The bus's tracer
@@ -79,7 +90,7 @@ enum class saga_work : std::uint8_t { step, compensation };
 struct saga_trace {
     std::string_view saga;             ///< the saga key
     std::string_view step;             ///< "participant/step"
-    saga_work work;                    ///< the step itself, or its compensation
+    saga_work work;                    ///< a start, a step, a join, or a compensation
     bool succeeded;                    ///< its local transaction committed
     std::string_view error;            ///< why it failed (the exception's message); empty when it succeeded
     std::chrono::nanoseconds duration; ///< from its start to its commit or failure

@@ -291,6 +291,10 @@ public:
         if (!owns(event.step)) return;
         in_flight guard{*this};
         if (!guard) return;
+        // The start ran in its caller's unit of work, which has just ended.
+        rt_->trace(event.key, event.step, saga_work::start,
+                   outcome == completion::committed ? std::string_view{} : "its unit of work rolled back",
+                   std::chrono::steady_clock::now());
         try {
             if (outcome == completion::committed) {
                 auto t = rt_->store().finish(event.key, event.step, true);
@@ -476,7 +480,8 @@ private:
             }
             return;
         }
-        rt_->trace(key, step, saga_work::step, failure ? std::string_view{*failure} : std::string_view{}, started);
+        rt_->trace(key, step, call->def->type == step_def::kind::join ? saga_work::join : saga_work::step,
+                   failure ? std::string_view{*failure} : std::string_view{}, started);
         if (failure) {
             forget(key, step);
             rt_->report(saga_incident_kind::step_failed, key, step, *failure);
