@@ -186,6 +186,31 @@ TEST_CASE("no unit of work: a run_now before_commit failure reaches the publishe
                                                 .without_transaction = no_transaction_policy::run_now});
     CHECK_THROWS_WITH(bus.publish(order_created{1}), "no stock");
     CHECK(calls == std::vector<std::string>{"after_rollback"});
+    // With nothing failing, the event's unit of its own commits: after_rollback does not run
+    // (unlike Spring's fallbackExecution, which runs an AFTER_ROLLBACK listener regardless).
+    before.disconnect();
+    calls.clear();
+    bus.publish(order_created{2});
+    CHECK(calls.empty());
+}
+
+TEST_CASE("drain() from an immediate listener on the publishing thread waits like any caller; from a commit it is refused") {
+    choreo::bus bus{{.threads = 1}};
+    std::atomic<int> delivered{0};
+    auto later = bus.subscribe<stock_deducted>([&](const stock_deducted&) { ++delivered; },
+                                               {.when = phase::after_commit, .mode = choreo::delivery::asynchronous});
+    auto immediate = bus.subscribe<order_created>([&](const order_created&) { bus.drain(); });
+    {
+        auto unit = bus.begin();
+        bus.publish(stock_deducted{1});
+        unit.commit();
+        bus.publish(order_created{1}); // drains: the job above has run when it returns
+        CHECK(delivered == 1);
+    }
+    auto in_commit = bus.subscribe<coupon_used>([&](const coupon_used&) { bus.drain(); }, {.when = phase::before_commit});
+    auto unit = bus.begin();
+    bus.publish(coupon_used{1});
+    CHECK_THROWS_WITH_AS(unit.commit(), doctest::Contains("would wait for itself"), choreo::usage_error);
 }
 
 TEST_CASE("wiring lists every live registration with its phase, mode and order") {
@@ -235,4 +260,23 @@ TEST_CASE("many threads publishing at once: every event reaches every listener o
     long expected = long{threads} * per_thread * (per_thread + 1) / 2;
     CHECK(immediate.load() == expected);
     CHECK(committed.load() == expected);
+}
+
+namespace {
+struct base_event {
+    int id = 0;
+};
+struct derived_event : base_event {};
+} // namespace
+
+TEST_CASE("dispatch matches the exact type: a listener of a base type never sees a derived event") {
+    choreo::bus bus{{.threads = 1}};
+    int base_calls = 0, derived_calls = 0;
+    auto base = bus.subscribe<base_event>([&](const base_event&) { ++base_calls; });
+    auto derived = bus.subscribe<derived_event>([&](const derived_event&) { ++derived_calls; });
+    bus.publish(derived_event{});
+    CHECK(base_calls == 0);
+    CHECK(derived_calls == 1);
+    bus.publish(base_event{});
+    CHECK(base_calls == 1);
 }

@@ -316,6 +316,28 @@ TEST_CASE("nested units: the innermost is current; an explicit unit takes what i
     CHECK(committed == std::vector<int>{1, 2, 3});
 }
 
+TEST_CASE("nested units are independent: the inner one's after_commit runs though the outer rolls back") {
+    choreo::bus bus{{.threads = 1}};
+    std::vector<int> committed, rolled_back;
+    auto on_commit = bus.subscribe<order_created>([&](const order_created& e) { committed.push_back(e.id); },
+                                                  {.when = phase::after_commit});
+    auto on_rollback = bus.subscribe<order_created>([&](const order_created& e) { rolled_back.push_back(e.id); },
+                                                    {.when = phase::after_rollback});
+    {
+        auto outer = bus.begin();
+        outer.publish(order_created{1});
+        {
+            auto inner = bus.begin();
+            inner.publish(order_created{2});
+            inner.commit();
+        }
+        CHECK(committed == std::vector<int>{2}); // not waiting for the outer unit, unlike Spring's REQUIRED
+        outer.rollback();
+    }
+    CHECK(committed == std::vector<int>{2});
+    CHECK(rolled_back == std::vector<int>{1});
+}
+
 TEST_CASE("a unit completed out of order leaves the thread's current unit consistent") {
     choreo::bus bus{{.threads = 1}};
     auto listener = bus.subscribe<order_created>([](const order_created&) {}, {.when = phase::after_commit});
