@@ -151,17 +151,29 @@ TEST_CASE("an event with durable listeners published outside a unit of work is r
     CHECK_THROWS_AS(bus.publish(order_paid{1, 1, "kim"}), choreo::no_transaction_error);
 }
 
-TEST_CASE("rows of a unit on another database are written by that database's outbox") {
+namespace {
+// Two databases on one bus, an outbox with a durable listener on the first ("orders").
+struct two_databases {
     scratch_dir dir;
     choreo::bus bus{quiet_bus()};
     database orders{dir.file("orders.db")};
     database other{dir.file("other.db")};
-    create_orders_table(orders);
-    create_orders_table(other);
-    outbox_store store{orders}, other_store{other};
-    outbox relay{bus, store, {.relay = false}};
+    outbox_store store{orders};
+    outbox<outbox_store> relay{bus, store, {.relay = false}};
+    two_databases() {
+        create_orders_table(orders);
+        create_orders_table(other);
+        relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    }
+};
+} // namespace
+
+TEST_CASE("rows of a unit on another database are written by that database's outbox") {
+    two_databases t;
+    choreo::bus& bus = t.bus;
+    database &orders = t.orders, &other = t.other;
+    outbox_store other_store{other};
     outbox other_relay{bus, other_store, {.relay = false}};
-    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
     other_relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
     pay(bus, other, 1, 10);
     pay(bus, orders, 2, 10);
@@ -171,15 +183,9 @@ TEST_CASE("rows of a unit on another database are written by that database's out
 }
 
 TEST_CASE("an event committed where no outbox writes it fails the commit instead of reaching no durable listener") {
-    scratch_dir dir;
-    choreo::bus bus{quiet_bus()};
-    database orders{dir.file("orders.db")};
-    database other{dir.file("other.db")};
-    create_orders_table(orders);
-    create_orders_table(other);
-    outbox_store store{orders};
-    outbox relay{bus, store, {.relay = false}};
-    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send"});
+    two_databases t;
+    choreo::bus& bus = t.bus;
+    database &orders = t.orders, &other = t.other;
     SUBCASE("a unit on another database: rolled back, the caller told why") {
         CHECK_THROWS_WITH_AS(pay(bus, other, 1, 10),
                              doctest::Contains("durable listener(s) 'send' of outbox 'relay' would never receive it"),

@@ -218,13 +218,22 @@ const std::map<std::string, scenario_fn>& table() {
              for (auto& t : buyers) t.join();
              r.s.settle();
              int live = 0;
+             bool own = true; // each buyer's order is that buyer's, with the line that buyer ordered
              for (int b = 0; b < 2; ++b) {
                  r.out.story.push_back(fmt::format("{} orders the last unit at the same time: {}", b == 0 ? "ann" : "bob",
                                                    errors[b].empty() ? "ok" : "refused: " + errors[b]));
                  if (ids[b]) r.note_order(ids[b]);
                  live += r.not_live(ids[b]) ? 0 : 1;
+                 if (auto o = ids[b] ? r.s.order(ids[b]) : std::nullopt) {
+                     bool mine = o->at("user").as_int64() == (b == 0 ? ann : bob);
+                     for (auto& item : o->at("items").as_array()) mine = mine && item.at("product").as_int64() == r.c.last_unit;
+                     if (!mine) r.out.story.push_back(fmt::format("  order {} is not {}'s: {}", ids[b], b == 0 ? "ann" : "bob",
+                                                                  boost::json::serialize(*o)));
+                     own = own && mine;
+                 }
              }
-             return r.finish("two orders for the last unit at once", "exactly one order gets it", live == 1);
+             return r.finish("two orders for the last unit at once", "exactly one order gets it, each buyer's own",
+                             live == 1 && own);
          }},
     };
     return scenarios;

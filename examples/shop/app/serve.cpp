@@ -12,6 +12,7 @@
 #include "processes.hpp"
 #include "remote.hpp"
 #include "shop_api.hpp"
+#include "stop_watch.hpp"
 #include "views.hpp"
 
 #include <boost/json.hpp>
@@ -23,7 +24,6 @@
 #endif
 
 #include <atomic>
-#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -34,8 +34,6 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
-#include <pthread.h>
-#include <sqlite3.h>
 #include <unistd.h>
 #include <vector>
 
@@ -58,7 +56,7 @@ namespace redis = choreo::redis;
 
 namespace {
 
-// Set by the shutdown watch (serve(), below) at the first SIGTERM or SIGINT.
+// Set by the stop watch (stop_watch.hpp) at the first SIGTERM or SIGINT.
 std::atomic<bool> stop_requested{false};
 
 // The event types of a context's publisher, one call of `f(std::type_identity<E>{})` each.
@@ -636,81 +634,9 @@ private:
 
 } // namespace
 
-namespace {
-
-// How many rows of `database`'s outbox wait to be sent, read through a connection of its
-// own (read-only, waiting at most half a second for a lock), so that a thread stuck on
-// the process's own connection cannot hold the count up.
-std::string pending_rows(const std::string& database) {
-    sqlite3* db = nullptr;
-    std::string text = "unknown (the database could not be read)";
-    if (sqlite3_open_v2(database.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 500);
-        sqlite3_stmt* count = nullptr;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM choreo_outbox WHERE state = 0", -1, &count, nullptr) == SQLITE_OK &&
-            sqlite3_step(count) == SQLITE_ROW)
-            text = std::to_string(sqlite3_column_int64(count, 0));
-        sqlite3_finalize(count);
-    }
-    sqlite3_close(db);
-    return text;
-}
-
-// The shutdown watch: the only thread that takes SIGTERM and SIGINT (serve() blocks them in
-// every other). The first asks the process to stop; once the grace period has passed, or at
-// a second signal, it says what is left undone and ends the process. Everything the process
-// has not done is in its database (outbox rows, the saga journal), as after a crash, which
-// the next start recovers from: a stop with Redis or Kafka unreachable is bounded and loses
-// nothing.
-void watch_for_stop(const sigset_t& signals, const serve_options& options, const std::atomic<bool>& stopped) {
-    auto wait_for_signal = [&](std::chrono::milliseconds at_most) {
-        auto seconds = std::chrono::duration_cast<std::chrono::seconds>(at_most);
-        timespec wait{static_cast<std::time_t>(seconds.count()),
-                      static_cast<long>(std::chrono::nanoseconds{at_most - seconds}.count())};
-        return sigtimedwait(&signals, nullptr, &wait) > 0;
-    };
-    while (!stopped && !wait_for_signal(std::chrono::milliseconds{100})) {
-    }
-    if (stopped) return;
-    stop_requested = true;
-    auto deadline = std::chrono::steady_clock::now() + options.grace;
-    bool again = false;
-    while (!stopped && !again && std::chrono::steady_clock::now() < deadline)
-        again = wait_for_signal(std::chrono::milliseconds{100});
-    if (stopped) return;
-    auto database = (std::filesystem::path{options.directory} / (options.context + ".db")).string();
-    fmt::print(stderr,
-               "{}: {}; exiting now. Left undone: {} outbox rows not sent, and the sagas in flight; they stay in {} "
-               "(outbox and saga journal) and the next start finishes them\n",
-               options.context,
-               again ? "a second signal cut the stop short"
-                     : fmt::format("the stop took longer than its grace period of {} s (Redis or Kafka unreachable?)",
-                                   options.grace.count()),
-               pending_rows(database), database);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    std::_Exit(stopped_short);
-}
-
-} // namespace
-
 int serve(const serve_options& options) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    // Blocked before any thread starts, so every thread inherits it and the watch alone takes them.
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::atomic<bool> stopped{false};
-    std::thread watch{[&] { watch_for_stop(signals, options, stopped); }};
-    struct join_watch {
-        std::atomic<bool>& stopped;
-        std::thread& watch;
-        ~join_watch() {
-            stopped = true;
-            watch.join();
-        }
-    } joined{stopped, watch};
+    // Declared first, so that it watches the whole stop (the process's destruction included).
+    stop_watch watch{options, stop_requested};
     context_process process{options};
     process.run();
     return 0;
