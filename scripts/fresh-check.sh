@@ -55,6 +55,14 @@ done
 mkdir -p "$root/dev/shm" "$root/tmp"
 chmod 1777 "$root/tmp"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's own CA certificates, where its network reaches the registries through a proxy
+# with one (this workplace's does): network configuration, like resolv.conf, not an install
+# step of the project. Trusted before anything is installed, so Java's keystore gets them too.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null || fail_step "update-ca-certificates failed in the chroot"
+fi
 
 echo "==> a clean clone of HEAD ($(git rev-parse --short HEAD)) into the chroot's /work/choreo"
 git clone -q --no-hardlinks "$choreo_root" "$root/work/choreo"
