@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <map>
 #include <string>
 #include <string_view>
@@ -49,6 +51,10 @@ void print_flows(const std::vector<timeline_entry>& timeline) {
         paying = t.saga.empty() ? paying || t.event == "PayStart" : t.saga.starts_with("PayStart:");
         (paying ? payment : creation).push_back(t);
     }
+    // A saga's start runs in the command, before any step; its trace comes once its unit of
+    // work has ended, when steps on other threads may have run already: it leads its table.
+    for (auto* flow : {&creation, &payment})
+        std::stable_partition(flow->begin(), flow->end(), [](const timeline_entry& t) { return t.phase == "in the command"; });
     auto key_of = [](const std::vector<timeline_entry>& flow) {
         for (auto& t : flow)
             if (!t.saga.empty()) return fmt::format(" (saga {})", t.saga);
