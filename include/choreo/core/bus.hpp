@@ -202,3 +202,5 @@ private:
 } // namespace choreo
 
 #include <choreo/core/impl/bus.hpp>
+#include <choreo/core/impl/bus_delivery.hpp>
+#include <choreo/core/impl/unit_of_work.hpp>

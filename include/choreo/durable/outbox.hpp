@@ -46,42 +46,12 @@
 #include <choreo/core/causation.hpp>
 #include <choreo/durable/codec.hpp>
 #include <choreo/durable/detail/outbox_directory.hpp>
+#include <choreo/durable/detail/relay_batch.hpp>
 #include <choreo/durable/json_codec.hpp>
+#include <choreo/durable/outbox_options.hpp>
 #include <choreo/durable/store.hpp>
 
 namespace choreo::durable {
-
-/// @brief How a durable listener is subscribed.
-struct durable_options {
-    /// Required and stable: rows name their listener, so a renamed listener no longer
-    /// receives rows written under the old name (they fail with that reason).
-    std::string name{};
-    /// Per row: 1 + immediate_retries attempts make a round; a failed round is retried
-    /// delayed_retries times, after retry.delay_before(n), then the row fails.
-    retry_policy retry{.immediate_retries = 0, .delayed_retries = 5, .initial_delay = std::chrono::milliseconds{100}};
-};
-
-/// @brief How an asynchronous durable listener reports what became of an event it was handed:
-/// null once it was delivered, else the reason it was not (retried, or failed for a
-/// choreo::permanent_error, as a listener's exception is). Call it once, from any thread;
-/// later calls are ignored.
-using delivery_report = std::function<void(std::exception_ptr)>;
-
-/// @brief Settings of an outbox and its relay.
-struct outbox_options {
-    /// Unique among the relays of one database. A relay that restarts under the same name
-    /// takes back the rows its previous run had claimed (a crash leaves them claimed).
-    std::string relay_name = "relay";
-    /// false: only write rows; another process (or start() later) relays them.
-    bool relay = true;
-    std::size_t batch_size = 256;                            ///< rows claimed per pass
-    /// A claim expires after this (longer than a batch takes); a row handed to an
-    /// asynchronous listener whose report has not come by then is retried.
-    std::chrono::milliseconds lease{30'000};
-    std::chrono::milliseconds poll_interval{500};            ///< passes also run this often (retries, rows of other writers)
-    std::chrono::milliseconds keep_delivered{600'000};       ///< delivered rows are purged after this
-    std::optional<boost::asio::any_io_executor> executor{};  ///< where the relay runs; the bus's pool by default
-};
 
 /// @brief A transactional outbox on `Store` with a relay; see the file comment.
 ///
@@ -117,20 +87,7 @@ public:
     /// the relay's executor inside a unit of work of its own. E must be encodable by the codec.
     /// A choreo::usage_error for an empty or repeated name, or after start().
     template <event E, class F>
-    void subscribe(F&& listener, durable_options options) {
-        static_assert(codec_for<Codec, E>, "the outbox's codec cannot encode and decode this event type");
-        static_assert(std::is_invocable_v<F&, const E&> || std::is_invocable_v<F&, const E&, const envelope&>,
-                      "a durable listener takes (const E&) or (const E&, const envelope&)");
-        auto entry = std::make_unique<listener_entry>();
-        entry->deliver = [this, f = std::forward<F>(listener)](std::string_view payload, const envelope& env) mutable {
-            E event = decode<E>(payload);
-            if constexpr (std::is_invocable_v<F&, const E&, const envelope&>)
-                f(std::as_const(event), env);
-            else
-                f(std::as_const(event));
-        };
-        add_listener<E>(std::move(entry), std::move(options));
-    }
+    void subscribe(F&& listener, durable_options options);
 
     /// @brief Subscribes a durable listener that hands events on and reports later:
     /// `listener(event, envelope, report)` runs on the relay's executor, inside a unit of
@@ -142,60 +99,21 @@ public:
     /// ignored). Retries are delayed rounds only: the transport retries within a round,
     /// so `immediate_retries` must be 0. A choreo::usage_error otherwise, and as subscribe().
     template <event E, class F>
-    void subscribe_async(F&& listener, durable_options options) {
-        static_assert(codec_for<Codec, E>, "the outbox's codec cannot encode and decode this event type");
-        static_assert(std::is_invocable_v<F&, const E&, const envelope&, delivery_report>,
-                      "an asynchronous durable listener takes (const E&, const envelope&, delivery_report)");
-        if (options.retry.immediate_retries != 0)
-            throw usage_error(fmt::format("asynchronous durable listener '{}': immediate_retries must be 0 (its "
-                                          "transport retries within a round; the relay retries in delayed rounds)",
-                                          options.name));
-        auto entry = std::make_unique<listener_entry>();
-        entry->hand_over = [this, f = std::forward<F>(listener)](std::string_view payload, const envelope& env,
-                                                                 delivery_report report) mutable {
-            E event = decode<E>(payload);
-            f(std::as_const(event), env, std::move(report));
-        };
-        add_listener<E>(std::move(entry), std::move(options));
-    }
+    void subscribe_async(F&& listener, durable_options options);
 
     /// @brief Takes back the rows an earlier run of this relay left claimed, then relays
     /// every pending row and, from now on, each commit's rows right after it. Idempotent.
-    void start() {
-        {
-            std::lock_guard lock{wiring_mutex_};
-            if (started_) return;
-            started_ = true;
-        }
-        if (!options_.relay) return;
-        store_.release(options_.relay_name);
-        std::lock_guard lock{relay_mutex_};
-        relaying_ = true;
-        stopping_ = false;
-        state_ = pass_state::idle;
-        schedule_locked();
-    }
+    void start();
 
     /// @brief Stops relaying and waits for the pass in flight (with the reports of the rows
     /// it handed to asynchronous listeners, up to the lease). Rows keep being written.
-    void stop() {
-        std::unique_lock lock{relay_mutex_};
-        stopping_ = true;
-        relaying_ = false;
-        timer_.cancel();
-        idle_.wait(lock, [this] { return outstanding_ == 0; });
-    }
+    void stop();
 
     /// @brief Runs one relay pass on this thread: claims up to batch_size due rows, delivers
     /// them (waiting for the reports of asynchronous listeners, up to the lease), records
     /// the outcomes. Returns how many rows it settled. Not inside a unit of work on the
     /// store's resource (the claim needs a transaction of its own).
-    std::size_t relay_once() {
-        auto handed = begin_pass();
-        if (!handed) return 0;
-        handed->wait_for_reports(options_.lease);
-        return finish_pass(*handed);
-    }
+    std::size_t relay_once();
 
     /// @brief Wakes the relay (rows written by another process, or resubmitted).
     void poke() {
@@ -234,95 +152,9 @@ public:
     [[nodiscard]] const outbox_options& options() const noexcept { return options_; }
 
 private:
-    struct listener_entry {
-        std::string_view event_type; // event_type_name<E>(): static storage
-        std::string name;
-        retry_policy retry;
-        std::function<void(std::string_view, const envelope&)> deliver; // subscribe()
-        std::function<void(std::string_view, const envelope&, delivery_report)> hand_over; // subscribe_async()
-    };
-
-    // A row of a batch handed to an asynchronous listener, and its report.
-    struct handed_row {
-        std::size_t index = 0; // in the batch's rows and settled
-        const listener_entry* listener = nullptr;
-        envelope env;
-        unsigned round = 0;
-        std::chrono::steady_clock::time_point handed_at{};
-        std::chrono::steady_clock::time_point reported_at{};
-        std::exception_ptr error;
-        bool reported = false;
-    };
-    // A claimed batch. Rows of synchronous listeners are settled while it is handed over;
-    // the others when their reports come. Reports arrive on any thread and touch only the
-    // batch; the one that completes it (or the lease's end) calls on_complete once.
-    struct batch {
-        std::vector<outbox_row> rows;
-        std::vector<settlement> settled;
-        std::vector<handed_row> handed;
-        std::chrono::system_clock::time_point claimed_at{};
-
-        std::mutex mutex;
-        std::condition_variable done;
-        std::size_t unreported = 1; // the rows handed over, plus one until the hand-over ends
-        bool complete = false;
-        std::function<void()> on_complete; // set before the hand-over ends
-
-        // Row `h` of `handed` reports; ignored if it had already, or the batch is complete.
-        void report(std::size_t h, std::exception_ptr error) noexcept { finish_one(&h, std::move(error)); }
-        void handover_ended() noexcept { finish_one(nullptr, nullptr); }
-        // The lease ended: every row not reported yet is retried.
-        void expire(std::chrono::milliseconds lease) noexcept {
-            std::function<void()> then;
-            {
-                std::lock_guard lock{mutex};
-                if (complete) return;
-                auto why = std::make_exception_ptr(std::runtime_error(
-                    fmt::format("no delivery report within the lease ({} ms)", lease.count())));
-                for (auto& row : handed)
-                    if (!row.reported) record(row, why);
-                then = complete_locked();
-            }
-            announce(std::move(then));
-        }
-        void wait_for_reports(std::chrono::milliseconds lease) {
-            {
-                std::unique_lock lock{mutex};
-                if (done.wait_for(lock, lease, [this] { return complete; })) return;
-            }
-            expire(lease);
-        }
-
-    private:
-        void finish_one(const std::size_t* h, std::exception_ptr error) noexcept {
-            std::function<void()> then;
-            {
-                std::lock_guard lock{mutex};
-                if (complete) return;
-                if (h) {
-                    if (handed[*h].reported) return;
-                    record(handed[*h], std::move(error));
-                }
-                if (--unreported != 0) return;
-                then = complete_locked();
-            }
-            announce(std::move(then));
-        }
-        static void record(handed_row& row, std::exception_ptr error) noexcept {
-            row.reported = true;
-            row.error = std::move(error);
-            row.reported_at = std::chrono::steady_clock::now();
-        }
-        // Under the mutex: the batch is complete; returns what to call once it is released.
-        std::function<void()> complete_locked() noexcept {
-            complete = true;
-            return std::move(on_complete);
-        }
-        void announce(std::function<void()> then) noexcept {
-            done.notify_all();
-            if (then) then();
-        }
-    };
+    using listener_entry = detail::outbox_listener;
+    using handed_row = detail::handed_row;
+    using batch = detail::relay_batch;
     struct type_entry {
         std::string_view event_type; // event_type_name<E>(): static storage
         std::vector<const listener_entry*> listeners;
@@ -336,84 +168,16 @@ private:
 
     // Registers a listener whose deliver or hand_over is set.
     template <class E>
-    void add_listener(std::unique_ptr<listener_entry> entry, durable_options options) {
-        if (options.name.empty()) throw usage_error("a durable listener needs a name: rows are stored under it");
-        if (!options.retry.invalid_reason().empty())
-            throw usage_error(fmt::format("durable listener '{}': {}", options.name, options.retry.invalid_reason()));
-        constexpr std::string_view type = event_type_name<E>();
-        std::lock_guard lock{wiring_mutex_};
-        if (started_)
-            throw usage_error(fmt::format("durable listener '{}' subscribed after start(): subscribe every durable "
-                                          "listener first, so the relay knows each row's listener",
-                                          options.name));
-        auto key = std::pair{std::string{type}, options.name};
-        if (listeners_.contains(key))
-            throw usage_error(fmt::format("a durable listener named '{}' is already subscribed to {}", options.name, type));
-        entry->event_type = type;
-        entry->name = options.name;
-        entry->retry = std::move(options.retry);
-        auto& slot = types_[std::string{type}];
-        if (!slot) {
-            slot = connect_type<E>();
-            directory_->cover(&store_.resource(), type);
-        }
-        slot->listeners.push_back(entry.get());
-        listeners_.emplace(std::move(key), std::move(entry));
-    }
+    void add_listener(std::unique_ptr<listener_entry> entry, durable_options options);
 
     template <class E>
-    E decode(std::string_view payload) const {
-        try {
-            return codec_.template decode<E>(payload);
-        } catch (const codec_error&) {
-            throw;
-        } catch (const std::exception& e) {
-            throw codec_error(fmt::format("cannot decode {}: {}", event_type_name<E>(), e.what()));
-        }
-    }
+    E decode(std::string_view payload) const;
 
     template <class E>
-    std::unique_ptr<type_entry> connect_type() {
-        auto entry = std::make_unique<type_entry>();
-        entry->event_type = event_type_name<E>();
-        type_entry* raw = entry.get();
-        // Last among before_commit steps, so the rows reflect the event as committed; an
-        // event published with no unit of work cannot be made durable, hence `error`.
-        entry->write = bus_.subscribe<E>(
-            [this, raw](const E& event, const delivery_info& info) { write_rows(*raw, event, info.event_envelope()); },
-            {.name = fmt::format("choreo.outbox.write:{}", options_.relay_name),
-             .when = phase::before_commit,
-             .order = std::numeric_limits<int>::max(),
-             .without_transaction = no_transaction_policy::error});
-        entry->wake = bus_.subscribe<E>(
-            [this](const E&) {
-                if (wrote_rows_for != this) return;
-                wrote_rows_for = nullptr;
-                poke();
-            },
-            {.name = fmt::format("choreo.outbox.wake:{}", options_.relay_name),
-             .when = phase::after_commit,
-             .without_transaction = no_transaction_policy::error});
-        return entry;
-    }
+    std::unique_ptr<type_entry> connect_type();
 
     template <class E>
-    void write_rows(const type_entry& entry, const E& event, const envelope& env) {
-        unit_of_work* unit = unit_of_work::committing();
-        if (!unit) return;
-        if (!unit->runs_on(store_.resource())) {
-            // Another outbox of the bus writes this unit's rows; if none does, the durable
-            // listeners would never receive the event: the commit fails instead.
-            if (!directory_->covers(unit->resource_address(), entry.event_type)) refuse_uncovered(*unit, entry);
-            return;
-        }
-        std::lock_guard lock{wiring_mutex_};
-        if (entry.listeners.empty()) return;
-        std::string payload = codec_.encode(event);
-        for (const auto* listener : entry.listeners)
-            store_.append(outbox_message{listener->event_type, listener->name, env, payload});
-        wrote_rows_for = this;
-    }
+    void write_rows(const type_entry& entry, const E& event, const envelope& env);
 
     [[noreturn]] void refuse_uncovered(const unit_of_work& unit, const type_entry& entry) const {
         std::string names;
@@ -431,205 +195,46 @@ private:
 
     // Under relay_mutex_: post a run of passes unless one is queued, or ask the running
     // one to go again.
-    void schedule_locked() {
-        if (!relaying_ || stopping_) return;
-        if (state_ == pass_state::idle) {
-            state_ = pass_state::scheduled;
-            post_run_locked();
-        } else if (state_ == pass_state::running) {
-            again_ = true;
-        }
-    }
+    void schedule_locked();
 
-    void post_run_locked() {
-        ++outstanding_;
-        boost::asio::post(executor_, [this] { run_passes(); });
-    }
+    void post_run_locked();
 
     // The poll after an idle pass: picks up retries that came due and rows of other writers.
-    void wait_locked(std::chrono::milliseconds delay) {
-        timer_.expires_after(delay);
-        ++outstanding_;
-        timer_.async_wait([this](const boost::system::error_code& error) {
-            std::lock_guard lock{relay_mutex_};
-            --outstanding_;
-            if (!error && !stopping_) schedule_locked();
-            idle_.notify_all();
-        });
-    }
+    void wait_locked(std::chrono::milliseconds delay);
 
-    void run_passes() noexcept {
-        {
-            std::lock_guard lock{relay_mutex_};
-            state_ = pass_state::running;
-            again_ = false;
-        }
-        continue_passes();
-    }
+    void run_passes() noexcept;
 
     // Passes until one settles less than a batch. A batch handed to asynchronous listeners
     // returns the thread to the executor; its last report posts resume_after().
-    void continue_passes() noexcept {
-        for (;;) {
-            std::size_t settled = 0;
-            try {
-                auto handed = begin_pass();
-                if (handed && !handed->handed.empty()) {
-                    if (await_reports(handed)) return;
-                }
-                if (handed) settled = finish_pass(*handed);
-            } catch (...) {
-                pass_failed();
-            }
-            if (!go_again(settled)) return;
-        }
-    }
+    void continue_passes() noexcept;
 
     // Arranges for resume_after() to run once `handed` is complete; false if it already is
     // (every report came during the hand-over).
-    bool await_reports(const std::shared_ptr<batch>& handed) {
-        std::lock_guard lock{handed->mutex};
-        if (handed->complete) return false;
-        // Armed before on_complete is set, so resume_after()'s cancel comes after it.
-        batch_deadline_.expires_after(options_.lease);
-        batch_deadline_.async_wait([handed, lease = options_.lease](const boost::system::error_code& error) {
-            if (!error) handed->expire(lease);
-        });
-        // The batch would own itself through a strong pointer here; whoever completes it
-        // holds one while calling this.
-        handed->on_complete = [this, weak = std::weak_ptr<batch>{handed}] {
-            if (auto complete = weak.lock())
-                boost::asio::post(executor_, [this, complete]() noexcept { resume_after(complete); });
-        };
-        return true;
-    }
+    bool await_reports(const std::shared_ptr<batch>& handed);
 
-    void resume_after(const std::shared_ptr<batch>& handed) noexcept {
-        batch_deadline_.cancel();
-        std::size_t settled = 0;
-        try {
-            settled = finish_pass(*handed);
-        } catch (...) {
-            pass_failed();
-        }
-        if (go_again(settled)) continue_passes();
-    }
+    void resume_after(const std::shared_ptr<batch>& handed) noexcept;
 
-    void pass_failed() noexcept {
-        report(incident_kind::listener_failed, nullptr, nullptr, std::current_exception(), 0,
-               fmt::format("outbox relay '{}': a pass failed and will be tried again: {}", options_.relay_name,
-                           describe(std::current_exception())));
-    }
+    void pass_failed() noexcept;
 
     // After a pass that settled `settled` rows: true to run another at once; otherwise the
     // run ends (the poll timer armed unless stopping).
-    bool go_again(std::size_t settled) noexcept {
-        std::lock_guard lock{relay_mutex_};
-        if (!stopping_ && (settled == options_.batch_size || again_)) {
-            again_ = false;
-            return true;
-        }
-        state_ = pass_state::idle;
-        if (!stopping_) arm_timer_locked();
-        --outstanding_;
-        idle_.notify_all();
-        return false;
-    }
+    bool go_again(std::size_t settled) noexcept;
 
-    void arm_timer_locked() {
-        auto delay = options_.poll_interval;
-        if (next_retry_) {
-            auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next_retry_ - std::chrono::system_clock::now());
-            delay = std::clamp(until, std::chrono::milliseconds{1}, delay);
-            next_retry_.reset();
-        }
-        wait_locked(delay);
-    }
+    void arm_timer_locked();
 
     // Claims a batch, delivers the rows of synchronous listeners and hands the others over.
     // Null when there was nothing to claim.
-    std::shared_ptr<batch> begin_pass() {
-        std::lock_guard one_pass{pass_mutex_};
-        if (bus_.is_closed()) return nullptr;
-        auto handed = std::make_shared<batch>();
-        handed->claimed_at = std::chrono::system_clock::now();
-        handed->rows = store_.claim(options_.relay_name, options_.batch_size, handed->claimed_at, options_.lease);
-        handed->settled.resize(handed->rows.size());
-        for (std::size_t i = 0; i < handed->rows.size(); ++i) {
-            const auto& row = handed->rows[i];
-            const listener_entry* listener = row.problem.empty() ? find(row.event_type, row.listener) : nullptr;
-            if (listener && listener->hand_over) {
-                auto& next = handed->handed.emplace_back();
-                next.index = i;
-                next.listener = listener;
-                next.env = envelope_of(row, *listener);
-                next.round = row.attempts + 1;
-            } else
-                handed->settled[i] = deliver(row, listener);
-        }
-        // Handed over after the synchronous rows are done, in the rows' order; a report
-        // can come at once, on this thread or another.
-        {
-            std::lock_guard lock{handed->mutex};
-            handed->unreported += handed->handed.size();
-        }
-        for (std::size_t h = 0; h < handed->handed.size(); ++h) {
-            auto& row = handed->handed[h];
-            row.handed_at = std::chrono::steady_clock::now();
-            auto thrown = attempt_hand_over(*row.listener, handed->rows[row.index].payload, row.env,
-                                            [handed, h](std::exception_ptr error) { handed->report(h, std::move(error)); });
-            if (thrown) handed->report(h, std::move(thrown));
-        }
-        handed->handover_ended();
-        return handed;
-    }
+    std::shared_ptr<batch> begin_pass();
 
     // Settles a complete batch: the handed rows by their reports.
-    std::size_t finish_pass(batch& handed) {
-        {
-            // Complete: no report writes to it any more; the lock makes the last one's writes seen.
-            std::lock_guard lock{handed.mutex};
-        }
-        for (auto& row : handed.handed) {
-            const auto& stored = handed.rows[row.index];
-            trace(*row.listener, row.env, row.error, row.round, row.reported_at - row.handed_at);
-            handed.settled[row.index] = conclude(stored, *row.listener, row.env, row.round, 1, 1, row.error).value();
-        }
-        std::lock_guard one_pass{pass_mutex_};
-        store_.settle(handed.settled);
-        for (const auto& s : handed.settled) {
-            if (s.result != settlement::outcome::retry) continue;
-            std::lock_guard lock{relay_mutex_};
-            if (!next_retry_ || s.retry_at < *next_retry_) next_retry_ = s.retry_at;
-        }
-        auto now = handed.claimed_at;
-        if (now - last_purge_ >= std::max<std::chrono::milliseconds>(options_.poll_interval, std::chrono::seconds{1})) {
-            last_purge_ = now;
-            store_.purge_delivered(now - options_.keep_delivered);
-        }
-        return handed.settled.size();
-    }
+    std::size_t finish_pass(batch& handed);
 
     static envelope envelope_of(const outbox_row& row, const listener_entry& listener) {
         return {row.event, row.causation, correlation_key{row.key}, row.time, listener.event_type};
     }
 
     // A row of a synchronous listener (or of none: `listener` null), delivered here.
-    settlement deliver(const outbox_row& row, const listener_entry* listener) {
-        const unsigned round = row.attempts + 1;
-        if (!row.problem.empty()) return give_up(row, round, row.problem);
-        if (!listener)
-            return give_up(row, round,
-                           fmt::format("no durable listener named '{}' for event type '{}' is subscribed on this outbox",
-                                       row.listener, row.event_type));
-        const envelope env = envelope_of(row, *listener);
-        const unsigned per_round = 1 + listener->retry.immediate_retries;
-        for (unsigned attempt = 1;; ++attempt) {
-            const unsigned overall = (round - 1) * per_round + attempt;
-            auto error = attempt_delivery(*listener, row.payload, env, overall);
-            if (auto settled = conclude(row, *listener, env, round, attempt, per_round, error)) return *settled;
-        }
-    }
+    settlement deliver(const outbox_row& row, const listener_entry* listener);
 
     // What attempt `attempt` of `per_round` in round `round` comes to: nothing when another
     // attempt of the round is due. Failed attempts are reported as incidents.
@@ -653,11 +258,7 @@ private:
         return settlement{row.id, settlement::outcome::failed, round, {}, message};
     }
 
-    settlement give_up(const outbox_row& row, unsigned round, std::string reason) {
-        report(incident_kind::retries_exhausted, nullptr, nullptr, nullptr, round,
-               fmt::format("outbox row {} ({} for '{}') failed: {}", row.id, row.event_type, row.listener, reason));
-        return {row.id, settlement::outcome::failed, round, {}, std::move(reason)};
-    }
+    settlement give_up(const outbox_row& row, unsigned round, std::string reason);
 
     // The listener runs inside a unit of work of its own, as after_commit listeners do:
     // what it publishes commits when it returns and is rolled back when it throws.
@@ -764,3 +365,6 @@ private:
 };
 
 } // namespace choreo::durable
+
+#include <choreo/durable/impl/outbox_writer.hpp>
+#include <choreo/durable/impl/outbox_relay.hpp>

@@ -5,6 +5,8 @@
 #include <choreo/redis/errors.hpp>
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,5 +51,9 @@ private:
         return redis_error(type == kind::error ? errc::server_reply : errc::protocol, message);
     }
 };
+
+/// @brief What a command's completion receives: an error (null on success) and the reply.
+/// An error reply from the server is a reply (is_error()), not an exception.
+using completion = std::function<void(std::exception_ptr, reply)>;
 
 } // namespace choreo::redis

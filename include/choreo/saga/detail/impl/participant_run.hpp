@@ -1,0 +1,185 @@
+#pragma once
+// participant_core, running: a saga's start, its steps, the fan-ins they complete, and the
+// aggregates they hold.
+
+#include <choreo/saga/participant.hpp>
+
+namespace choreo::saga::detail {
+
+inline void participant_core::begin_saga(const step_def& def, const correlation_key& key, std::shared_ptr<step_call> call, unit_of_work* unit) {
+    auto& clock = rt_->clock();
+    auto now = clock.now();
+    auto timeout = rt_->options().timeout;
+    auto deadline = timeout.count() > 0 ? now + timeout : time_point::max();
+    if (!rt_->store().create(key.view(), now, deadline, def.name, unit ? step_state::claimed : step_state::done))
+        throw saga_exists_error(fmt::format("a saga with key '{}' exists already", key.view()));
+    if (unit && def.journal && !def.journal->record(key.view(), def.name, call->payload, false, {}))
+        throw saga_exists_error(fmt::format("the journal has a start of saga '{}' already", key.view()));
+    keep(std::move(call));
+    if (unit) unit->publish(saga_started{std::string{key.view()}, def.name}, key);
+    if (timeout.count() > 0) rt_->watch(std::string{key.view()}, timeout);
+}
+
+inline void participant_core::run(const std::shared_ptr<step_call>& call, unsigned attempt) noexcept {
+    in_flight guard{*this};
+    if (!guard) return;
+    try {
+        run_step(call, attempt);
+    } catch (...) {
+        rt_->report(saga_incident_kind::step_failed, call->key.view(), call->def->name,
+                    fmt::format("the saga store or bus failed around the step: {}",
+                                describe(std::current_exception())));
+    }
+}
+
+inline void participant_core::on_started(const saga_started& event, completion outcome, const envelope& env) noexcept {
+    if (!owns(event.step)) return;
+    in_flight guard{*this};
+    if (!guard) return;
+    // The start ran in its caller's unit of work, which has just ended.
+    rt_->trace(event.key, event.step, saga_work::start,
+               outcome == completion::committed ? std::string_view{} : "its unit of work rolled back",
+               std::chrono::steady_clock::now());
+    try {
+        if (outcome == completion::committed) {
+            auto t = rt_->store().finish(event.key, event.step, true);
+            if (t.found && t.status != saga_status::running)
+                if (auto call = kept(event.key, event.step)) undo_late(call, env);
+            return;
+        }
+        forget(event.key, event.step);
+        constexpr std::string_view reason = "the unit of work that started the saga rolled back";
+        rt_->announce(event.key, rt_->store().roll_back(event.key, reason, event.step), reason, event.step);
+    } catch (...) {
+        rt_->report(saga_incident_kind::step_failed, event.key, event.step,
+                    fmt::format("recording the start failed: {}", describe(std::current_exception())));
+    }
+}
+
+inline void participant_core::hold(std::string_view key, std::string_view aggregate) {
+    auto now = rt_->clock().now();
+    auto got = rt_->store().acquire(aggregate, key, now, now + rt_->options().marker_ttl);
+    if (!got.acquired) throw aggregate_busy{std::string{aggregate}, std::move(got.holder)};
+    std::lock_guard lock{mutex_};
+    auto& markers = memory_[std::string{key}].markers;
+    if (std::find(markers.begin(), markers.end(), aggregate) == markers.end()) markers.emplace_back(aggregate);
+}
+
+inline void participant_core::run_step(const std::shared_ptr<step_call>& call, unsigned attempt) {
+    auto& store = rt_->store();
+    const std::string& step = call->def->name;
+    std::string_view key = call->key.view();
+    causation_scope scope{call->cause};
+    if (key.empty()) {
+        rt_->report(saga_incident_kind::missing_saga_key, key, step,
+                    fmt::format("{} arrived with no saga key: start sagas with participant::start()",
+                                call->cause.type_name));
+        return;
+    }
+    if (attempt == 1) {
+        switch (store.claim(key, step)) {
+        case claim_outcome::claimed: break;
+        case claim_outcome::duplicate:
+            rt_->report(saga_incident_kind::duplicate_step, key, step, "delivered again; skipped");
+            return;
+        case claim_outcome::not_running:
+            rt_->report(saga_incident_kind::step_too_late, key, step,
+                        "the saga has ended or is rolling back; skipped");
+            return;
+        case claim_outcome::unknown:
+            rt_->report(saga_incident_kind::unknown_saga, key, step, "no such saga in the store; skipped");
+            return;
+        }
+    } else if (store.status(key) != saga_status::running) {
+        auto t = store.finish(key, step, false);
+        rt_->report(saga_incident_kind::step_too_late, key, step,
+                    "the saga ended or began rolling back while the step waited for an aggregate");
+        rt_->announce(key, t, {}, {});
+        // A rollback that found the step claimed stopped there: go on with the steps before it.
+        unwind(key, call->cause, call->order);
+        return;
+    }
+    keep(call);
+
+    std::optional<aggregate_busy> busy;
+    std::optional<std::string> failure;
+    bool complete = false;
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        check_fault(step);
+        auto unit = rt_->events().begin(resource_);
+        step_context context{*this, *call, call->cause, unit, false};
+        call->action(context);
+        if (const auto& journal = call->def->journal;
+            journal && !journal->record(key, step, call->payload, context.complete_, markers_of(key)))
+            throw recorded_already{};
+        unit.commit();
+        complete = context.complete_;
+    } catch (aggregate_busy& b) {
+        busy = std::move(b);
+    } catch (const recorded_already&) {
+        forget(key, step);
+        rt_->report(saga_incident_kind::duplicate_step, key, step,
+                    "the journal has the step already (committed by another delivery, or abandoned); skipped");
+        return;
+    } catch (...) {
+        failure = describe(std::current_exception());
+        // The delivery that ran the step returns normally (the saga rolls back instead):
+        // its trace says failed, with the step's reason.
+        note_handled_failure(std::current_exception());
+    }
+
+    if (busy) {
+        forget(key, step);
+        const auto& policy = rt_->options().contention;
+        if (attempt <= policy.delayed_retries) {
+            auto delay = policy.delay_before(attempt - 1);
+            rt_->report(saga_incident_kind::aggregate_busy, key, step,
+                        fmt::format("'{}' is in progress for saga {}; retry {} of {} in {} ms", busy->aggregate,
+                                    busy->holder, attempt, policy.delayed_retries, delay.count()));
+            retry_later(delay, [call, attempt](participant_core& self) { self.run(call, attempt + 1); });
+        } else {
+            auto reason = fmt::format("'{}' stayed in progress for saga {} through {} retries", busy->aggregate,
+                                      busy->holder, policy.delayed_retries);
+            rt_->report(saga_incident_kind::contention_exhausted, key, step, reason);
+            rt_->fail(key, reason, step);
+        }
+        return;
+    }
+    rt_->trace(key, step, call->def->type == step_def::kind::join ? saga_work::join : saga_work::step,
+               failure ? std::string_view{*failure} : std::string_view{}, started);
+    if (failure) {
+        forget(key, step);
+        rt_->report(saga_incident_kind::step_failed, key, step, *failure);
+        rt_->fail(key, *failure, step);
+        return;
+    }
+
+    auto t = store.finish(key, step, true);
+    if (!t.found) {
+        rt_->report(saga_incident_kind::unknown_saga, key, step, "the saga vanished from the store while the step ran");
+        return;
+    }
+    if (t.status != saga_status::running) {
+        // Rolled back while the step ran: undo it (and the steps before it) in turn.
+        undo_late(call, call->cause);
+        return;
+    }
+    after_finish(call, complete, false);
+}
+
+inline void participant_core::after_finish(const std::shared_ptr<step_call>& call, bool complete, bool resuming) {
+    auto& store = rt_->store();
+    std::string_view key = call->key.view();
+    for (const step_def* join : joins_waiting_for(call->def->name)) {
+        auto arrival = store.join(key, join->name, call->def->name);
+        if (arrival.found && (arrival.added || resuming) && arrival.arrived == join->branches.size()) {
+            auto joined = std::make_shared<step_call>(
+                step_call{join, call->key, call->cause, join->join_action, join->join_compensation, {}});
+            run_step(joined, 1); // a join claimed already is refused by the barrier
+        }
+    }
+    if (complete) rt_->announce(key, store.complete(key), {}, {});
+}
+
+} // namespace choreo::saga::detail
