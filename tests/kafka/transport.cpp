@@ -11,6 +11,7 @@
 #include "../core/support.hpp"
 #include "../support/fault_log.hpp"
 #include "../support/kafka_broker.hpp"
+#include "../support/transport_contract.hpp"
 #include "../support/wire_events.hpp"
 
 
@@ -146,7 +147,51 @@ std::int64_t records_in(const std::string& topic, int partitions) {
     return total;
 }
 
+// Kafka under the transport contract (../support/transport_contract.hpp); a topic and a
+// group of its own per case, as the binary's cases share one broker.
+struct kafka_transport {
+    std::string topic;
+    producer<> out{client()};
+    std::chrono::milliseconds patience{60'000};
+
+    explicit kafka_transport(std::string name) : topic("contract." + std::move(name)) {
+        REQUIRE(create_topic(client(), topic, 4));
+    }
+    void publish(const order_paid& e, const choreo::envelope& env) { out.publish(topic, e, env); }
+    // The row is delivered once Kafka acknowledged the record: the producer's delivery
+    // report is the row's, and the relay hands a batch over without waiting on its thread.
+    template <class Outbox>
+    void carry(Outbox& outbox) {
+        outbox.template subscribe_async<order_paid>(
+            [this](const order_paid& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
+                out.async_publish(topic, e, env, std::move(report));
+            },
+            {.name = "to kafka"});
+    }
+    auto read(transport_contract::dead_letter_hook dead) {
+        auto o = reading(topic, topic + ".platform");
+        if (dead) o.on_dead_letter = [dead](const std::string&, const std::string& reason) { dead(reason); };
+        return std::make_unique<consumer<>>(std::move(o));
+    }
+    void settled() {}
+};
+
 } // namespace
+
+TEST_CASE("transport contract on Kafka: an event and its envelope make the round trip") {
+    kafka_transport t{"roundtrip"};
+    transport_contract::round_trip(t);
+}
+
+TEST_CASE("transport contract on Kafka: a failing handler gets the record again, a poison record goes to the dead letters") {
+    kafka_transport t{"poison"};
+    transport_contract::retry_then_dead_letter(t);
+}
+
+TEST_CASE("transport contract on Kafka: an outbox relays into a topic; the consumer's inbox makes each effect happen once") {
+    kafka_transport t{"outbox"};
+    transport_contract::outbox_to_inbox_once(t);
+}
 
 TEST_CASE("kafka: a kafka:// URL gives the brokers and the settings; a bad one is refused") {
     auto o = client_options::from_url("kafka://b1:9092,b2:9093?security.protocol=SASL_SSL&sasl.mechanism=PLAIN");
@@ -454,56 +499,6 @@ TEST_CASE("kafka: a failing handler is retried in place; poison and malformed re
                                "each dead-lettered with its reason; the partition moved on to the next record");
 }
 
-TEST_CASE("kafka: an outbox relays into a topic; the consumer's inbox makes each effect happen once") {
-    REQUIRE(create_topic(client(), "orders.outbox", 4));
-    choreo::bus bus{{.threads = 2}};
-    choreo::sqlite::database orders{":memory:"};
-    choreo::sqlite::database platform{":memory:"};
-    platform.execute("CREATE TABLE received (order_id INTEGER PRIMARY KEY)");
-    choreo::sqlite::outbox_store store{orders};
-    choreo::sqlite::inbox_store inbox{platform};
-    choreo::durable::outbox outbox{bus, store, {.poll_interval = 20ms}};
-    producer<> out{client()};
-    // The row is delivered once Kafka acknowledged the record: the producer's delivery
-    // report is the row's, and the relay hands a batch over without waiting on its thread.
-    outbox.subscribe_async<order_paid>(
-        [&](const order_paid& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
-            out.async_publish("orders.outbox", e, env, std::move(report));
-        },
-        {.name = "to kafka"});
-    outbox.start();
-
-    consumer<> in{reading("orders.outbox", "platform")};
-    std::atomic<int> effects{0};
-    in.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
-        auto unit = bus.begin(platform);
-        if (!inbox.record("platform", env.id)) return; // seen before
-        choreo::sqlite::statement insert{platform, "INSERT INTO received VALUES (?)"};
-        insert.bind(e.order_id).run();
-        unit.commit();
-        ++effects;
-    });
-    in.start();
-
-    for (std::int64_t n = 1; n <= 20; ++n) {
-        auto unit = bus.begin(orders);
-        unit.publish(order_paid{n, 10 * n});
-        if (n % 5 == 0) continue; // rolled back: its event never leaves the context
-        unit.commit();
-    }
-    REQUIRE(eventually([&] { return in.handled() == 16; }, 60s));
-    // A relay that crashed after Kafka acknowledged but before recording the delivery sends
-    // the row again: the record arrives twice, the effect happens once.
-    auto again = envelope_for("OrderCreateStart:99");
-    out.publish("orders.outbox", order_paid{99, 1}, again);
-    out.publish("orders.outbox", order_paid{99, 1}, again);
-    REQUIRE(eventually([&] { return in.handled() == 18; }, 60s));
-    in.stop();
-    outbox.stop();
-    bus.drain();
-    CHECK(effects == 17);
-    CHECK(outbox.counts().delivered == 16);
-}
 
 TEST_CASE("kafka: a second member joining mid-run (a rebalance) and a member stopped and replaced lose nothing") {
     REQUIRE(create_topic(client(), "orders.rebalance", 4));

@@ -11,6 +11,7 @@
 #include "../support/redis_server.hpp"
 #include "../support/wire_events.hpp"
 #include "../support/fault_log.hpp"
+#include "../support/transport_contract.hpp"
 
 
 #include <doctest/doctest.h>
@@ -64,81 +65,50 @@ stream_consumer_options consumer_options(std::string consumer = "c1") {
     return o;
 }
 
+// Redis Streams under the transport contract (../support/transport_contract.hpp).
+struct redis_streams_transport {
+    redis_fixture f;
+    stream_publisher<> publisher{f.writer};
+    connection reader{f.io.executor(), f.options()};
+    std::chrono::milliseconds patience{10'000};
+
+    void publish(const order_paid& e, const choreo::envelope& env) { publisher.publish("orders", e, env); }
+    template <class Outbox>
+    void carry(Outbox& outbox) {
+        outbox.template subscribe<order_paid>(
+            [this](const order_paid& e, const choreo::envelope& env) { publisher.publish("orders", e, env); },
+            {.name = "to redis"});
+    }
+    auto read(transport_contract::dead_letter_hook dead) {
+        auto o = consumer_options();
+        if (dead) o.on_dead_letter = [dead](const std::string&, const std::string& reason) { dead(reason); };
+        return std::make_unique<stream_consumer<>>(reader, std::move(o));
+    }
+    void settled() { CHECK(f.pending("orders", "platform") == 0); }
+};
+
 } // namespace
 
-TEST_CASE("an event and its envelope make the round trip, and the entry is acknowledged after the handler") {
-    redis_fixture f;
-    stream_publisher publisher{f.writer};
-    for (std::uint64_t n = 1; n <= 3; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 100}, sample_envelope(n));
-
-    connection reader{f.io.executor(), f.options()};
-    stream_consumer consumer{reader, consumer_options()};
-    std::mutex m;
-    std::vector<std::pair<order_paid, choreo::envelope>> seen;
-    std::vector<std::string> keys;
-    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
-        std::lock_guard lock{m};
-        seen.emplace_back(e, env);
-        keys.emplace_back(env.key.view());
-    });
-    consumer.start();
-    REQUIRE(eventually([&] { return consumer.handled() == 3; }));
-    consumer.stop();
-    std::lock_guard lock{m};
-    REQUIRE(seen.size() == 3);
-    for (std::uint64_t n = 1; n <= 3; ++n) {
-        auto& [e, env] = seen[n - 1];
-        auto expected = sample_envelope(n);
-        CHECK(e.order_id == static_cast<std::int64_t>(n));
-        CHECK(env.id == expected.id);
-        CHECK(env.causation_id == expected.causation_id);
-        CHECK(keys[n - 1] == "order:" + std::to_string(n));
-        CHECK(env.time == expected.time);
-    }
-    CHECK(f.pending("orders", "platform") == 0);
-    CHECK(consumer.dead_lettered() == 0);
+TEST_CASE("transport contract on Redis Streams: an event and its envelope make the round trip, acknowledged after the handler") {
+    redis_streams_transport t;
+    transport_contract::round_trip(t);
 }
 
-TEST_CASE("a failing handler gets the entry again, and a poison entry goes to the dead letters") {
-    redis_fixture f;
-    stream_publisher publisher{f.writer};
-    publisher.publish("orders", order_paid{1, 100}, sample_envelope(1)); // fails twice, then works
-    publisher.publish("orders", order_paid{2, 100}, sample_envelope(2)); // always fails
-    publisher.publish("orders", order_paid{3, 100}, sample_envelope(3)); // works
-
-    connection reader{f.io.executor(), f.options()};
-    std::vector<std::string> reasons;
-    std::mutex m;
-    auto options = consumer_options();
-    options.on_dead_letter = [&](const std::string&, const std::string& reason) {
-        std::lock_guard lock{m};
-        reasons.push_back(reason);
-    };
-    stream_consumer consumer{reader, options};
-    std::atomic<int> tries_of_1{0};
-    std::atomic<int> tries_of_2{0};
-    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope&) {
-        if (e.order_id == 1 && ++tries_of_1 <= 2) throw std::runtime_error("the platform is busy");
-        if (e.order_id == 2) {
-            ++tries_of_2;
-            throw std::runtime_error("order 2 is poison");
-        }
-    });
-    consumer.start();
-    REQUIRE(eventually([&] { return consumer.handled() == 2 && consumer.dead_lettered() == 1; }));
-    consumer.stop();
-    CHECK(tries_of_1 == 3);
-    CHECK(tries_of_2 == 3); // max_deliveries
-    CHECK(f.pending("orders", "platform") == 0);
-    auto dead = f.writer.command({"XRANGE", "orders:dead", "-", "+"});
+TEST_CASE("transport contract on Redis Streams: a failing handler gets the entry again, a poison entry goes to the dead letters") {
+    redis_streams_transport t;
+    transport_contract::retry_then_dead_letter(t);
+    // The dead letter is an entry of orders:dead, with the reason first.
+    auto dead = t.f.writer.command({"XRANGE", "orders:dead", "-", "+"});
     REQUIRE(dead.elements.size() == 1);
     auto& fields = dead.elements[0].elements[1].elements;
     REQUIRE(fields.size() >= 2);
     CHECK(fields[0].text == "reason");
     CHECK(fields[1].text.find("order 2 is poison") != std::string::npos);
-    std::lock_guard lock{m};
-    REQUIRE(reasons.size() == 1);
-    CHECK(reasons[0].find("delivered 3 times") != std::string::npos);
+}
+
+TEST_CASE("transport contract on Redis Streams: an outbox relays into a stream; the consumer's inbox makes each effect happen once") {
+    redis_streams_transport t;
+    transport_contract::outbox_to_inbox_once(t);
 }
 
 TEST_CASE("malformed entries go to the dead letters with a reason, and the consumer keeps going") {
@@ -231,50 +201,3 @@ TEST_CASE("the trimming policy keeps a stream bounded") {
                     choreo::durable::codec_error);
 }
 
-TEST_CASE("an outbox relays into a stream; the consumer's inbox makes each effect happen once") {
-    redis_fixture f;
-    choreo::bus bus{{.threads = 2}};
-    choreo::sqlite::database orders{":memory:"};
-    choreo::sqlite::database platform{":memory:"};
-    platform.execute("CREATE TABLE received (order_id INTEGER PRIMARY KEY)");
-    choreo::sqlite::outbox_store store{orders};
-    choreo::sqlite::inbox_store inbox{platform};
-    choreo::durable::outbox outbox{bus, store, {.poll_interval = 20ms}};
-    stream_publisher publisher{f.writer};
-    outbox.subscribe<order_paid>([&](const order_paid& e, const choreo::envelope& env) { publisher.publish("orders", e, env); },
-                                 {.name = "to redis"});
-    outbox.start();
-
-    connection reader{f.io.executor(), f.options()};
-    stream_consumer consumer{reader, consumer_options()};
-    std::atomic<int> effects{0};
-    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
-        auto unit = bus.begin(platform);
-        if (!inbox.record("platform", env.id)) return; // seen before
-        choreo::sqlite::statement insert{platform, "INSERT INTO received VALUES (?)"};
-        insert.bind(e.order_id).run();
-        unit.commit();
-        ++effects;
-    });
-    consumer.start();
-
-    for (std::int64_t n = 1; n <= 20; ++n) {
-        auto unit = bus.begin(orders);
-        unit.publish(order_paid{n, 10 * n});
-        if (n % 5 == 0) continue; // rolled back: its event never leaves the context
-        unit.commit();
-    }
-    REQUIRE(eventually([&] { return consumer.handled() == 16; }));
-    // A relay that crashed after XADD but before recording the delivery sends the row again:
-    // the entry arrives twice, the effect happens once.
-    auto again = sample_envelope(99);
-    publisher.publish("orders", order_paid{99, 1}, again);
-    publisher.publish("orders", order_paid{99, 1}, again);
-    REQUIRE(eventually([&] { return consumer.handled() == 18; }));
-    consumer.stop();
-    outbox.stop();
-    bus.drain();
-    CHECK(effects == 17);
-    CHECK(outbox.counts().delivered == 16);
-    CHECK(f.pending("orders", "platform") == 0);
-}

@@ -8,7 +8,7 @@
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
-#include <choreo/durable/detail/handler_table.hpp>
+#include <choreo/durable/detail/consumer_core.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/kafka/detail/client.hpp>
@@ -72,7 +72,7 @@ public:
     /// @brief A consumer with `options`. Throws kafka_error(errc::bad_configuration) for
     /// settings librdkafka refuses, usage_error for missing topics or group.
     explicit consumer(consumer_options options, Codec codec = {})
-        : options_(std::move(options)), codec_(std::move(codec)), dead_letters_(options_.client) {
+        : options_(std::move(options)), dead_letters_(options_.client), core_("kafka::consumer", std::move(codec)) {
         if (options_.topics.empty() || options_.group.empty())
             throw usage_error("a Kafka consumer needs at least one topic and a group");
         if (options_.max_attempts == 0) options_.max_attempts = 1;
@@ -97,9 +97,7 @@ public:
     /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
     template <class E, class Handler>
     void on(Handler handler) {
-        std::lock_guard lock{mutex_};
-        if (running_) throw usage_error("kafka::consumer::on after start()");
-        handlers_.template add<E>(std::move(handler), codec_);
+        core_.template on<E>(std::move(handler));
     }
 
     /// @brief Joins the group and starts reading. Waits (up to the client's timeout) for the
@@ -108,47 +106,26 @@ public:
     /// creation (`topic.metadata.refresh.interval.ms`). Throws kafka_error(errc::unreachable)
     /// if no broker answers within the client's timeout.
     void start() {
-        {
-            std::lock_guard lock{mutex_};
-            if (running_) return;
+        if (!core_.claim_start()) return;
+        try {
+            subscribe();
+        } catch (...) {
+            core_.start_failed();
+            throw;
         }
-        detail::check_reachable(handle_.get(), options_.client, options_.client.timeout);
-        // The group is joined once the topics are in the metadata (a topic another process
-        // created a moment ago may not be yet): joined before, it would get no partitions of
-        // them until the next metadata refresh. A topic still missing after the client's
-        // timeout is subscribed to anyway, and noticed by a later refresh.
-        auto deadline = std::chrono::steady_clock::now() + options_.client.timeout;
-        for (auto& t : options_.topics)
-            (void)detail::wait_for_topic(handle_.get(), t,
-                                         std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                      deadline - std::chrono::steady_clock::now()),
-                                                  std::chrono::milliseconds{1}));
-        auto* topics = rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
-        for (auto& t : options_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
-        auto err = rd_kafka_subscribe(handle_.get(), topics);
-        rd_kafka_topic_partition_list_destroy(topics);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-            throw kafka_error(errc::topic, std::string{"cannot subscribe to the topics: "} + rd_kafka_err2str(err));
-        std::lock_guard lock{mutex_};
-        running_ = true;
-        stopping_ = false;
-        thread_ = std::thread{[this] { loop(); }};
+        core_.launch([this] { loop(); });
     }
 
     /// @brief Stops after the record in hand, commits the stored offsets and leaves the
     /// group (its partitions go to the other members at once). Idempotent.
     void stop() {
-        stopping_ = true;
-        if (thread_.joinable()) thread_.join();
-        std::lock_guard lock{mutex_};
-        if (running_ && handle_) rd_kafka_consumer_close(handle_.get());
-        running_ = false;
+        if (core_.stop() && handle_) rd_kafka_consumer_close(handle_.get());
     }
 
     /// @brief Records handled (their handler returned) so far.
-    [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
+    [[nodiscard]] std::uint64_t handled() const noexcept { return core_.handled(); }
     /// @brief Records moved to the dead-letter topic so far.
-    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
+    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return core_.dead_lettered(); }
     /// @brief Errors the consumer met and kept going (a broker away, a topic not there yet).
     [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(); }
     /// @brief The last of those errors, or empty.
@@ -204,8 +181,28 @@ public:
     }
 
 private:
+    void subscribe() {
+        detail::check_reachable(handle_.get(), options_.client, options_.client.timeout);
+        // The group is joined once the topics are in the metadata (a topic another process
+        // created a moment ago may not be yet): joined before, it would get no partitions of
+        // them until the next metadata refresh. A topic still missing after the client's
+        // timeout is subscribed to anyway, and noticed by a later refresh.
+        auto deadline = std::chrono::steady_clock::now() + options_.client.timeout;
+        for (auto& t : options_.topics)
+            (void)detail::wait_for_topic(handle_.get(), t,
+                                         std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      deadline - std::chrono::steady_clock::now()),
+                                                  std::chrono::milliseconds{1}));
+        auto* topics = rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
+        for (auto& t : options_.topics) rd_kafka_topic_partition_list_add(topics, t.c_str(), RD_KAFKA_PARTITION_UA);
+        auto err = rd_kafka_subscribe(handle_.get(), topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            throw kafka_error(errc::topic, std::string{"cannot subscribe to the topics: "} + rd_kafka_err2str(err));
+    }
+
     void loop() {
-        while (!stopping_) {
+        while (!core_.stopping()) {
             rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
             if (!message) continue;
             if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -244,33 +241,18 @@ private:
         } catch (const durable::envelope_error& e) {
             return dead_letter(m, e.what());
         }
-        typename durable::detail::handler_table<Codec>::match handler;
-        {
-            std::lock_guard lock{mutex_};
-            handler = handlers_.find(*decoded, options_.group);
-        }
-        if (!handler.run) return dead_letter(m, handler.refusal);
+        using result = durable::detail::handling::result;
         for (unsigned attempt = 1;; ++attempt) {
-            try {
-                (*handler.run)(*decoded);
-                break;
-            } catch (const permanent_error& e) {
-                return dead_letter(m, e.what());
-            } catch (const std::exception& e) {
-                if (attempt >= options_.max_attempts || stopping_) {
-                    if (stopping_) return; // not stored: the next member gets it again
-                    return dead_letter(m, "failed " + std::to_string(attempt) + " times: " + e.what());
-                }
-            } catch (...) {
-                if (attempt >= options_.max_attempts || stopping_) {
-                    if (stopping_) return;
-                    return dead_letter(m, "failed " + std::to_string(attempt) + " times: a non-standard exception");
-                }
-            }
+            auto outcome = core_.hand(*decoded, options_.group);
+            if (outcome.what == result::handled) break;
+            if (outcome.what == result::dead_letter) return dead_letter(m, outcome.reason);
+            if (core_.stopping()) return; // not stored: the next member gets it again
+            if (attempt >= options_.max_attempts)
+                return dead_letter(m, "failed " + std::to_string(attempt) + " times: " + outcome.reason);
             std::this_thread::sleep_for(options_.retry_delay);
         }
         store(m);
-        ++handled_;
+        core_.count_handled();
     }
 
     // Done with the record: its offset is committed with the next commit.
@@ -310,7 +292,7 @@ private:
         std::string_view key{m->key ? static_cast<const char*>(m->key) : "", m->key ? m->key_len : 0};
         std::string_view value{m->payload ? static_cast<const char*>(m->payload) : "", m->payload ? m->len : 0};
         bool sent = false;
-        while (!sent && !stopping_) {
+        while (!sent && !core_.stopping()) {
             try {
                 dead_letters_.send_and_wait(topic, key, value, headers);
                 sent = true;
@@ -325,24 +307,18 @@ private:
         }
         if (!sent) return; // stopping: not stored, so the next member dead-letters it
         store(m);
-        ++dead_;
+        core_.count_dead_letter();
         if (options_.on_dead_letter) options_.on_dead_letter(where(m), reason);
     }
 
     consumer_options options_;
-    Codec codec_;
     record_producer dead_letters_;
     detail::handle_ptr handle_;
-    mutable std::mutex mutex_;
-    durable::detail::handler_table<Codec> handlers_;
+    mutable std::mutex mutex_; // next_ and last_error_
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_; // per partition: the offset after the last handled
-    std::thread thread_;
-    std::atomic<bool> stopping_{false};
-    bool running_ = false;
-    std::atomic<std::uint64_t> handled_{0};
-    std::atomic<std::uint64_t> dead_{0};
     std::atomic<std::uint64_t> errors_{0};
     std::string last_error_;
+    durable::detail::consumer_core<Codec> core_; // last: destroyed first, its loop's thread with it
 };
 
 } // namespace choreo::kafka

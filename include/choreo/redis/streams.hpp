@@ -9,7 +9,7 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/durable/codec.hpp>
-#include <choreo/durable/detail/handler_table.hpp>
+#include <choreo/durable/detail/consumer_core.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/redis/connection.hpp>
@@ -180,7 +180,7 @@ class stream_consumer {
 public:
     /// @brief A consumer on `redis` (its own connection, which must outlive it).
     stream_consumer(connection& redis, stream_consumer_options options, Codec codec = {})
-        : redis_(redis), options_(std::move(options)), codec_(std::move(codec)) {
+        : redis_(redis), options_(std::move(options)), core_("stream_consumer", std::move(codec)) {
         if (options_.stream.empty() || options_.group.empty() || options_.consumer.empty())
             throw usage_error("a stream consumer needs a stream, a group and a consumer name");
         if (redis_.options().command_timeout <= options_.block)
@@ -195,39 +195,30 @@ public:
     /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
     template <class E, class Handler>
     void on(Handler handler) {
-        std::lock_guard lock{mutex_};
-        if (running_) throw usage_error("stream_consumer::on after start()");
-        handlers_.template add<E>(std::move(handler), codec_);
+        core_.template on<E>(std::move(handler));
     }
 
     /// @brief Creates the group if needed (reading from the stream's start) and starts reading.
     void start() {
-        {
-            std::lock_guard lock{mutex_};
-            if (running_) return;
-            running_ = true;
+        if (!core_.claim_start()) return;
+        try {
+            auto created = redis_.pipeline({{"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"}})[0];
+            if (created.is_error() && !created.text.starts_with("BUSYGROUP"))
+                throw redis_error(errc::server_reply, "cannot create consumer group " + options_.group + ": " + created.text);
+        } catch (...) {
+            core_.start_failed();
+            throw;
         }
-        auto created = redis_.pipeline({{"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"}})[0];
-        if (created.is_error() && !created.text.starts_with("BUSYGROUP")) {
-            running_ = false;
-            throw redis_error(errc::server_reply, "cannot create consumer group " + options_.group + ": " + created.text);
-        }
-        stopping_ = false;
-        thread_ = std::thread{[this] { loop(); }};
+        core_.launch([this] { loop(); });
     }
 
     /// @brief Stops after the current read (at most `block`) and the entries in hand.
-    void stop() {
-        stopping_ = true;
-        if (thread_.joinable()) thread_.join();
-        std::lock_guard lock{mutex_};
-        running_ = false;
-    }
+    void stop() { core_.stop(); }
 
     /// @brief Entries handled and acknowledged so far.
-    [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
+    [[nodiscard]] std::uint64_t handled() const noexcept { return core_.handled(); }
     /// @brief Entries moved to the dead-letter stream so far.
-    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
+    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return core_.dead_lettered(); }
     /// @brief Failures of the read loop itself (Redis away); it keeps retrying.
     [[nodiscard]] std::uint64_t read_failures() const noexcept { return read_failures_.load(); }
     /// @brief The settings, with defaults filled in.
@@ -236,7 +227,7 @@ public:
 private:
     void loop() {
         auto next_reclaim = std::chrono::steady_clock::now();
-        while (!stopping_) {
+        while (!core_.stopping()) {
             try {
                 if (std::chrono::steady_clock::now() >= next_reclaim) {
                     reclaim();
@@ -290,7 +281,7 @@ private:
         std::vector<std::string_view> command{"XACK", options_.stream, options_.group};
         command.insert(command.end(), to_ack_.begin(), to_ack_.end());
         redis_.command(command);
-        handled_ += handled_in_batch_;
+        core_.count_handled(handled_in_batch_);
         to_ack_.clear();
         handled_in_batch_ = 0;
     }
@@ -304,25 +295,15 @@ private:
         } catch (const entry_error& e) {
             return dead_letter(entry, e.what());
         }
-        typename durable::detail::handler_table<Codec>::match handler;
-        {
-            std::lock_guard lock{mutex_};
-            handler = handlers_.find(*decoded, options_.group);
-        }
-        if (!handler.run) return dead_letter(entry, handler.refusal);
-        try {
-            (*handler.run)(*decoded);
-        } catch (const permanent_error& e) {
-            return dead_letter(entry, e.what());
-        } catch (const std::exception& e) {
-            remember_error(id, e.what());
+        using result = durable::detail::handling::result;
+        auto outcome = core_.hand(*decoded, options_.group);
+        if (outcome.what == result::dead_letter) return dead_letter(entry, outcome.reason);
+        if (outcome.what == result::retry) {
             if (delivery >= options_.max_deliveries)
-                return dead_letter(entry, "delivered " + std::to_string(delivery) + " times without success: " + e.what());
+                return dead_letter(entry,
+                                   "delivered " + std::to_string(delivery) + " times without success: " + outcome.reason);
+            remember_error(id, std::move(outcome.reason));
             return; // left pending: reclaim() delivers it again after retry_delay
-        } catch (...) {
-            remember_error(id, "a non-standard exception");
-            if (delivery >= options_.max_deliveries) return dead_letter(entry, "a non-standard exception");
-            return;
         }
         to_ack_.push_back(id);
         ++handled_in_batch_;
@@ -346,7 +327,7 @@ private:
         redis_.command(detail::views(command));
         to_ack_.push_back(id);
         forget_error(id);
-        ++dead_;
+        core_.count_dead_letter();
         if (options_.on_dead_letter) options_.on_dead_letter(id, reason);
     }
 
@@ -366,18 +347,12 @@ private:
 
     connection& redis_;
     stream_consumer_options options_;
-    Codec codec_;
-    std::mutex mutex_;
-    durable::detail::handler_table<Codec> handlers_;
+    std::mutex mutex_; // errors_
     std::map<std::string, std::string> errors_;
-    std::thread thread_;
     std::vector<std::string> to_ack_; // the read loop's thread only
     std::uint64_t handled_in_batch_ = 0;
-    std::atomic<bool> stopping_{false};
-    bool running_ = false;
-    std::atomic<std::uint64_t> handled_{0};
-    std::atomic<std::uint64_t> dead_{0};
     std::atomic<std::uint64_t> read_failures_{0};
+    durable::detail::consumer_core<Codec> core_; // last: destroyed first, its loop's thread with it
 };
 
 } // namespace choreo::redis
