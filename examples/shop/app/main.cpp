@@ -342,27 +342,9 @@ int diagram(const arguments& a) {
     const std::vector<std::string> pay_events{"PayStart", "PaymentOrderUse", "OrderPaymentCompleted", "OrderCompleted"};
     const auto& events = flow == "create" ? create_events : pay_events;
     ::shop::app::shop s{config{m, {}, false}};
-    std::vector<edge> edges;
-    for (auto& e : s.wiring())
-        if (std::find(events.begin(), events.end(), e.event) != events.end()) edges.push_back(e);
-    std::stable_sort(edges.begin(), edges.end(), [&](const edge& x, const edge& y) {
-        return std::find(events.begin(), events.end(), x.event) < std::find(events.begin(), events.end(), y.event);
-    });
+    auto arrows = s.wiring(events);
     std::string title = fmt::format("{} ({} mode)", flow == "create" ? "Order creation" : "Order payment", to_string(m));
-    if (format == "mermaid") {
-        fmt::print("---\ntitle: {}\n---\nflowchart LR\n", title);
-        for (auto& e : edges)
-            fmt::print("    {}[{}] {} {} {} {}[{}]\n", e.from, e.from, e.synchronous ? "--" : "-.", e.event,
-                       e.synchronous ? "-->" : ".->", e.to, e.to);
-    } else {
-        fmt::print("digraph shop {{\n    label=\"{}\\nsolid: before_commit, same transaction; dashed: after_commit, "
-                   "asynchronous\";\n    labelloc=t;\n    rankdir=LR;\n    node [shape=box, style=rounded, "
-                   "fontname=Helvetica];\n    edge [fontname=Helvetica, fontsize=10];\n",
-                   title);
-        for (auto& e : edges)
-            fmt::print("    \"{}\" -> \"{}\" [label=\"{}\"{}];\n", e.from, e.to, e.event, e.synchronous ? "" : ", style=dashed");
-        fmt::print("}}\n");
-    }
+    fmt::print("{}", format == "mermaid" ? choreo::viz::to_mermaid(arrows, title) : choreo::viz::to_dot(arrows, title));
     return 0;
 }
 

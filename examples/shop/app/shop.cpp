@@ -12,10 +12,10 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 
 #include <choreo/choreo.hpp>
+#include <choreo/viz/wiring.hpp>
 
 #include "../coupon/listeners.hpp"
 #include "../coupon/service.hpp"
@@ -38,10 +38,7 @@ constexpr std::int64_t start_of_demo = 1'796'083'200; // 2026-12-01 00:00 UTC: o
 
 const char* const context_names[] = {"order", "product", "coupon", "point", "payment"};
 
-std::string context_of(std::string_view listener) {
-    auto end = listener.find_first_of("/:");
-    return std::string{listener.substr(0, end)};
-}
+std::string context_of(std::string_view listener) { return choreo::viz::node_of_listener(listener); }
 
 } // namespace
 
@@ -441,33 +438,20 @@ std::vector<std::string> shop::incidents() {
     return impl_->incident_log;
 }
 
-std::vector<edge> shop::wiring() {
-    std::map<std::string, std::vector<std::string>> publishers; // event -> contexts publishing it
+std::vector<choreo::viz::arrow> shop::wiring(const std::vector<std::string>& events) {
+    choreo::viz::wiring_options options{.publishers = {}, .events = events, .node_of = {}};
     auto add = [&](const char* context, auto names) {
-        for (auto n : names) publishers[std::string{n}].push_back(context);
+        for (auto n : names) options.publishers[std::string{n}].push_back(context);
     };
     add("order", order::publisher::event_names());
     add("product", product::publisher::event_names());
     add("coupon", coupon::publisher::event_names());
     add("point", point::publisher::event_names());
     add("payment", payment::publisher::event_names());
-    std::vector<edge> edges;
-    std::set<std::tuple<std::string, std::string, std::string>> seen;
     auto registrations = impl_->bus->wiring();
     for (auto& o : impl_->outbox_list)
-        for (auto& r : o->wiring()) registrations.push_back(std::move(r)); // edges are kept once
-    for (auto& r : registrations) {
-        if (r.event_type.starts_with("choreo.")) continue; // the saga layer's own events
-        if (r.listener.starts_with("choreo.")) continue;   // the outbox's own steps
-        if (r.when != choreo::phase::before_commit && r.when != choreo::phase::after_commit) continue;
-        auto to = context_of(r.listener);
-        for (auto& from : publishers[r.event_type]) {
-            if (!seen.insert({from, to, r.event_type}).second) continue;
-            bool synchronous = r.when == choreo::phase::before_commit && r.mode == choreo::delivery::synchronous;
-            edges.push_back({from, to, r.event_type, r.listener, synchronous});
-        }
-    }
-    return edges;
+        for (auto& r : o->wiring()) registrations.push_back(std::move(r)); // arrows are kept once
+    return choreo::viz::arrows_of(registrations, options);
 }
 
 const std::vector<std::string>& shop::steps() {

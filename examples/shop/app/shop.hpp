@@ -6,6 +6,8 @@
 
 #include "shop_api.hpp"
 
+#include <choreo/viz/flowchart.hpp>
+
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -25,12 +27,6 @@ struct config {
     bool record_timeline = false;  // keep every dispatch for timeline()
     bool reopen = false;           // with a directory: keep the databases found there (a restart)
     bool start_relay = true;       // false: the outbox relay waits for start_relay()
-};
-
-// One arrow of the wiring: `from` publishes `event`, which a listener of `to` handles.
-struct edge {
-    std::string from, to, event, listener;
-    bool synchronous; // a before_commit listener in the same transaction (solid), else after commit (dashed)
 };
 
 class shop final : public shop_api {
@@ -75,7 +71,9 @@ public:
     void crash_after_next_completion();
     // Starts the outbox relay when config::start_relay was false.
     void start_relay();
-    [[nodiscard]] std::vector<edge> wiring();
+    // The arrows of the wiring as registered, `events` only and in their order (all when
+    // empty), for choreo::viz to draw.
+    [[nodiscard]] std::vector<choreo::viz::arrow> wiring(const std::vector<std::string>& events = {});
 
     // Every step of both flows, "context/step", the same in both modes.
     [[nodiscard]] static const std::vector<std::string>& steps();
