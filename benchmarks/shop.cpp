@@ -2,7 +2,7 @@
 // saga mode, on SQLite in memory and on disk (WAL, synchronous=NORMAL). Each iteration
 // runs 100 flows: 100 orders created, then paid, each by its own user for its own product
 // (one hot product would measure the in-progress markers' waiting, not the flow).
-#include "app/shop.hpp"
+#include "app/one_process.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -21,7 +21,7 @@ void shop_create_and_pay(benchmark::State& state) {
     auto mode = state.range(0) ? shop::app::mode::saga : shop::app::mode::transactional;
     std::string dir;
     if (state.range(1)) dir = (std::filesystem::temp_directory_path() / "choreo-bench-shop").string();
-    shop::app::shop s{shop::app::config{mode, dir, false}};
+    shop::app::one_process s{shop::app::config{.mode = mode, .directory = dir}};
     std::vector<std::int64_t> products;
     for (int i = 0; i < flows_per_iteration; ++i) {
         products.push_back(s.add_product("product " + std::to_string(i), 1, 1'000'000'000));

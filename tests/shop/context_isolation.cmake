@@ -1,22 +1,42 @@
-# Fails when a bounded context of the shop includes another context's headers: each
-# context may include only the shared events, the platform, and its own files, so that
-# moving it into its own process does not change its code.
+cmake_policy(SET CMP0057 NEW)
+# Fails when the shop's bounded contexts are not kept apart:
+# - a context includes another context's files (each may include only the shared events,
+#   the kernel, the outside systems and its own files, so that moving it into its own
+#   process does not change its code);
+# - code outside the contexts includes a context's internals: it goes through the
+#   context's front door, <context>/module.hpp, and nothing else.
 set(contexts order product coupon point payment data_platform)
 set(violations "")
 foreach(context IN LISTS contexts)
-  file(GLOB headers ${SHOP}/${context}/*.hpp ${SHOP}/${context}/*.cpp)
-  foreach(header IN LISTS headers)
-    file(STRINGS ${header} includes REGEX "^[ \t]*#[ \t]*include")
+  file(GLOB sources ${SHOP}/${context}/*.hpp ${SHOP}/${context}/*.cpp)
+  foreach(source IN LISTS sources)
+    file(STRINGS ${source} includes REGEX "^[ \t]*#[ \t]*include")
     foreach(line IN LISTS includes)
       foreach(other IN LISTS contexts)
         if(NOT other STREQUAL context AND line MATCHES "[\"</]${other}/")
-          string(APPEND violations "\n  ${header}: ${line}")
+          string(APPEND violations "\n  ${source}: ${line}")
         endif()
       endforeach()
     endforeach()
   endforeach()
 endforeach()
+file(GLOB_RECURSE outside_the_contexts ${SHOP}/*.hpp ${SHOP}/*.cpp)
+foreach(source IN LISTS outside_the_contexts)
+  file(RELATIVE_PATH relative ${SHOP} ${source})
+  string(REGEX MATCH "^[^/]+" top "${relative}")
+  if(top IN_LIST contexts)
+    continue()
+  endif()
+  file(STRINGS ${source} includes REGEX "^[ \t]*#[ \t]*include")
+  foreach(line IN LISTS includes)
+    foreach(context IN LISTS contexts)
+      if(line MATCHES "[\"</]${context}/" AND NOT line MATCHES "[\"</]${context}/module\\.hpp")
+        string(APPEND violations "\n  ${source}: ${line} (only ${context}/module.hpp is its front door)")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
 if(violations)
-  message(FATAL_ERROR "contexts include each other:${violations}")
+  message(FATAL_ERROR "the contexts are not kept apart:${violations}")
 endif()
-message(STATUS "each context includes only the events, the platform and itself")
+message(STATUS "each context includes only the events, the kernel, the outside systems and itself; the rest of the shop goes through each context's module.hpp")

@@ -4,7 +4,7 @@
 
 #include "../support/http_client.hpp"
 
-#include <app/children.hpp>
+#include <hosting/child_processes.hpp>
 
 #include <doctest/doctest.h>
 

@@ -12,7 +12,7 @@
 #include "../support/kafka_broker.hpp"
 #endif
 
-#include <app/children.hpp>
+#include <hosting/child_processes.hpp>
 
 #include <doctest/doctest.h>
 

@@ -4,7 +4,7 @@
 // gateway, nothing half-done).
 
 #include "app/scenarios.hpp"
-#include "app/shop.hpp"
+#include "app/one_process.hpp"
 #include "../support/fault_log.hpp"
 
 #include <algorithm>
@@ -63,7 +63,7 @@ TEST_CASE("the happy path leaves each context in the state the seed describes") 
 TEST_CASE("a failure anywhere leaves nothing half-done") {
     for (auto m : {mode::transactional, mode::saga}) {
         bool held = true;
-        for (auto& step : ::shop::app::shop::steps()) {
+        for (auto& step : ::shop::app::one_process::steps()) {
             CAPTURE(step);
             INFO("mode: " << std::string(to_string(m)));
             std::string name = "fail-" + step;
@@ -91,7 +91,7 @@ TEST_CASE("a failure anywhere leaves nothing half-done") {
             held = held && o.as_expected && o.broken.empty();
         }
         test_support::record_fault("shop, one process", "a fault injected at each of the thirteen steps, then the command again", to_string(m),
-                                   static_cast<long>(::shop::app::shop::steps().size()), held,
+                                   static_cast<long>(::shop::app::one_process::steps().size()), held,
                                    "nothing half-done: stock, coupons, points and card charges add up; "
                                    "the next order, or the payment again, completes");
     }
@@ -140,7 +140,7 @@ TEST_CASE("the last-unit race never sells two units") {
 TEST_CASE("the contexts' own operations enforce the seed's rules") {
     for (auto m : {mode::transactional, mode::saga}) {
         INFO("mode: " << std::string(to_string(m)));
-        ::shop::app::shop s{config{m, {}, false}};
+        ::shop::app::one_process s{config{.mode = m}};
         auto apple = s.add_product("apple", 300, 10);
         s.add_product("green apple", 350, 3);
         s.add_product("pear", 500, 5);
@@ -193,7 +193,7 @@ TEST_CASE("on SQLite files, in WAL mode, both modes behave as in memory") {
         INFO("mode: " << std::string(to_string(m)));
         std::filesystem::remove_all(dir);
         {
-            ::shop::app::shop s{config{m, dir.string(), false}};
+            ::shop::app::one_process s{config{.mode = m, .directory = dir.string()}};
             auto apple = s.add_product("apple", 300, 10);
             s.charge_points(1, 1000);
             auto id = s.create_order(1, {{apple, 2}}, {});
@@ -210,7 +210,7 @@ TEST_CASE("on SQLite files, in WAL mode, both modes behave as in memory") {
 }
 
 TEST_CASE("the wiring is the seed's diagrams: solid arrows in one transaction, dashed across contexts") {
-    ::shop::app::shop tx{config{mode::transactional, {}, false}};
+    ::shop::app::one_process tx{config{.mode = mode::transactional}};
     bool found_solid = false, found_dashed = false;
     for (auto& e : tx.wiring()) {
         if (e.from == "order" && e.to == "product" && e.event == "OrderCreateStart") found_solid = e.synchronous;
@@ -218,7 +218,7 @@ TEST_CASE("the wiring is the seed's diagrams: solid arrows in one transaction, d
     }
     CHECK(found_solid);
     CHECK(found_dashed);
-    ::shop::app::shop saga{config{mode::saga, {}, false}};
+    ::shop::app::one_process saga{config{.mode = mode::saga}};
     auto edges = saga.wiring();
     CHECK(edges.size() == tx.wiring().size());
     for (auto& e : edges) CHECK_FALSE(e.synchronous);

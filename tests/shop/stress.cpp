@@ -4,7 +4,7 @@
 // oversold, no coupon used twice, points conserved, every order agreeing with its payment,
 // and in saga mode every saga ended (completed or fully compensated) with no marker held.
 
-#include "app/shop.hpp"
+#include "app/one_process.hpp"
 #include "../support/fault_log.hpp"
 
 #include <array>
@@ -24,7 +24,7 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
         INFO("mode: " << std::string(to_string(m)));
         config c;
         c.mode = m;
-        ::shop::app::shop s{c};
+        ::shop::app::one_process s{c};
         std::array<std::int64_t, 3> products{s.add_product("apple", 300, 3'000), s.add_product("pear", 500, 3'000),
                                              s.add_product("plum", 200, 3'000)};
         auto coupon = s.define_coupon("50 off", "FIXED", 50, threads * 40, std::chrono::hours{24});

@@ -7,71 +7,23 @@
 
 #include <choreo/saga/participant.hpp>
 
-#include "../data_platform/sender.hpp"
+#include "../contexts.hpp"
 #include "../events/events.hpp"
-#include "../payment/card_gateway.hpp"
-#include "../coupon/repository.hpp"
-#include "../order/repository.hpp"
-#include "../payment/repository.hpp"
-#include "../point/repository.hpp"
-#include "../product/repository.hpp"
+#include "../outside/card_gateway.hpp"
+#include "../outside/data_platform_api.hpp"
+
+#include <map>
+#include <memory>
 
 namespace shop::app {
 
 namespace json = boost::json;
 
-json::object read_contexts(const context_databases& dbs) {
+json::object read_contexts(const std::function<kernel::database&(std::string_view context)>& database_of) {
     json::object out;
-    order::repository orders{dbs.order};
-    product::repository products{dbs.product};
-    coupon::repository coupons{dbs.coupon};
-    point::repository points{dbs.point};
-    payment::repository payments{dbs.payment};
-    out["products"] = dbs.product.read([&] {
-        json::array a;
-        for (auto& p : products.all())
-            a.push_back(json::object{{"id", p.id}, {"name", p.name}, {"price", p.price}, {"stock", p.stock}, {"sold", p.sold}});
-        return a;
-    });
-    out["coupons"] = dbs.coupon.read([&] {
-        json::array a;
-        for (auto& c : coupons.all_issued())
-            a.push_back(json::object{{"issued_coupon", c.id},
-                                     {"user", c.user_id},
-                                     {"type", c.type},
-                                     {"amount", c.amount},
-                                     {"used_by_order", c.used_by_order}});
-        return a;
-    });
-    out["points"] = dbs.point.read([&] {
-        json::array a;
-        for (auto& [user, balance] : points.balances()) {
-            auto t = points.history(user);
-            a.push_back(json::object{{"user", user},
-                                     {"balance", balance},
-                                     {"charged", t.charged},
-                                     {"used", t.used},
-                                     {"refunded", t.refunded}});
-        }
-        return a;
-    });
-    out["payments"] = dbs.payment.read([&] {
-        json::array a;
-        for (auto& p : payments.all())
-            a.push_back(json::object{{"id", p.id},
-                                     {"order", p.order_id},
-                                     {"amount", p.amount},
-                                     {"status", p.status},
-                                     {"method", p.method}});
-        return a;
-    });
-    out["orders"] = dbs.order.read([&] {
-        json::array a;
-        for (auto id : orders.ids()) {
-            auto o = *orders.find(id);
-            a.push_back(order_view(o, o.payment_id)); // the payment as its id: the audit joins it with the payments
-        }
-        return a;
+    contexts::each([&](auto m) {
+        using module = typename decltype(m)::type;
+        module::read(database_of(module::name), out);
     });
     return out;
 }
@@ -171,18 +123,25 @@ std::vector<std::string> check_invariants(const json::object& st, const audit_so
 }
 
 struct serving_databases::impl {
-    static std::string path(const std::filesystem::path& directory, const char* name) {
+    static std::string path(const std::filesystem::path& directory, std::string_view name) {
         auto p = directory / (std::string{name} + ".db");
         if (!std::filesystem::exists(p))
             throw std::runtime_error(fmt::format("no database {} (is it the serving processes' --dir?)", p.string()));
         return p.string();
     }
+    static std::map<std::string, std::unique_ptr<kernel::database>, std::less<>> open(const std::filesystem::path& d) {
+        std::map<std::string, std::unique_ptr<kernel::database>, std::less<>> all;
+        contexts::each([&](auto m) {
+            auto name = decltype(m)::type::name;
+            all.emplace(std::string{name}, std::make_unique<kernel::database>(path(d, name)));
+        });
+        return all;
+    }
     explicit impl(const std::filesystem::path& d)
-        : order(path(d, "order")), product(path(d, "product")), coupon(path(d, "coupon")), point(path(d, "point")),
-          payment(path(d, "payment")), gateway(path(d, "card_gateway")), platform(path(d, "data_platform")) {}
-    platform::database order, product, coupon, point, payment;
-    payment::card_gateway gateway;
-    data_platform::api platform;
+        : databases(open(d)), gateway(path(d, "card_gateway")), platform(path(d, "data_platform")) {}
+    std::map<std::string, std::unique_ptr<kernel::database>, std::less<>> databases;
+    outside::card_gateway gateway;
+    outside::data_platform_api platform;
 };
 
 serving_databases::serving_databases(const std::filesystem::path& directory)
@@ -190,7 +149,7 @@ serving_databases::serving_databases(const std::filesystem::path& directory)
 serving_databases::~serving_databases() = default;
 
 json::object serving_databases::contexts() {
-    return read_contexts({impl_->order, impl_->product, impl_->coupon, impl_->point, impl_->payment});
+    return read_contexts([this](std::string_view name) -> kernel::database& { return *impl_->databases.find(name)->second; });
 }
 std::int64_t serving_databases::net_charged(std::int64_t order_id) { return impl_->gateway.net_charged(order_id); }
 json::object serving_databases::card_gateway() {

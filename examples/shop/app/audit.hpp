@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <choreo/saga/status.hpp>
@@ -19,17 +20,10 @@
 
 namespace shop::app {
 
-// The databases of the five contexts (one database may serve several).
-struct context_databases {
-    choreo::sqlite::database& order;
-    choreo::sqlite::database& product;
-    choreo::sqlite::database& coupon;
-    choreo::sqlite::database& point;
-    choreo::sqlite::database& payment;
-};
-
-// What each context holds, as JSON: "products", "coupons", "points", "payments", "orders".
-[[nodiscard]] boost::json::object read_contexts(const context_databases& dbs);
+// What each context holds, as JSON (each context's read model: "products", "coupons",
+// "points", "payments", "orders"), from the database `database_of(context)` names.
+[[nodiscard]] boost::json::object read_contexts(
+    const std::function<choreo::sqlite::database&(std::string_view context)>& database_of);
 
 // What the audit needs from outside the contexts.
 struct audit_sources {

@@ -23,14 +23,14 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
-#include "processes.hpp"
+#include "../hosting/serve_and_load.hpp"
 #include "scenarios.hpp"
-#include "shop.hpp"
+#include "one_process.hpp"
 #ifdef SHOP_WITH_REDIS
-#include "remote_shop.hpp"
+#include "../hosting/scenario_processes.hpp"
 #endif
 #ifdef SHOP_WITH_HTTP
-#include "http.hpp"
+#include "../hosting/http.hpp"
 #endif
 
 extern char** environ;
@@ -263,17 +263,18 @@ int remote_scenarios(const arguments& a) {
     auto program = std::filesystem::read_symlink("/proc/self/exe").string();
     bool all_ok = true;
     for (auto& name : names) {
-        remote_options o{.program = program,
+        scenario_processes_options o{.program = program,
                          .redis_url = required(a, "redis"),
                          .kafka_url = a.options.contains("kafka") ? a.options.at("kafka") : std::string{},
                          .prefix = fmt::format("{}{}:{}:", prefix, name, ::getpid()),
                          .directory = std::filesystem::temp_directory_path() /
                                       fmt::format("choreo-shop-{}-{}", ::getpid(), name),
                          .settle_timeout = std::chrono::seconds{60}};
-        remote_shop shop{o};
+        scenario_processes shop{o};
         scenario_outcome outcome;
         try {
             outcome = run_scenario(name, shop);
+            outcome.incidents = shop.incidents();
         } catch (const std::exception& e) {
             fmt::print(stderr, "shop: scenario {} failed: {}\n{}\n(databases and logs kept in {})\n", name, e.what(),
                        shop.logs(), shop.keep_files());
@@ -341,7 +342,7 @@ int diagram(const arguments& a) {
                                                  "OrderPaymentCreated"};
     const std::vector<std::string> pay_events{"PayStart", "PaymentOrderUse", "OrderPaymentCompleted", "OrderCompleted"};
     const auto& events = flow == "create" ? create_events : pay_events;
-    ::shop::app::shop s{config{m, {}, false}};
+    one_process s{config{.mode = m}};
     auto arrows = s.wiring(events);
     std::string title = fmt::format("{} ({} mode)", flow == "create" ? "Order creation" : "Order payment", to_string(m));
     fmt::print("{}", format == "mermaid" ? choreo::viz::to_mermaid(arrows, title) : choreo::viz::to_dot(arrows, title));
@@ -353,7 +354,7 @@ int diagram(const arguments& a) {
 int crash_child(const arguments& a) {
     auto dir = a.options.find("dir");
     if (dir == a.options.end()) throw usage_error("crash-child needs --dir");
-    ::shop::app::shop s{config{modes_of(a, false).front(), dir->second, false}};
+    one_process s{config{.mode = modes_of(a, false).front(), .directory = dir->second}};
     auto apple = s.add_product("apple", 100, 10);
     s.charge_points(1, 1'000);
     auto id = s.create_order(1, {{apple, 1}}, {});
@@ -411,7 +412,7 @@ int crash_after_commit(mode m) {
 
     bool met = true;
     {
-        ::shop::app::shop s{config{m, dir.string(), false, true, false}};
+        one_process s{config{.mode = m, .directory = dir.string(), .reopen = true, .start_relay = false}};
         auto st = s.state();
         auto pending = st.at("outbox").at("pending").as_uint64();
         fmt::print("  on disk after the crash: order 1 is {}; outbox: {}; the data platform has received {}\n",
@@ -425,7 +426,7 @@ int crash_after_commit(mode m) {
         met = met && received_text(st) == "order 1 exactly once";
     }
     {
-        ::shop::app::shop s{config{m, dir.string(), false, true}};
+        one_process s{config{.mode = m, .directory = dir.string(), .reopen = true}};
         s.settle();
         auto st = s.state();
         fmt::print("  run 3 restarts again: the data platform has received {}\n", received_text(st));

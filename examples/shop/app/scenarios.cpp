@@ -31,7 +31,7 @@ struct catalog {
 };
 
 // The shop every scenario starts from.
-catalog seed(shop_api& s) {
+catalog seed(storefront& s) {
     catalog c;
     c.apple = s.add_product("apple", 300, 10);
     c.pear = s.add_product("pear", 500, 5);
@@ -47,7 +47,7 @@ catalog seed(shop_api& s) {
 
 class runner {
 public:
-    runner(std::string name, shop_api& shop) : s(shop) {
+    runner(std::string name, storefront& shop) : s(shop) {
         out.name = std::move(name);
         out.mode = s.mode();
         c = seed(s);
@@ -97,12 +97,10 @@ public:
         out.as_expected = met;
         out.broken = s.check_invariants();
         out.state = s.state();
-        out.timeline = s.timeline();
-        out.incidents = s.incidents();
         return std::move(out);
     }
 
-    shop_api& s;
+    storefront& s;
     catalog c;
     scenario_outcome out;
 };
@@ -276,12 +274,12 @@ std::vector<std::string> scenario_names() {
     std::vector<std::string> names{"happy-path",     "card-payment",       "out-of-stock",       "coupon-expired",
                                    "coupon-already-used", "insufficient-points", "card-declined", "card-timeout",
                                    "card-refund",    "data-platform-down", "data-platform-slow", "last-unit-race"};
-    for (auto& step : shop::steps()) names.push_back(slug(step));
+    for (auto& step : one_process::steps()) names.push_back(slug(step));
     return names;
 }
 
 scenario_outcome run_order(const std::vector<std::pair<std::int64_t, std::int64_t>>& lines, mode m, bool by_card) {
-    shop s{config{m, {}, false}};
+    one_process s{config{.mode = m}};
     runner r{"order", s};
     std::string what = "ann orders";
     for (auto& [product, quantity] : lines) what += fmt::format(" {} of product {},", quantity, product);
@@ -300,15 +298,18 @@ void check_scenario_name(const std::string& name) {
 
 scenario_outcome run_scenario(const std::string& name, mode m, bool keep_timeline) {
     check_scenario_name(name);
-    shop s{config{m, {}, keep_timeline}};
-    return run_scenario(name, s);
+    one_process s{config{.mode = m, .record_timeline = keep_timeline}};
+    auto outcome = run_scenario(name, s);
+    outcome.timeline = s.timeline();
+    outcome.incidents = s.incidents();
+    return outcome;
 }
 
-scenario_outcome run_scenario(const std::string& name, shop_api& s) {
+scenario_outcome run_scenario(const std::string& name, storefront& s) {
     check_scenario_name(name);
     runner r{name, s};
     if (auto it = table().find(name); it != table().end()) return it->second(r);
-    for (auto& step : shop::steps())
+    for (auto& step : one_process::steps())
         if (slug(step) == name) return failure_at(r, step);
     throw std::logic_error("scenario without a body: " + name);
 }

@@ -7,7 +7,7 @@
 
 #include <boost/json.hpp>
 
-#include "shop.hpp"
+#include "one_process.hpp"
 
 namespace shop::app {
 
@@ -39,7 +39,7 @@ void check_scenario_name(const std::string& name);
 [[nodiscard]] scenario_outcome run_scenario(const std::string& name, mode m, bool keep_timeline = false);
 
 // Runs one scenario on `s`, which must be fresh: nothing added, nothing ordered, every
-// behaviour at its default. The steps' names are shop::steps().
-[[nodiscard]] scenario_outcome run_scenario(const std::string& name, shop_api& s);
+// behaviour at its default. The steps' names are one_process::steps().
+[[nodiscard]] scenario_outcome run_scenario(const std::string& name, storefront& s);
 
 } // namespace shop::app

@@ -5,15 +5,15 @@
 #include <string>
 #include <vector>
 
-#include "../platform/checked.hpp"
-#include "../platform/sqlite.hpp"
+#include "../kernel/checked.hpp"
+#include "../kernel/sqlite.hpp"
 #include "model.hpp"
 
 namespace shop::coupon {
 
 class repository {
 public:
-    explicit repository(platform::database& db) : db_(db) {}
+    explicit repository(kernel::database& db) : db_(db) {}
 
     void create_schema() {
         db_.execute("CREATE TABLE IF NOT EXISTS coupons (id INTEGER PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, "
@@ -26,14 +26,14 @@ public:
         db_.execute("CREATE INDEX IF NOT EXISTS issued_coupons_by_user ON issued_coupons(user_id)");
     }
     std::int64_t add(const coupon& c) {
-        platform::statement{db_, "INSERT INTO coupons (name, type, amount, stock, issue_from, issue_until, valid_for) "
+        kernel::statement{db_, "INSERT INTO coupons (name, type, amount, stock, issue_from, issue_until, valid_for) "
                                  "VALUES (?, ?, ?, ?, ?, ?, ?)"}
             .bind(c.name, c.type, c.amount, c.stock, c.issue_from, c.issue_until, c.valid_for)
             .run();
         return db_.last_insert_id();
     }
     std::optional<coupon> find(std::int64_t id) {
-        platform::statement s{db_, "SELECT id, name, type, amount, stock, issued, issue_from, issue_until, valid_for "
+        kernel::statement s{db_, "SELECT id, name, type, amount, stock, issued, issue_from, issue_until, valid_for "
                                    "FROM coupons WHERE id = ?"};
         s.bind(id);
         if (!s.step()) return std::nullopt;
@@ -41,9 +41,9 @@ public:
                       s.integer(5), s.integer(6), s.integer(7), s.integer(8)};
     }
     std::int64_t issue(const coupon& c, std::int64_t user_id, std::int64_t now) {
-        platform::statement{db_, "UPDATE coupons SET issued = issued + 1 WHERE id = ?"}.bind(c.id).run();
-        platform::statement{db_, "INSERT INTO issued_coupons (coupon_id, user_id, expires_at) VALUES (?, ?, ?)"}
-            .bind(c.id, user_id, platform::checked_add(now, c.valid_for, "the coupon's expiry (now + valid_for_seconds)"))
+        kernel::statement{db_, "UPDATE coupons SET issued = issued + 1 WHERE id = ?"}.bind(c.id).run();
+        kernel::statement{db_, "INSERT INTO issued_coupons (coupon_id, user_id, expires_at) VALUES (?, ?, ?)"}
+            .bind(c.id, user_id, kernel::checked_add(now, c.valid_for, "the coupon's expiry (now + valid_for_seconds)"))
             .run();
         return db_.last_insert_id();
     }
@@ -55,18 +55,18 @@ public:
     std::vector<issued_coupon> issued_to(std::int64_t user_id) { return select("WHERE i.user_id = ?", user_id); }
     std::vector<issued_coupon> all_issued() { return select("WHERE ? = 0", 0); }
     void mark_used(std::int64_t issued_id, std::int64_t order_id) {
-        platform::statement{db_, "UPDATE issued_coupons SET used_by_order = ? WHERE id = ?"}.bind(order_id, issued_id).run();
+        kernel::statement{db_, "UPDATE issued_coupons SET used_by_order = ? WHERE id = ?"}.bind(order_id, issued_id).run();
     }
     // Undoes mark_used, only for the order that used it.
     void mark_unused(std::int64_t issued_id, std::int64_t order_id) {
-        platform::statement{db_, "UPDATE issued_coupons SET used_by_order = 0 WHERE id = ? AND used_by_order = ?"}
+        kernel::statement{db_, "UPDATE issued_coupons SET used_by_order = 0 WHERE id = ? AND used_by_order = ?"}
             .bind(issued_id, order_id)
             .run();
     }
 
 private:
     std::vector<issued_coupon> select(const char* where, std::int64_t value) {
-        platform::statement s{db_, std::string{"SELECT i.id, i.coupon_id, i.user_id, i.expires_at, i.used_by_order, "
+        kernel::statement s{db_, std::string{"SELECT i.id, i.coupon_id, i.user_id, i.expires_at, i.used_by_order, "
                                                "c.type, c.amount FROM issued_coupons i JOIN coupons c ON c.id = "
                                                "i.coupon_id "} +
                                        where + " ORDER BY i.id"};
@@ -76,7 +76,7 @@ private:
             found.push_back({s.integer(0), s.integer(1), s.integer(2), s.integer(3), s.integer(4), s.text(5), s.integer(6)});
         return found;
     }
-    platform::database& db_;
+    kernel::database& db_;
 };
 
 } // namespace shop::coupon

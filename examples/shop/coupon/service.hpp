@@ -7,8 +7,8 @@
 
 #include <choreo/choreo.hpp>
 
-#include "../platform/checked.hpp"
-#include "../platform/sqlite.hpp"
+#include "../kernel/checked.hpp"
+#include "../kernel/sqlite.hpp"
 #include "model.hpp"
 #include "repository.hpp"
 
@@ -16,15 +16,15 @@ namespace shop::coupon {
 
 class service {
 public:
-    service(choreo::bus& bus, platform::database& db, repository& coupons, std::function<std::int64_t()> now)
+    service(choreo::bus& bus, kernel::database& db, repository& coupons, std::function<std::int64_t()> now)
         : bus_(bus), db_(db), coupons_(coupons), now_(std::move(now)) {}
 
     std::int64_t define(const coupon& c) {
         check_definition(c.type, c.amount);
         if (c.stock < 0 || c.valid_for <= 0 || c.issue_from >= c.issue_until)
-            throw platform::domain_error(platform::refusal::invalid_input, "invalid_coupon", "a coupon needs a stock, a validity and an issue window");
+            throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_coupon", "a coupon needs a stock, a validity and an issue window");
         // The latest expiry a coupon issued in its window can have must be a time.
-        (void)platform::checked_add(c.issue_until, c.valid_for, "the coupon's latest expiry (end of its issue window + valid_for_seconds)");
+        (void)kernel::checked_add(c.issue_until, c.valid_for, "the coupon's latest expiry (end of its issue window + valid_for_seconds)");
         auto unit = bus_.begin(db_);
         auto id = coupons_.add(c);
         unit.commit();
@@ -34,7 +34,7 @@ public:
     std::int64_t issue(std::int64_t coupon_id, std::int64_t user_id) {
         auto unit = bus_.begin(db_);
         auto c = coupons_.find(coupon_id);
-        if (!c) throw platform::domain_error(platform::refusal::not_found, "coupon_not_found", fmt::format("no coupon {}", coupon_id));
+        if (!c) throw kernel::domain_error(kernel::refusal::not_found, "coupon_not_found", fmt::format("no coupon {}", coupon_id));
         check_issue(*c, now_());
         auto id = coupons_.issue(*c, user_id, now_());
         unit.commit();
@@ -46,7 +46,7 @@ public:
 
 private:
     choreo::bus& bus_;
-    platform::database& db_;
+    kernel::database& db_;
     repository& coupons_;
     std::function<std::int64_t()> now_;
 };

@@ -1,5 +1,6 @@
 #pragma once
-// The data platform send: a durable listener on the order context's outbox. The row is
+// The data platform send: a durable listener on the outboxes (the order context's writes
+// the rows: it commits OrderCompleted). The row is
 // written in the transaction that completes the order, so the send survives a crash right
 // after the commit; the relay delivers it on the bus's pool, with retries. A slow or
 // failing data platform never rolls the order back or delays it (the seed's first
@@ -8,15 +9,15 @@
 #include <chrono>
 
 #include "../events/events.hpp"
-#include "../platform/outboxes.hpp"
-#include "sender.hpp"
+#include "../kernel/outboxes.hpp"
+#include "../outside/data_platform_api.hpp"
 
 namespace shop::data_platform {
 
-inline void wire(platform::outbox& out, api& platform) {
+inline void wire(kernel::outboxes& out, outside::data_platform_api& platform) {
     out.subscribe<events::OrderCompleted>(
         [&platform](const events::OrderCompleted& e, const choreo::envelope& env) {
-            platform.send(env.id, e.order_id, e.price);
+            platform.send(env.id, e.order_id, e.price); // keyed by the event's id: a repeat is harmless
         },
         {.name = "data_platform/send completed order",
          .retry = {.immediate_retries = 0,

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "../platform/wiring.hpp"
+#include "../kernel/errors.hpp"
 
 namespace shop::order {
 
@@ -57,8 +57,8 @@ inline std::int64_t price_after(std::int64_t price, const std::vector<used_coupo
 
 inline void check_payable(const order& o) {
     if (o.status != std::string{created})
-        throw platform::domain_error(platform::refusal::conflict, "order_not_payable", fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
-    if (o.payment_id == 0) throw platform::domain_error(platform::refusal::conflict, "order_not_payable", fmt::format("order {} has no payment yet", o.id));
+        throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable", fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
+    if (o.payment_id == 0) throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable", fmt::format("order {} has no payment yet", o.id));
 }
 
 } // namespace shop::order

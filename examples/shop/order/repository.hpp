@@ -5,14 +5,14 @@
 #include <optional>
 #include <vector>
 
-#include "../platform/sqlite.hpp"
+#include "../kernel/sqlite.hpp"
 #include "model.hpp"
 
 namespace shop::order {
 
 class repository {
 public:
-    explicit repository(platform::database& db) : db_(db) {}
+    explicit repository(kernel::database& db) : db_(db) {}
 
     void create_schema() {
         db_.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
@@ -28,81 +28,81 @@ public:
         db_.execute("CREATE INDEX IF NOT EXISTS order_coupons_by_order ON order_coupons(order_id)");
     }
     std::int64_t create(std::int64_t user_id) {
-        platform::statement{db_, "INSERT INTO orders (user_id, status) VALUES (?, ?)"}.bind(user_id, create_pending).run();
+        kernel::statement{db_, "INSERT INTO orders (user_id, status) VALUES (?, ?)"}.bind(user_id, create_pending).run();
         return db_.last_insert_id();
     }
     // Gives order `id` (with nothing attached yet) a number above every order's; returns it.
     std::int64_t renumber(std::int64_t id) {
-        platform::statement highest{db_, "SELECT MAX(id) FROM orders"};
+        kernel::statement highest{db_, "SELECT MAX(id) FROM orders"};
         std::int64_t next = std::max(highest.step() ? highest.integer(0) : 0, id) + 1;
-        platform::statement{db_, "UPDATE orders SET id = ? WHERE id = ?"}.bind(next, id).run();
+        kernel::statement{db_, "UPDATE orders SET id = ? WHERE id = ?"}.bind(next, id).run();
         return next;
     }
     std::optional<order> find(std::int64_t id) {
-        platform::statement s{db_, "SELECT id, user_id, status, price, product_status, coupon_status, payment_id FROM "
+        kernel::statement s{db_, "SELECT id, user_id, status, price, product_status, coupon_status, payment_id FROM "
                                    "orders WHERE id = ?"};
         s.bind(id);
         if (!s.step()) return std::nullopt;
         order o{s.integer(0), s.integer(1), s.text(2), s.integer(3), s.integer(4) != 0,
                 s.integer(5) != 0, s.integer(6), {}, {}};
-        platform::statement items{db_, "SELECT product_id, name, unit_price, quantity FROM order_items WHERE order_id = ? "
+        kernel::statement items{db_, "SELECT product_id, name, unit_price, quantity FROM order_items WHERE order_id = ? "
                                        "ORDER BY rowid"};
         items.bind(id);
         while (items.step()) o.items.push_back({items.integer(0), items.text(1), items.integer(2), items.integer(3)});
-        platform::statement coupons{db_, "SELECT issued_coupon_id, type, amount FROM order_coupons WHERE order_id = ? "
+        kernel::statement coupons{db_, "SELECT issued_coupon_id, type, amount FROM order_coupons WHERE order_id = ? "
                                          "ORDER BY position"};
         coupons.bind(id);
         while (coupons.step()) o.coupons.push_back({coupons.integer(0), coupons.text(1), coupons.integer(2)});
         return o;
     }
     std::vector<std::int64_t> ids() {
-        platform::statement s{db_, "SELECT id FROM orders ORDER BY id"};
+        kernel::statement s{db_, "SELECT id FROM orders ORDER BY id"};
         std::vector<std::int64_t> all;
         while (s.step()) all.push_back(s.integer(0));
         return all;
     }
     void add_items(std::int64_t id, const std::vector<item>& items) {
         for (auto& i : items)
-            platform::statement{db_, "INSERT INTO order_items VALUES (?, ?, ?, ?, ?)"}
+            kernel::statement{db_, "INSERT INTO order_items VALUES (?, ?, ?, ?, ?)"}
                 .bind(id, i.product_id, i.name, i.unit_price, i.quantity)
                 .run();
-        platform::statement{db_, "UPDATE orders SET product_status = 1 WHERE id = ?"}.bind(id).run();
+        kernel::statement{db_, "UPDATE orders SET product_status = 1 WHERE id = ?"}.bind(id).run();
     }
     void remove_items(std::int64_t id) {
-        platform::statement{db_, "DELETE FROM order_items WHERE order_id = ?"}.bind(id).run();
-        platform::statement{db_, "UPDATE orders SET product_status = 0 WHERE id = ?"}.bind(id).run();
+        kernel::statement{db_, "DELETE FROM order_items WHERE order_id = ?"}.bind(id).run();
+        kernel::statement{db_, "UPDATE orders SET product_status = 0 WHERE id = ?"}.bind(id).run();
     }
     void add_coupons(std::int64_t id, const std::vector<used_coupon>& coupons) {
         std::int64_t position = 0;
         for (auto& c : coupons)
-            platform::statement{db_, "INSERT INTO order_coupons VALUES (?, ?, ?, ?, ?)"}
+            kernel::statement{db_, "INSERT INTO order_coupons VALUES (?, ?, ?, ?, ?)"}
                 .bind(id, c.issued_coupon_id, c.type, c.amount, position++)
                 .run();
-        platform::statement{db_, "UPDATE orders SET coupon_status = 1 WHERE id = ?"}.bind(id).run();
+        kernel::statement{db_, "UPDATE orders SET coupon_status = 1 WHERE id = ?"}.bind(id).run();
     }
     void remove_coupons(std::int64_t id) {
-        platform::statement{db_, "DELETE FROM order_coupons WHERE order_id = ?"}.bind(id).run();
-        platform::statement{db_, "UPDATE orders SET coupon_status = 0 WHERE id = ?"}.bind(id).run();
+        kernel::statement{db_, "DELETE FROM order_coupons WHERE order_id = ?"}.bind(id).run();
+        kernel::statement{db_, "UPDATE orders SET coupon_status = 0 WHERE id = ?"}.bind(id).run();
     }
     void set_status(std::int64_t id, const char* status) {
-        platform::statement{db_, "UPDATE orders SET status = ? WHERE id = ?"}.bind(status, id).run();
+        kernel::statement{db_, "UPDATE orders SET status = ? WHERE id = ?"}.bind(status, id).run();
     }
     void set_price(std::int64_t id, std::int64_t price) {
-        platform::statement{db_, "UPDATE orders SET price = ? WHERE id = ?"}.bind(price, id).run();
+        kernel::statement{db_, "UPDATE orders SET price = ? WHERE id = ?"}.bind(price, id).run();
     }
     // Counts a payment attempt and returns its number (each attempt is its own saga).
     std::int64_t next_pay_attempt(std::int64_t id) {
-        platform::statement{db_, "UPDATE orders SET pay_attempts = pay_attempts + 1 WHERE id = ?"}.bind(id).run();
-        platform::statement s{db_, "SELECT pay_attempts FROM orders WHERE id = ?"};
+        kernel::statement{db_, "UPDATE orders SET pay_attempts = pay_attempts + 1 WHERE id = ?"}.bind(id).run();
+        kernel::statement s{db_, "SELECT pay_attempts FROM orders WHERE id = ?"};
         s.bind(id);
         return s.step() ? s.integer(0) : 0;
     }
     void set_payment(std::int64_t id, std::int64_t payment_id) {
-        platform::statement{db_, "UPDATE orders SET payment_id = ? WHERE id = ?"}.bind(payment_id, id).run();
+        kernel::statement{db_, "UPDATE orders SET payment_id = ? WHERE id = ?"}.bind(payment_id, id).run();
     }
 
 private:
-    platform::database& db_;
+    kernel::database& db_;
 };
 
 } // namespace shop::order

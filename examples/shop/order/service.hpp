@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "../events/events.hpp"
-#include "../platform/sqlite.hpp"
-#include "../platform/wiring.hpp"
+#include "../kernel/sqlite.hpp"
+#include "../kernel/wiring.hpp"
 #include "model.hpp"
 #include "publisher.hpp"
 #include "repository.hpp"
@@ -17,14 +17,14 @@ namespace shop::order {
 
 class service {
 public:
-    service(platform::wiring& w, platform::database& db, repository& orders) : w_(w), db_(db), orders_(orders), out_(w.bus()) {}
+    service(kernel::wiring& w, kernel::database& db, repository& orders) : w_(w), db_(db), orders_(orders), out_(w.bus()) {}
 
     std::int64_t create(std::int64_t user_id, const std::vector<events::order_line>& lines,
                         const std::vector<std::int64_t>& issued_coupon_ids) {
-        if (lines.empty()) throw platform::domain_error(platform::refusal::invalid_input, "empty_order", "an order needs at least one product");
+        if (lines.empty()) throw kernel::domain_error(kernel::refusal::invalid_input, "empty_order", "an order needs at least one product");
         for (auto& l : lines)
             if (l.quantity < 1)
-                throw platform::domain_error(platform::refusal::invalid_input, "invalid_quantity", fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
+                throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_quantity", fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
         auto unit = w_.bus().begin(db_);
         auto id = orders_.create(user_id);
         if (auto* p = w_.participant()) {
@@ -54,7 +54,7 @@ public:
     std::int64_t pay(std::int64_t order_id, events::payment_method method) {
         auto unit = w_.bus().begin(db_);
         auto o = orders_.find(order_id);
-        if (!o) throw platform::domain_error(platform::refusal::not_found, "order_not_found", fmt::format("no order {}", order_id));
+        if (!o) throw kernel::domain_error(kernel::refusal::not_found, "order_not_found", fmt::format("no order {}", order_id));
         check_payable(*o);
         auto attempt = orders_.next_pay_attempt(order_id);
         events::PayStart start{o->id, o->user_id, o->payment_id, o->price, method};
@@ -82,8 +82,8 @@ private:
     // the one the keys came from, and the refusal says so.
     static constexpr int max_burnt_keys = 100;
 
-    platform::wiring& w_;
-    platform::database& db_;
+    kernel::wiring& w_;
+    kernel::database& db_;
     repository& orders_;
     publisher out_;
 };

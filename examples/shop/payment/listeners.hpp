@@ -5,31 +5,31 @@
 #include <string>
 
 #include "../events/events.hpp"
-#include "../platform/wiring.hpp"
-#include "card_gateway.hpp"
+#include "../kernel/wiring.hpp"
+#include "../outside/card_gateway.hpp"
 #include "model.hpp"
 #include "publisher.hpp"
 #include "repository.hpp"
 
 namespace shop::payment {
 
-inline void wire(platform::wiring& w, repository& payments, card_gateway& gateway) {
+inline void wire(kernel::wiring& w, repository& payments, outside::card_gateway& gateway) {
     publisher out{w.bus()};
     w.step<events::OrderCreated>(
         "create payment",
-        [&payments, out](const events::OrderCreated& order, platform::step_scope& scope) {
+        [&payments, out](const events::OrderCreated& order, kernel::step_scope& scope) {
             auto id = payments.create(order.order_id, order.price);
             out.publish(scope.unit(), events::OrderPaymentCreated{order.order_id, id});
         },
-        [&payments](const events::OrderCreated& order, platform::step_scope&) {
+        [&payments](const events::OrderCreated& order, kernel::step_scope&) {
             if (auto p = payments.for_order(order.order_id)) payments.set_status(p->id, "CANCELLED", "");
         });
 
     w.step<events::PayStart>(
         "charge card",
-        [&payments, &gateway, out](const events::PayStart& pay, platform::step_scope& scope) {
+        [&payments, &gateway, out](const events::PayStart& pay, kernel::step_scope& scope) {
             auto p = payments.find(pay.payment_id);
-            if (!p) throw platform::domain_error(platform::refusal::not_found, "payment_not_found", fmt::format("no payment {}", pay.payment_id));
+            if (!p) throw kernel::domain_error(kernel::refusal::not_found, "payment_not_found", fmt::format("no payment {}", pay.payment_id));
             check_payable(*p);
             scope.hold("payment:" + std::to_string(p->id));
             auto reference = gateway.charge(pay.order_id, pay.amount);
@@ -40,7 +40,7 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
                                                               .method = pay.method,
                                                               .reference = reference});
         },
-        [&payments, &gateway](const events::PayStart& pay, platform::step_scope&) {
+        [&payments, &gateway](const events::PayStart& pay, kernel::step_scope&) {
             auto p = payments.find(pay.payment_id);
             if (!p || p->reference.empty()) return;
             gateway.refund(p->reference);
@@ -57,16 +57,16 @@ inline void wire(platform::wiring& w, repository& payments, card_gateway& gatewa
 
     w.step<events::PaymentOrderUse>(
         "complete payment",
-        [&payments, out](const events::PaymentOrderUse& use, platform::step_scope& scope) {
+        [&payments, out](const events::PaymentOrderUse& use, kernel::step_scope& scope) {
             auto p = payments.find(use.payment_id);
-            if (!p) throw platform::domain_error(platform::refusal::not_found, "payment_not_found", fmt::format("no payment {}", use.payment_id));
+            if (!p) throw kernel::domain_error(kernel::refusal::not_found, "payment_not_found", fmt::format("no payment {}", use.payment_id));
             check_payable(*p);
             if (p->amount != use.amount)
-                throw platform::domain_error(fmt::format("payment {} is for {}, not {}", p->id, p->amount, use.amount));
+                throw kernel::domain_error(fmt::format("payment {} is for {}, not {}", p->id, p->amount, use.amount));
             payments.set_status(p->id, "PAID", std::string{events::to_string(use.method)});
             out.publish(scope.unit(), events::OrderPaymentCompleted{use.order_id, p->id});
         },
-        [&payments](const events::PaymentOrderUse& use, platform::step_scope&) {
+        [&payments](const events::PaymentOrderUse& use, kernel::step_scope&) {
             payments.set_status(use.payment_id, "PENDING", "");
         });
 }

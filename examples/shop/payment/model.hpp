@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "../platform/wiring.hpp"
+#include "../kernel/errors.hpp"
 
 namespace shop::payment {
 
@@ -21,7 +21,7 @@ struct payment {
 
 inline void check_payable(const payment& p) {
     if (p.status != "PENDING")
-        throw platform::domain_error(platform::refusal::conflict, "payment_not_pending", fmt::format("payment {} is {}, not PENDING", p.id, p.status));
+        throw kernel::domain_error(kernel::refusal::conflict, "payment_not_pending", fmt::format("payment {} is {}, not PENDING", p.id, p.status));
 }
 
 } // namespace shop::payment

@@ -7,13 +7,13 @@
 
 #include <cstddef>
 
-#include "../platform/sqlite.hpp"
-#include "card_gateway.hpp"
+#include "../kernel/sqlite.hpp"
+#include "../outside/card_gateway.hpp"
 #include "repository.hpp"
 
 namespace shop::payment {
 
-inline std::size_t reconcile(card_gateway& gateway, repository& payments, platform::database& db) {
+inline std::size_t reconcile(outside::card_gateway& gateway, repository& payments, kernel::database& db) {
     std::size_t refunded = 0;
     for (auto& charge : gateway.standing()) {
         auto payment = db.read([&] { return payments.for_order(charge.order_id); });

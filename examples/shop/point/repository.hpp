@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "../platform/sqlite.hpp"
+#include "../kernel/sqlite.hpp"
 #include "model.hpp"
 
 namespace shop::point {
@@ -14,7 +14,7 @@ struct totals {
 
 class repository {
 public:
-    explicit repository(platform::database& db) : db_(db) {}
+    explicit repository(kernel::database& db) : db_(db) {}
 
     void create_schema() {
         db_.execute("CREATE TABLE IF NOT EXISTS points (user_id INTEGER PRIMARY KEY, balance INTEGER NOT NULL "
@@ -24,22 +24,22 @@ public:
         db_.execute("CREATE INDEX IF NOT EXISTS point_history_by_user ON point_history(user_id)");
     }
     std::int64_t balance(std::int64_t user_id) {
-        platform::statement s{db_, "SELECT balance FROM points WHERE user_id = ?"};
+        kernel::statement s{db_, "SELECT balance FROM points WHERE user_id = ?"};
         s.bind(user_id);
         return s.step() ? s.integer(0) : 0;
     }
     // kind: CHARGE, USE or REFUND; USE subtracts.
     void change(std::int64_t user_id, const char* kind, std::int64_t amount, std::int64_t order_id) {
         std::int64_t delta = std::string_view{kind} == "USE" ? -amount : amount;
-        platform::statement{db_, "UPDATE points SET balance = balance + ? WHERE user_id = ?"}.bind(delta, user_id).run();
+        kernel::statement{db_, "UPDATE points SET balance = balance + ? WHERE user_id = ?"}.bind(delta, user_id).run();
         if (db_.changes() == 0)
-            platform::statement{db_, "INSERT INTO points (user_id, balance) VALUES (?, ?)"}.bind(user_id, delta).run();
-        platform::statement{db_, "INSERT INTO point_history (user_id, kind, amount, order_id) VALUES (?, ?, ?, ?)"}
+            kernel::statement{db_, "INSERT INTO points (user_id, balance) VALUES (?, ?)"}.bind(user_id, delta).run();
+        kernel::statement{db_, "INSERT INTO point_history (user_id, kind, amount, order_id) VALUES (?, ?, ?, ?)"}
             .bind(user_id, kind, amount, order_id)
             .run();
     }
     totals history(std::int64_t user_id) {
-        platform::statement s{db_, "SELECT kind, SUM(amount) FROM point_history WHERE user_id = ? GROUP BY kind"};
+        kernel::statement s{db_, "SELECT kind, SUM(amount) FROM point_history WHERE user_id = ? GROUP BY kind"};
         s.bind(user_id);
         totals t;
         while (s.step()) {
@@ -49,14 +49,14 @@ public:
         return t;
     }
     std::vector<std::pair<std::int64_t, std::int64_t>> balances() {
-        platform::statement s{db_, "SELECT user_id, balance FROM points ORDER BY user_id"};
+        kernel::statement s{db_, "SELECT user_id, balance FROM points ORDER BY user_id"};
         std::vector<std::pair<std::int64_t, std::int64_t>> all;
         while (s.step()) all.emplace_back(s.integer(0), s.integer(1));
         return all;
     }
 
 private:
-    platform::database& db_;
+    kernel::database& db_;
 };
 
 } // namespace shop::point

@@ -3,7 +3,7 @@
 
 #include <choreo/choreo.hpp>
 
-#include "../platform/sqlite.hpp"
+#include "../kernel/sqlite.hpp"
 #include "model.hpp"
 #include "repository.hpp"
 
@@ -11,7 +11,7 @@ namespace shop::point {
 
 class service {
 public:
-    service(choreo::bus& bus, platform::database& db, repository& points) : bus_(bus), db_(db), points_(points) {}
+    service(choreo::bus& bus, kernel::database& db, repository& points) : bus_(bus), db_(db), points_(points) {}
 
     void charge(std::int64_t user_id, std::int64_t amount) {
         auto unit = bus_.begin(db_);
@@ -25,7 +25,7 @@ public:
 
 private:
     choreo::bus& bus_;
-    platform::database& db_;
+    kernel::database& db_;
     repository& points_;
 };
 

@@ -10,7 +10,7 @@
 #include <choreo/sqlite/outbox_store.hpp>
 #include <choreo/sqlite/saga_journal.hpp>
 
-namespace shop::platform {
+namespace shop::kernel {
 
 using outbox = choreo::durable::outbox<choreo::sqlite::outbox_store>;
 using journal = choreo::sqlite::saga_journal<>;
@@ -20,14 +20,18 @@ public:
     void add(outbox& o) { all_.push_back(&o); }
     [[nodiscard]] const std::vector<outbox*>& all() const noexcept { return all_; }
 
-    // A durable listener named `name` for E on every outbox.
+    // A durable listener for E on every outbox.
+    template <class E, class Deliver>
+    void subscribe(const Deliver& deliver, const choreo::durable::durable_options& options) {
+        for (auto* o : all_) o->template subscribe<E>(deliver, options);
+    }
     template <class E, class Deliver>
     void subscribe(const std::string& name, const Deliver& deliver) {
-        for (auto* o : all_) o->template subscribe<E>(deliver, {.name = name});
+        subscribe<E>(deliver, {.name = name});
     }
 
 private:
     std::vector<outbox*> all_;
 };
 
-} // namespace shop::platform
+} // namespace shop::kernel

@@ -10,6 +10,7 @@
 #include <choreo/choreo.hpp>
 
 #include "outboxes.hpp"
+#include "step_scope.hpp"
 
 #include <any>
 #include <functional>
@@ -20,67 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace shop::platform {
-
-// What kind of refusal a domain_error is; the HTTP API maps each to a status.
-enum class refusal {
-    invalid_input, // the request itself is wrong (a negative quantity, an empty order)
-    not_found,     // it names something that does not exist
-    conflict,      // the state does not allow it now (out of stock, a coupon already used)
-    forbidden,     // it belongs to another user
-    rule_violated, // a business rule says no (too few points, an expired coupon)
-};
-
-// A broken business rule (out of stock, coupon expired...): the message is for people, the
-// code (snake_case, stable) for programs.
-class domain_error : public std::runtime_error {
-public:
-    domain_error(refusal kind, std::string code, const std::string& message)
-        : std::runtime_error(message), kind_(kind), code_(std::move(code)) {}
-    explicit domain_error(const std::string& message) : domain_error(refusal::rule_violated, "rule_violated", message) {}
-
-    [[nodiscard]] refusal kind() const noexcept { return kind_; }
-    [[nodiscard]] const std::string& code() const noexcept { return code_; }
-
-private:
-    refusal kind_;
-    std::string code_;
-};
-
-enum class mode { transactional, saga };
-
-[[nodiscard]] constexpr std::string_view to_string(mode m) noexcept {
-    return m == mode::transactional ? "transactional" : "saga";
-}
-
-// What a step's code may do, whatever the mode.
-class step_scope {
-public:
-    step_scope(choreo::unit_of_work& unit, choreo::saga::step_context* saga) noexcept : unit_(unit), saga_(saga) {}
-    [[nodiscard]] choreo::unit_of_work& unit() const noexcept { return unit_; }
-    [[nodiscard]] bool in_saga() const noexcept { return saga_ != nullptr; }
-    // Saga: marks the aggregate in progress (another saga waits). Transactional: nothing to
-    // do, the transaction holds the database.
-    void hold(const std::string& aggregate) const {
-        if (saga_) saga_->hold(aggregate);
-    }
-    // Saga: the saga completes when this step commits.
-    void complete_saga() const {
-        if (saga_) saga_->complete_saga();
-    }
-
-private:
-    choreo::unit_of_work& unit_;
-    choreo::saga::step_context* saga_;
-};
-
-// A step that takes part for every event.
-struct always {
-    template <class E>
-    constexpr bool operator()(const E&) const noexcept {
-        return true;
-    }
-};
+namespace shop::kernel {
 
 // One context's wiring: the bus, its participant in saga mode, and a fault injector.
 class wiring {
@@ -92,7 +33,6 @@ public:
         if (participant_ && !durable_) throw std::logic_error("saga mode needs the outboxes that carry the steps' events");
     }
 
-    [[nodiscard]] platform::mode mode() const noexcept { return participant_ ? mode::saga : mode::transactional; }
     [[nodiscard]] choreo::bus& bus() const noexcept { return bus_; }
     [[nodiscard]] choreo::saga::participant* participant() const noexcept { return participant_; }
     [[nodiscard]] const std::string& context() const noexcept { return context_; }
@@ -197,4 +137,4 @@ private:
     std::function<void(const std::string&, const char*)> observer_;
 };
 
-} // namespace shop::platform
+} // namespace shop::kernel

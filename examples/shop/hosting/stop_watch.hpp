@@ -7,7 +7,7 @@
 #include <csignal>
 #include <thread>
 
-#include "processes.hpp"
+#include "serve_and_load.hpp"
 
 namespace shop::app {
 

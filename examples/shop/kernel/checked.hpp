@@ -11,7 +11,7 @@
 
 #include "wiring.hpp"
 
-namespace shop::platform {
+namespace shop::kernel {
 
 [[noreturn]] inline void refuse_too_large(std::string_view what) {
     throw domain_error(refusal::invalid_input, "amount_too_large",
@@ -32,4 +32,4 @@ namespace shop::platform {
     return product;
 }
 
-} // namespace shop::platform
+} // namespace shop::kernel

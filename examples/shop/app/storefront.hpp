@@ -1,7 +1,7 @@
 #pragma once
 // What the scenarios need of a shop: its operations, the world around it, and views of its
 // state. The one-process shop (shop.hpp) implements it directly; the shop as six processes
-// implements it over commands sent through Redis (remote_shop.hpp). A scenario written once
+// implements it over commands sent through Redis (scenario_processes.hpp). A scenario written once
 // therefore runs against both.
 
 #include <boost/json.hpp>
@@ -41,9 +41,9 @@ template <class Behaviour, std::size_t N>
     return std::nullopt;
 }
 
-class shop_api {
+class storefront {
 public:
-    virtual ~shop_api() = default;
+    virtual ~storefront() = default;
 
     // The contexts' own operations. Broken business rules throw std::runtime_error.
     virtual std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock) = 0;
@@ -81,13 +81,11 @@ public:
     [[nodiscard]] virtual std::optional<boost::json::object> saga(const std::string& key) = 0;
     [[nodiscard]] virtual boost::json::object state() = 0;
     [[nodiscard]] virtual std::vector<std::string> check_invariants() = 0; // empty when every invariant holds
-    [[nodiscard]] virtual std::vector<timeline_entry> timeline() = 0;
-    [[nodiscard]] virtual std::vector<std::string> incidents() = 0;
 
 protected:
-    shop_api() = default;
-    shop_api(const shop_api&) = default;
-    shop_api& operator=(const shop_api&) = default;
+    storefront() = default;
+    storefront(const storefront&) = default;
+    storefront& operator=(const storefront&) = default;
 };
 
 } // namespace shop::app

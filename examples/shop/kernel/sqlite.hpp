@@ -5,10 +5,10 @@
 
 #include <choreo/sqlite/database.hpp>
 
-namespace shop::platform {
+namespace shop::kernel {
 
 using choreo::sqlite::database;
 using choreo::sqlite::sqlite_error;
 using choreo::sqlite::statement;
 
-} // namespace shop::platform
+} // namespace shop::kernel

@@ -34,16 +34,19 @@ struct command_reply {
     bool ok = false;
     std::string result; // JSON, when ok
     std::string error;  // for people, when not
-    // When a business rule refused it: the platform::refusal, as a number, and the code;
+    // When a business rule refused it: the kernel::refusal, as a number, and the code;
     // -1 and empty for any other failure.
     int refusal = -1;
     std::string code;
 };
 BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error, refusal, code))
 
-// The processes of `shop serve --context NAME`: the five contexts and the data platform.
+// The process of the data platform, which takes completed orders to the outside data platform.
+inline constexpr std::string_view data_platform_process = "data_platform";
+// The processes of `shop serve --context NAME`: the five contexts (contexts.hpp, whose list
+// serve.cpp checks this against) and the data platform.
 inline constexpr std::array<std::string_view, 6> process_names{"order",   "product", "coupon",
-                                                               "point",   "payment", "data_platform"};
+                                                               "point",   "payment", data_platform_process};
 
 inline std::string events_stream(std::string_view prefix, std::string_view context, std::string_view type) {
     return std::string{prefix} + "events:" + std::string{context} + ":" + std::string{type};

@@ -4,6 +4,8 @@
 // every charge that does not stand was refunded.
 
 #include <algorithm>
+#include <array>
+#include <string_view>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -15,24 +17,25 @@
 
 #include <fmt/format.h>
 
-#include "../platform/sqlite.hpp"
-#include "../platform/wiring.hpp"
+#include "../kernel/sqlite.hpp"
+#include "../kernel/errors.hpp"
 
-namespace shop::payment {
+namespace shop::outside {
 
-class card_declined : public platform::domain_error {
+class card_declined : public kernel::domain_error {
 public:
     explicit card_declined(const std::string& message)
-        : platform::domain_error(platform::refusal::rule_violated, "card_declined", message) {}
+        : kernel::domain_error(kernel::refusal::rule_violated, "card_declined", message) {}
 };
-class gateway_timeout : public std::runtime_error {
+class gateway_timeout : public kernel::outside_unavailable {
 public:
-    using std::runtime_error::runtime_error;
+    explicit gateway_timeout(const std::string& message) : kernel::outside_unavailable("card_gateway_unavailable", message) {}
 };
 
 class card_gateway {
 public:
     enum class behaviour { approve, decline, time_out };
+    static constexpr std::array<std::string_view, 3> behaviour_names{"approve", "decline", "time_out"};
 
     // ":memory:", or a file that another process (the load driver's check) can read and
     // that survives a restart of the payment process, as a real gateway's books would.
@@ -62,7 +65,7 @@ public:
             throw gateway_timeout(fmt::format("card gateway did not answer within {} ms", wait.count()));
         }
         return books_.transact([&] {
-            platform::statement insert{books_, "INSERT INTO charges (order_id, amount) VALUES (?, ?)"};
+            kernel::statement insert{books_, "INSERT INTO charges (order_id, amount) VALUES (?, ?)"};
             insert.bind(order_id, amount).run();
             return fmt::format("ch_{}", books_.last_insert_id());
         });
@@ -75,10 +78,10 @@ public:
         if (!reference.starts_with("ch_") || ec != std::errc{} || end != reference.data() + reference.size())
             throw std::runtime_error("unknown charge " + reference);
         books_.transact([&] {
-            platform::statement mark{books_, "UPDATE charges SET refunded = 1 WHERE id = ?"};
+            kernel::statement mark{books_, "UPDATE charges SET refunded = 1 WHERE id = ?"};
             mark.bind(id).run(); // idempotent, as real gateways make refunds by reference
             if (books_.changes() == 0) {
-                platform::statement known{books_, "SELECT 1 FROM charges WHERE id = ?"};
+                kernel::statement known{books_, "SELECT 1 FROM charges WHERE id = ?"};
                 if (!known.bind(id).step()) throw std::runtime_error("unknown charge " + reference);
             }
         });
@@ -87,7 +90,7 @@ public:
     // Net amount charged for an order: charges minus refunds.
     std::int64_t net_charged(std::int64_t order_id) {
         return books_.read([&] {
-            platform::statement sum{books_, "SELECT COALESCE(SUM(amount), 0) FROM charges WHERE refunded = 0 AND order_id = ?"};
+            kernel::statement sum{books_, "SELECT COALESCE(SUM(amount), 0) FROM charges WHERE refunded = 0 AND order_id = ?"};
             return sum.bind(order_id).step() ? sum.integer(0) : 0;
         });
     }
@@ -99,7 +102,7 @@ public:
     // The charges that stand (not refunded), for reconciliation.
     std::vector<charge_record> standing() {
         return books_.read([&] {
-            platform::statement q{books_, "SELECT id, order_id, amount FROM charges WHERE refunded = 0 ORDER BY id"};
+            kernel::statement q{books_, "SELECT id, order_id, amount FROM charges WHERE refunded = 0 ORDER BY id"};
             std::vector<charge_record> out;
             while (q.step()) out.push_back({fmt::format("ch_{}", q.integer(0)), q.integer(1), q.integer(2)});
             return out;
@@ -111,7 +114,7 @@ public:
 private:
     std::size_t count(std::string_view sql) {
         return books_.read([&] {
-            platform::statement q{books_, sql};
+            kernel::statement q{books_, sql};
             return q.step() ? static_cast<std::size_t>(q.integer(0)) : std::size_t{0};
         });
     }
@@ -119,7 +122,7 @@ private:
     std::mutex mutex_;
     behaviour behaviour_ = behaviour::approve;
     std::chrono::milliseconds timeout_{50};
-    platform::database books_;
+    kernel::database books_;
 };
 
-} // namespace shop::payment
+} // namespace shop::outside

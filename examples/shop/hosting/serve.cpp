@@ -4,16 +4,16 @@
 // consumer group per step), the saga state is in Redis, and the saga bridge carries
 // rollbacks and ends between the processes. Requests come as commands on a stream.
 
-#include "command_shop.hpp"
+#include "six_processes.hpp"
 #ifdef SHOP_WITH_HTTP
 #include "http.hpp"
 #endif
 #include "io_thread.hpp"
-#include "processes.hpp"
-#include "remote.hpp"
-#include "shop_api.hpp"
+#include "serve_and_load.hpp"
+#include "streams.hpp"
+#include "../app/storefront.hpp"
 #include "stop_watch.hpp"
-#include "views.hpp"
+#include "../app/views.hpp"
 
 #include <boost/json.hpp>
 
@@ -37,17 +37,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "../coupon/listeners.hpp"
-#include "../coupon/service.hpp"
-#include "../data_platform/sender.hpp"
-#include "../order/listeners.hpp"
-#include "../order/service.hpp"
-#include "../payment/listeners.hpp"
-#include "../payment/reconcile.hpp"
-#include "../point/listeners.hpp"
-#include "../point/service.hpp"
-#include "../product/listeners.hpp"
-#include "../product/service.hpp"
+#include "../contexts.hpp"
+#include "../data_platform/module.hpp"
+#include "../kernel/context.hpp"
 
 namespace shop::app {
 
@@ -55,6 +47,21 @@ namespace json = boost::json;
 namespace redis = choreo::redis;
 
 namespace {
+
+// Every context has a process, and every process but the data platform's is a context's.
+constexpr bool processes_are_the_contexts() {
+    std::size_t contexts_found = 0;
+    bool all_named = true;
+    contexts::each([&](auto m) {
+        bool named = false;
+        for (auto p : process_names) named = named || p == decltype(m)::type::name;
+        all_named = all_named && named;
+        ++contexts_found;
+    });
+    return all_named && contexts_found + 1 == process_names.size();
+}
+static_assert(processes_are_the_contexts(), "hosting/streams.hpp's process_names and contexts.hpp disagree");
+static_assert(data_platform_process == data_platform::module::name);
 
 // Set by the stop watch (stop_watch.hpp) at the first SIGTERM or SIGINT.
 std::atomic<bool> stop_requested{false};
@@ -70,31 +77,19 @@ struct events_of<choreo::publisher<Events...>> {
     }
 };
 
+// Each context's name with its publisher, one call of `f(name, std::type_identity<publisher>{})` each.
 template <class F>
 void for_each_publisher(F&& f) {
-    f("order", std::type_identity<order::publisher>{});
-    f("product", std::type_identity<product::publisher>{});
-    f("coupon", std::type_identity<coupon::publisher>{});
-    f("point", std::type_identity<point::publisher>{});
-    f("payment", std::type_identity<payment::publisher>{});
-}
-
-std::int64_t integer(const json::object& args, std::string_view name) {
-    auto* v = args.if_contains(name);
-    if (!v || !v->is_int64()) throw platform::domain_error(fmt::format("the command needs an integer '{}'", name));
-    return v->as_int64();
-}
-std::string text(const json::object& args, std::string_view name) {
-    auto* v = args.if_contains(name);
-    if (!v || !v->is_string()) throw platform::domain_error(fmt::format("the command needs a string '{}'", name));
-    return std::string{v->as_string()};
+    contexts::each([&](auto m) {
+        using module = typename decltype(m)::type;
+        f(module::name, std::type_identity<typename module::publisher>{});
+    });
 }
 
 class context_process {
 public:
     explicit context_process(serve_options o) : options_(std::move(o)) {
-        bool known = false;
-        for (auto name : process_names) known = known || name == options_.context;
+        bool known = options_.context == data_platform::module::name || contexts::known(options_.context);
         if (!known) throw std::invalid_argument("no context '" + options_.context + "' (order, product, coupon, point, payment, data_platform)");
         if (options_.directory.empty()) throw std::invalid_argument("serve needs --dir, where its database is kept");
         std::filesystem::create_directories(options_.directory);
@@ -119,13 +114,20 @@ public:
 #endif
         }
 
-        if (options_.context == "data_platform") {
-            platform_api_.emplace(path_of("data_platform"));
-            add_event_consumer<events::OrderCompleted>({"order"}, "data_platform/send completed order",
-                                                       [this](const events::OrderCompleted& e, const choreo::envelope& env) {
-                                                           // its inbox makes a redelivery harmless
-                                                           platform_api_->send(env.id, e.order_id, e.price);
-                                                       });
+        if (options_.context == data_platform::module::name) {
+            (void)outside_.data_platform(); // its books exist from the start, for the audit to read
+            using taken = data_platform::module::event;
+            std::vector<std::string> publishers;
+            for_each_publisher([&](std::string_view context, auto publisher) {
+                for (auto n : decltype(publisher)::type::event_names())
+                    if (n == choreo::event_type_name<taken>()) publishers.emplace_back(context);
+            });
+            add_event_consumer<taken>(publishers, std::string{data_platform::module::listener},
+                                      [this](const taken& e, const choreo::envelope& env) {
+                                          // its inbox makes a redelivery harmless
+                                          data_platform::module::take(outside_.data_platform(), e, env);
+                                      });
+            data_platform::module::answer(commands_, outside_);
         } else {
             build_context();
         }
@@ -204,8 +206,8 @@ private:
         if (options_.http_address.empty()) return;
         if (options_.context != "order") throw std::invalid_argument("only the order process serves the web API (--http)");
 #ifdef SHOP_WITH_HTTP
-        web_shop_ = std::make_unique<command_shop>(
-            command_shop_options{.redis_url = options_.redis_url, .prefix = options_.prefix, .databases = options_.directory});
+        web_shop_ = std::make_unique<six_processes>(
+            six_processes_options{.redis_url = options_.redis_url, .prefix = options_.prefix, .databases = options_.directory});
         http_options o;
         o.address = options_.http_address;
         o.port = options_.http_port;
@@ -217,8 +219,6 @@ private:
 #endif
     }
 
-    // The coupon context's clock: the system's, moved on by advance_clock.
-    std::int64_t now() const { return static_cast<std::int64_t>(std::time(nullptr)) + clock_offset_.load(); }
 
     // The events of other contexts this process handled or dead-lettered since it started.
     std::uint64_t events_taken() const {
@@ -253,7 +253,7 @@ private:
             work += static_cast<std::uint64_t>(counts.delivered + counts.failed);
             out["outbox"] = json::object{{"pending", counts.pending}, {"delivered", counts.delivered}, {"failed", counts.failed}};
         }
-        if (platform_api_) out["attempts"] = static_cast<std::int64_t>(platform_api_->attempts());
+        if (auto* platform = outside_.data_platform_if_made()) out["attempts"] = static_cast<std::int64_t>(platform->attempts());
         out["work"] = work;
         return out;
     }
@@ -320,8 +320,8 @@ private:
 
     void build_context() {
         const auto& name = options_.context;
-        db_ = std::make_unique<platform::database>(path_of(name));
-        journal_ = std::make_unique<platform::journal>(*db_);
+        db_ = std::make_unique<kernel::database>(path_of(name));
+        journal_ = std::make_unique<kernel::journal>(*db_);
         bus_ = std::make_unique<choreo::bus>(choreo::bus_options{
             .threads = 2,
             .max_commit_depth = 32,
@@ -333,7 +333,7 @@ private:
                 },
             .tracer = {}});
         outbox_store_ = std::make_unique<choreo::sqlite::outbox_store>(*db_);
-        outbox_ = std::make_unique<platform::outbox>(
+        outbox_ = std::make_unique<kernel::outbox>(
             *bus_, *outbox_store_,
             choreo::durable::outbox_options{.relay_name = name, .relay = true, .poll_interval = std::chrono::milliseconds{50}});
         durable_.add(*outbox_);
@@ -384,36 +384,14 @@ private:
             });
         });
 
-        if (name == "order") {
-            orders_.emplace(*db_);
-            orders_->create_schema();
-            order::wire(*wiring_, *orders_);
-            order_s_.emplace(*wiring_, *db_, *orders_);
-        } else if (name == "product") {
-            products_.emplace(*db_);
-            products_->create_schema();
-            product::wire(*wiring_, *products_);
-            product_s_.emplace(*bus_, *db_, *products_);
-        } else if (name == "coupon") {
-            coupons_.emplace(*db_);
-            coupons_->create_schema();
-            auto clock = [this] { return now(); };
-            coupon::wire(*wiring_, *coupons_, clock);
-            coupon_s_.emplace(*bus_, *db_, *coupons_, clock);
-        } else if (name == "point") {
-            points_.emplace(*db_);
-            points_->create_schema();
-            point::wire(*wiring_, *points_);
-            point_s_.emplace(*bus_, *db_, *points_);
-        } else if (name == "payment") {
-            payments_.emplace(*db_);
-            payments_->create_schema();
-            gateway_.emplace(path_of("card_gateway"));
-            payment::wire(*wiring_, *payments_, *gateway_);
-            // Before any event is taken: a charge whose step died before committing is refunded.
-            if (auto n = payment::reconcile(*gateway_, *payments_, *db_))
-                fmt::print("payment: refunded {} charges no payment refers to\n", n);
-        }
+        // The context itself, behind its front door, and its commands.
+        contexts::each([&](auto m) {
+            using module = typename decltype(m)::type;
+            if (module::name != name) return;
+            host_.emplace(kernel::context_host{*bus_, *db_, *wiring_, clock_, outside_});
+            context_ = std::make_shared<typename module::instance>(*host_);
+            std::static_pointer_cast<typename module::instance>(context_)->answer(commands_);
+        });
     }
 
     // Every event E this context publishes leaves, once its transaction committed, through
@@ -469,10 +447,10 @@ private:
         command_reply reply{c.request, false, {}, {}, -1, {}};
         try {
             auto parsed = json::parse(c.args);
-            if (!parsed.is_object()) throw platform::domain_error("a command's arguments are a JSON object");
+            if (!parsed.is_object()) throw kernel::domain_error("a command's arguments are a JSON object");
             reply.result = json::serialize(execute(c.op, parsed.as_object()));
             reply.ok = true;
-        } catch (const platform::domain_error& e) {
+        } catch (const kernel::domain_error& e) {
             reply.error = e.what();
             reply.refusal = static_cast<int>(e.kind());
             reply.code = e.code();
@@ -500,92 +478,21 @@ private:
     json::object execute(const std::string& op, const json::object& args) {
         const auto& name = options_.context;
         if (op == "ping") return {{"context", name}, {"pid", static_cast<std::int64_t>(::getpid())}};
-        if (name == "order" && op == "create_order") {
-            std::vector<events::order_line> lines;
-            auto* l = args.if_contains("lines");
-            if (!l || !l->is_array()) throw platform::domain_error("create_order needs 'lines': [[product, quantity], ...]");
-            for (auto& line : l->as_array()) {
-                if (!line.is_array() || line.as_array().size() != 2 || !line.as_array()[0].is_int64() ||
-                    !line.as_array()[1].is_int64())
-                    throw platform::domain_error("an order line is [product, quantity]");
-                lines.push_back({line.as_array()[0].as_int64(), line.as_array()[1].as_int64()});
-            }
-            std::vector<std::int64_t> coupons;
-            if (auto* cs = args.if_contains("coupons"); cs && cs->is_array())
-                for (auto& c : cs->as_array())
-                    if (c.is_int64()) coupons.push_back(c.as_int64());
-            return {{"order", order_s_->create(integer(args, "user"), lines, coupons)}};
-        }
-        if (name == "order" && op == "pay") {
-            auto card = args.if_contains("card");
-            auto method = card && card->is_bool() && card->as_bool() ? events::payment_method::card : events::payment_method::points;
-            return {{"attempt", order_s_->pay(integer(args, "order"), method)}};
-        }
-        if (name == "product" && op == "add_product")
-            return {{"product", product_s_->add(text(args, "name"), integer(args, "price"), integer(args, "stock"))}};
-        if (name == "coupon" && op == "define_coupon") {
-            auto today = now();
-            return {{"coupon", coupon_s_->define({0, text(args, "name"), text(args, "type"), integer(args, "amount"),
-                                                  integer(args, "stock"), 0, today - 3600, today + 30 * 86400,
-                                                  integer(args, "valid_for")})}};
-        }
-        if (name == "coupon" && op == "issue_coupon")
-            return {{"issued_coupon", coupon_s_->issue(integer(args, "coupon"), integer(args, "user"))}};
-        if (name == "point" && op == "charge_points") {
-            point_s_->charge(integer(args, "user"), integer(args, "amount"));
-            return {};
-        }
-        if (name == "point" && op == "balance") return {{"balance", point_s_->balance(integer(args, "user"))}};
-        if (name == "product" && op == "search_products")
-            return {{"products", products_view(product_s_->search(text(args, "name"), integer(args, "min_price"),
-                                                                  integer(args, "max_price")))}};
-        if (name == "coupon" && op == "coupons_of") return {{"coupons", coupons_view(coupon_s_->of_user(integer(args, "user")))}};
-        if (name == "order" && op == "order") { // the order, and its payment's id for the payment process to show
-            auto id = integer(args, "order");
-            auto found = db_->read([&] { return orders_->find(id); });
-            if (!found) return {{"order", nullptr}, {"payment", 0}};
-            return {{"order", order_view(*found, nullptr)}, {"payment", found->payment_id}};
-        }
-        if (name == "payment" && op == "payment") {
-            auto id = integer(args, "payment");
-            return {{"payment", payment_view(db_->read([&] { return payments_->find(id); }))}};
-        }
-        if (name == "order" && op == "order_status") {
-            auto id = integer(args, "order");
-            auto found = db_->read([&] { return orders_->find(id); });
-            return {{"status", found ? found->status : std::string{"NONE"}}};
-        }
-        // The world around the shop, for the scenarios: a step's next call fails, the card
-        // gateway or the data platform misbehaves, the coupon context's clock moves on.
+        if (op == "activity") return activity();
+        // The world around the shop, for the scenarios: a step's next call fails.
         if (op == "fail_step" && participant_) {
-            auto step = text(args, "step");
+            auto step = kernel::text(args, "step");
             if (!step.starts_with(name + "/"))
-                throw platform::domain_error(fmt::format("'{}' is not a step of the {} context", step, name));
+                throw kernel::domain_error(fmt::format("'{}' is not a step of the {} context", step, name));
             faults_.fail(step, faults_.calls(step) + 1);
             return {};
         }
-        if (name == "payment" && op == "set_card") {
-            auto b = behaviour_named<card_behaviour>(card_behaviour_names, text(args, "behaviour"));
-            if (!b) throw platform::domain_error(platform::refusal::invalid_input, "invalid_field", "no such card behaviour");
-            gateway_->set(static_cast<payment::card_gateway::behaviour>(*b));
-            return {};
-        }
-        if (name == "data_platform" && op == "set_data_platform") {
-            auto b = behaviour_named<platform_behaviour>(platform_behaviour_names, text(args, "behaviour"));
-            if (!b) throw platform::domain_error(platform::refusal::invalid_input, "invalid_field", "no such platform behaviour");
-            platform_api_->set(static_cast<data_platform::api::behaviour>(*b));
-            return {};
-        }
-        if (name == "coupon" && op == "advance_clock") {
-            clock_offset_ += integer(args, "seconds");
-            return {{"now", now()}};
-        }
-        if (op == "activity") return activity();
-        throw platform::domain_error(fmt::format("the {} process has no operation '{}'", name, op));
+        if (auto* command = commands_.find(op)) return (*command)(args);
+        throw kernel::domain_error(fmt::format("the {} process has no operation '{}'", name, op));
     }
 
     serve_options options_;
-    std::unique_ptr<command_shop> web_shop_;
+    std::unique_ptr<six_processes> web_shop_;
 #ifdef SHOP_WITH_HTTP
     std::unique_ptr<http_service> web_api_;
 #endif
@@ -604,32 +511,27 @@ private:
     std::uint64_t reply_ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
     std::atomic<std::uint64_t> replies_{0};
 
-    std::optional<data_platform::api> platform_api_;
     choreo::saga::fault_injector faults_;
-    std::atomic<std::int64_t> clock_offset_{0};
+    // The shop's clock: the system's, moved on by the scenarios' advance_clock.
+    kernel::clock clock_{[] { return static_cast<std::int64_t>(std::time(nullptr)); }};
+    kernel::outside_systems outside_{[this](std::string_view name) { return path_of(name); }};
 
-    std::unique_ptr<platform::database> db_;
-    std::unique_ptr<platform::journal> journal_;
+    std::unique_ptr<kernel::database> db_;
+    std::unique_ptr<kernel::journal> journal_;
     std::unique_ptr<choreo::bus> bus_;
     std::unique_ptr<choreo::sqlite::outbox_store> outbox_store_;
-    std::unique_ptr<platform::outbox> outbox_;
-    platform::outboxes durable_;
+    std::unique_ptr<kernel::outbox> outbox_;
+    kernel::outboxes durable_;
     std::unique_ptr<redis::saga_store> store_;
     std::optional<choreo::saga::runtime> sagas_;
     std::unique_ptr<choreo::saga::participant> participant_;
     std::optional<redis::saga_bridge> bridge_;
-    std::optional<platform::wiring> wiring_;
+    std::optional<kernel::wiring> wiring_;
 
-    std::optional<order::repository> orders_;
-    std::optional<product::repository> products_;
-    std::optional<coupon::repository> coupons_;
-    std::optional<point::repository> points_;
-    std::optional<payment::repository> payments_;
-    std::optional<payment::card_gateway> gateway_;
-    std::optional<order::service> order_s_;
-    std::optional<product::service> product_s_;
-    std::optional<coupon::service> coupon_s_;
-    std::optional<point::service> point_s_;
+    // The context this process runs, behind its front door, and the commands it answers.
+    std::optional<kernel::context_host> host_;
+    std::shared_ptr<void> context_;
+    kernel::command_table commands_;
 };
 
 } // namespace

@@ -1,5 +1,5 @@
-#include "remote_shop.hpp"
-#include "children.hpp"
+#include "scenario_processes.hpp"
+#include "child_processes.hpp"
 
 #include <fmt/format.h>
 
@@ -7,8 +7,8 @@
 
 namespace shop::app {
 
-remote_shop::remote_shop(remote_options o)
-    : command_shop(command_shop_options{.redis_url = o.redis_url,
+scenario_processes::scenario_processes(scenario_processes_options o)
+    : six_processes(six_processes_options{.redis_url = o.redis_url,
                                         .prefix = o.prefix,
                                         .databases = o.directory / "db",
                                         .settle_timeout = o.settle_timeout}),
@@ -28,9 +28,9 @@ remote_shop::remote_shop(remote_options o)
     }
 }
 
-std::vector<std::string> remote_shop::stop() { return processes_->stop(); }
+std::vector<std::string> scenario_processes::stop() { return processes_->stop(); }
 
-remote_shop::~remote_shop() {
+scenario_processes::~scenario_processes() {
     (void)processes_->stop();
     try {
         remove_keys();
@@ -44,14 +44,14 @@ remote_shop::~remote_shop() {
     }
 }
 
-std::string remote_shop::keep_files() {
+std::string scenario_processes::keep_files() {
     keep_ = true;
     return options_.directory.string();
 }
 
-std::string remote_shop::logs() const { return processes_->logs(); }
+std::string scenario_processes::logs() const { return processes_->logs(); }
 
-std::vector<std::string> remote_shop::incidents() {
+std::vector<std::string> scenario_processes::incidents() {
     std::vector<std::string> lines;
     for (auto name : serving_processes::names) {
         std::istringstream log{read_text_file(options_.directory / (std::string{name} + ".log"))};

@@ -2,7 +2,7 @@
 // shuts down gracefully.
 
 #include "http.hpp"
-#include "shop.hpp"
+#include "../app/one_process.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -26,8 +26,7 @@
 
 #include <choreo/sqlite/database.hpp>
 
-#include "../payment/card_gateway.hpp"
-#include "../platform/wiring.hpp"
+#include "../kernel/errors.hpp"
 
 namespace shop::app {
 
@@ -62,13 +61,13 @@ response error_response(const api_error& e, unsigned version) {
     return json_response(e.status, json::object{{"error", json::object{{"code", e.code}, {"message", e.message}}}}, version);
 }
 
-http::status status_of(platform::refusal kind) {
+http::status status_of(kernel::refusal kind) {
     switch (kind) {
-    case platform::refusal::invalid_input: return http::status::bad_request;
-    case platform::refusal::not_found: return http::status::not_found;
-    case platform::refusal::conflict: return http::status::conflict;
-    case platform::refusal::forbidden: return http::status::forbidden;
-    case platform::refusal::rule_violated: return http::status::unprocessable_entity;
+    case kernel::refusal::invalid_input: return http::status::bad_request;
+    case kernel::refusal::not_found: return http::status::not_found;
+    case kernel::refusal::conflict: return http::status::conflict;
+    case kernel::refusal::forbidden: return http::status::forbidden;
+    case kernel::refusal::rule_violated: return http::status::unprocessable_entity;
     }
     return http::status::unprocessable_entity;
 }
@@ -87,7 +86,7 @@ std::int64_t whole_number(std::string_view text, std::string_view what) {
 
 class api {
 public:
-    explicit api(shop_api& s) : shop_(s) {}
+    explicit api(storefront& s) : shop_(s) {}
 
     // Never throws: every failure becomes an error response.
     response handle(const request& req) {
@@ -95,10 +94,10 @@ public:
             return route(req);
         } catch (const api_error& e) {
             return error_response(e, req.version());
-        } catch (const platform::domain_error& e) {
+        } catch (const kernel::domain_error& e) {
             return error_response({status_of(e.kind()), e.code(), e.what()}, req.version());
-        } catch (const payment::gateway_timeout& e) {
-            return error_response({http::status::service_unavailable, "card_gateway_unavailable", e.what()}, req.version());
+        } catch (const kernel::outside_unavailable& e) {
+            return error_response({http::status::service_unavailable, e.code(), e.what()}, req.version());
         } catch (const choreo::sqlite::sqlite_error& e) {
             return error_response({http::status::service_unavailable, "storage_unavailable", e.what()}, req.version());
         } catch (const std::exception& e) {
@@ -351,7 +350,7 @@ private:
         return std::string{v->as_string()};
     }
 
-    shop_api& shop_;
+    storefront& shop_;
 };
 
 class server;
@@ -389,7 +388,7 @@ private:
 
 class server {
 public:
-    server(net::io_context& io, shop_api& s, const http_options& o) : io_(io), acceptor_(io), api_(s), options_(o) {
+    server(net::io_context& io, storefront& s, const http_options& o) : io_(io), acceptor_(io), api_(s), options_(o) {
         tcp::endpoint endpoint{net::ip::make_address(o.address), o.port};
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -488,14 +487,14 @@ void session::write(response res) {
 } // namespace
 
 struct http_service::impl {
-    impl(shop_api& s, const http_options& o) : io(static_cast<int>(o.threads)), srv(io, s, o) {}
+    impl(storefront& s, const http_options& o) : io(static_cast<int>(o.threads)), srv(io, s, o) {}
     net::io_context io;
     server srv;
     std::vector<std::thread> threads;
     std::mutex stop_mutex;
 };
 
-http_service::http_service(shop_api& shop, const http_options& options) {
+http_service::http_service(storefront& shop, const http_options& options) {
     if (options.threads == 0) throw std::invalid_argument("--threads must be at least 1");
     impl_ = std::make_unique<impl>(shop, options);
 }
@@ -530,7 +529,7 @@ extern "C" void request_http_stop(int) { http_stop_requested = true; }
 
 int serve_http(const http_options& o) {
     if (o.directory.empty()) throw std::invalid_argument("serve --http needs --dir, where the databases are kept");
-    shop s{config{.mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
+    one_process s{config{.mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
     http_service service{s, o};
     std::signal(SIGINT, request_http_stop);
     std::signal(SIGTERM, request_http_stop);

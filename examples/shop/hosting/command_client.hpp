@@ -22,7 +22,7 @@ namespace shop::app {
 // A command the process refused (a broken business rule) or could not run.
 class command_failed : public std::runtime_error {
 public:
-    // `refusal`: the platform::refusal as a number when a business rule refused it, else -1.
+    // `refusal`: the kernel::refusal as a number when a business rule refused it, else -1.
     command_failed(const std::string& message, int refusal = -1, std::string code = {})
         : std::runtime_error(message), refusal_(refusal), code_(std::move(code)) {}
     [[nodiscard]] int refusal() const noexcept { return refusal_; }
@@ -33,17 +33,21 @@ private:
     std::string code_;
 };
 
-class shop_client {
+class command_client {
 public:
     // Keys and streams under `prefix`, as `shop serve --prefix` uses them.
-    shop_client(const std::string& redis_url, std::string prefix);
-    ~shop_client();
-    shop_client(const shop_client&) = delete;
-    shop_client& operator=(const shop_client&) = delete;
+    command_client(const std::string& redis_url, std::string prefix);
+    ~command_client();
+    command_client(const command_client&) = delete;
+    command_client& operator=(const command_client&) = delete;
 
     // Sends `op` to `context` and waits for its answer; throws command_failed when refused,
     // std::runtime_error when no answer came within `timeout`.
     boost::json::object call(std::string_view context, std::string op, const boost::json::object& args,
+                             std::chrono::milliseconds timeout = std::chrono::seconds{30});
+    // Sends `op` to the process that answers it: the context whose module lists it
+    // (contexts.hpp), or the data platform's.
+    boost::json::object call(std::string op, const boost::json::object& args,
                              std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
     // The saga's outcome once it ended; nullopt if it has not by `deadline`. The end is

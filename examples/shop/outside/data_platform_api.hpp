@@ -4,7 +4,9 @@
 // inbox keyed by event id, so a send repeated after a crash is acknowledged but not
 // recorded twice. With a directory, its database is a file and survives a restart.
 
+#include <array>
 #include <chrono>
+#include <string_view>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
@@ -16,14 +18,15 @@
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/inbox_store.hpp>
 
-namespace shop::data_platform {
+namespace shop::outside {
 
-class api {
+class data_platform_api {
 public:
     enum class behaviour { up, down, slow };
+    static constexpr std::array<std::string_view, 3> behaviour_names{"up", "down", "slow"};
 
     // ":memory:" or a file path.
-    explicit api(const std::string& path) : db_(path), inbox_(db_) {
+    explicit data_platform_api(const std::string& path) : db_(path), inbox_(db_) {
         db_.execute("CREATE TABLE IF NOT EXISTS received (seq INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, "
                     "price INTEGER NOT NULL)");
     }
@@ -77,4 +80,4 @@ private:
     choreo::sqlite::inbox_store inbox_;
 };
 
-} // namespace shop::data_platform
+} // namespace shop::outside

@@ -2,10 +2,10 @@
 // through Redis (commands on a stream, saga ends from the saga bridge's stream), shows
 // progress, and ends with throughput, latency percentiles and an audit of every database.
 
-#include "audit.hpp"
-#include "client.hpp"
-#include "processes.hpp"
-#include "remote.hpp"
+#include "../app/audit.hpp"
+#include "command_client.hpp"
+#include "serve_and_load.hpp"
+#include "streams.hpp"
 
 #include <boost/json.hpp>
 
@@ -40,12 +40,12 @@ struct catalog {
     std::int64_t stock = 0, points = 0;
 };
 
-catalog set_up(shop_client& shop, const load_options& o) {
+catalog set_up(command_client& shop, const load_options& o) {
     catalog c;
     c.stock = std::max<std::int64_t>(1, static_cast<std::int64_t>(o.orders * 8 / (5 * o.products)));
     c.points = 2000;
     for (std::size_t i = 0; i < o.products; ++i) {
-        auto id = shop.call("product", "add_product",
+        auto id = shop.call("add_product",
                             {{"name", fmt::format("item-{}", i + 1)},
                              {"price", static_cast<std::int64_t>(100 + 50 * i)},
                              {"stock", c.stock}})
@@ -54,7 +54,7 @@ catalog set_up(shop_client& shop, const load_options& o) {
         c.products.push_back(id);
         c.initial_stock[id] = c.stock;
     }
-    auto coupon = shop.call("coupon", "define_coupon",
+    auto coupon = shop.call("define_coupon",
                             {{"name", "welcome"},
                              {"type", "FIXED"},
                              {"amount", 50},
@@ -65,8 +65,8 @@ catalog set_up(shop_client& shop, const load_options& o) {
     for (std::int64_t user = 1; user <= static_cast<std::int64_t>(o.users); ++user) {
         for (int n = 0; n < 2; ++n)
             c.coupons_of[user].push_back(
-                shop.call("coupon", "issue_coupon", {{"coupon", coupon}, {"user", user}}).at("issued_coupon").as_int64());
-        shop.call("point", "charge_points", {{"user", user}, {"amount", c.points}});
+                shop.call("issue_coupon", {{"coupon", coupon}, {"user", user}}).at("issued_coupon").as_int64());
+        shop.call("charge_points", {{"user", user}, {"amount", c.points}});
     }
     return c;
 }
@@ -85,7 +85,7 @@ struct tally {
 };
 
 // One order: create it, wait for its creation saga; if created, pay it and wait again.
-void run_order(shop_client& shop, const load_options& o, const catalog& c, std::size_t index,
+void run_order(command_client& shop, const load_options& o, const catalog& c, std::size_t index,
                clock_type::time_point deadline, tally& t) {
     std::mt19937_64 rng{o.seed * 1'000'003 + index};
     auto user = static_cast<std::int64_t>(1 + rng() % o.users);
@@ -108,14 +108,14 @@ void run_order(shop_client& shop, const load_options& o, const catalog& c, std::
         if (!problem.empty()) t.problems.push_back(std::move(problem));
     };
     try {
-        auto id = shop.call("order", "create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}})
+        auto id = shop.call("create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}})
                       .at("order")
                       .as_int64();
         auto created = shop.wait_ended(std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()},
                                        deadline);
         if (!created) return finish(outcome::unfinished, 0, fmt::format("order {}: its creation saga did not end", id));
         if (*created != choreo::saga::saga_status::completed) return finish(outcome::cancelled, 1);
-        auto attempt = shop.call("order", "pay", {{"order", id}, {"card", by_card}}).at("attempt").as_int64();
+        auto attempt = shop.call("pay", {{"order", id}, {"card", by_card}}).at("attempt").as_int64();
         auto paid = shop.wait_ended(
             std::string{choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)).view()}, deadline);
         if (!paid) return finish(outcome::unfinished, 1, fmt::format("order {}: its payment saga did not end", id));
@@ -136,7 +136,7 @@ double percentile(std::vector<double> values, double p) {
 
 // Every invariant of the shop over the five databases, the card gateway's books, the data
 // platform's and the saga store; empty when all hold.
-std::vector<std::string> audit(shop_client& shop, const load_options& o, const catalog& c) {
+std::vector<std::string> audit(command_client& shop, const load_options& o, const catalog& c) {
     std::optional<serving_databases> databases;
     try {
         databases.emplace(o.directory);
@@ -176,7 +176,7 @@ int load(const load_options& o) {
     if (o.directory.empty()) throw std::invalid_argument("load needs --dir, the serving processes' directory, for its audit");
     fmt::print("load: {} orders, {} at a time, through {} (keys under '{}')\n", o.orders, o.concurrency, o.redis_url,
                o.prefix);
-    shop_client shop{o.redis_url, o.prefix};
+    command_client shop{o.redis_url, o.prefix};
     for (auto name : process_names) {
         auto pong = shop.call(name, "ping", {}, std::chrono::seconds{60});
         fmt::print("  {:<13} process {} is up\n", name, pong.at("pid").as_int64());

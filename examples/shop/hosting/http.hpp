@@ -4,7 +4,7 @@
 // (there is no authentication); a user never sees or spends another user's orders,
 // coupons or points.
 
-#include "shop_api.hpp"
+#include "../app/storefront.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -22,11 +22,11 @@ struct http_options {
     std::size_t body_limit = 64 * 1024;
 };
 
-// The API over any shop: the one-process shop, or the six processes' (command_shop) from
+// The API over any shop: the one-process shop, or the six processes' (six_processes) from
 // the order process. Listens when constructed (throws if it cannot), serves from start().
 class http_service {
 public:
-    http_service(shop_api& shop, const http_options& options);
+    http_service(storefront& shop, const http_options& options);
     ~http_service(); // stop()
     http_service(const http_service&) = delete;
     http_service& operator=(const http_service&) = delete;

@@ -1,9 +1,9 @@
 #pragma once
 // The shop as six processes behind the scenarios' interface: it starts the six `shop serve`
-// processes on a directory and a key prefix of its own and drives them as a command_shop.
+// processes on a directory and a key prefix of its own and drives them as a six_processes.
 // A scenario run on it is the same code as on the one-process shop (always in saga mode).
 
-#include "command_shop.hpp"
+#include "six_processes.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -14,7 +14,7 @@ namespace shop::app {
 
 class serving_processes;
 
-struct remote_options {
+struct scenario_processes_options {
     std::string program;             // the shop program, run as `program serve ...`
     std::string redis_url;
     std::string kafka_url;           // with one, the events between the processes go over Kafka
@@ -23,15 +23,15 @@ struct remote_options {
     std::chrono::seconds settle_timeout{60};
 };
 
-class remote_shop final : public command_shop {
+class scenario_processes final : public six_processes {
 public:
     // Starts the six processes and waits until each answers.
-    explicit remote_shop(remote_options o);
+    explicit scenario_processes(scenario_processes_options o);
     // Stops the processes, deletes the keys under the prefix, and the directory unless kept.
-    ~remote_shop() override;
+    ~scenario_processes() override;
 
     // What the processes reported on their error output (incidents, dead letters).
-    [[nodiscard]] std::vector<std::string> incidents() override;
+    [[nodiscard]] std::vector<std::string> incidents();
 
     // Stops the processes (SIGTERM); returns those that did not exit cleanly.
     std::vector<std::string> stop();
@@ -41,7 +41,7 @@ public:
     [[nodiscard]] std::string logs() const;
 
 private:
-    remote_options options_;
+    scenario_processes_options options_;
     std::unique_ptr<serving_processes> processes_;
     bool keep_ = false;
 };

@@ -1,7 +1,10 @@
-#include "client.hpp"
+#include "command_client.hpp"
+
+#include "../contexts.hpp"
+#include "../data_platform/module.hpp"
 #include "io_thread.hpp"
-#include "processes.hpp"
-#include "remote.hpp"
+#include "serve_and_load.hpp"
+#include "streams.hpp"
 
 #include <choreo/redis.hpp>
 
@@ -55,7 +58,7 @@ const redis::reply* field(const redis::reply& pairs, std::string_view name) {
 
 } // namespace
 
-struct shop_client::impl {
+struct command_client::impl {
     impl(const std::string& url, std::string p)
         : prefix(std::move(p)), client(fmt::format("client-{}-{}", ::getpid(), std::random_device{}())),
           options(connection_options(url)), writer(io.executor(), options), reply_reader(io.executor(), options),
@@ -103,7 +106,7 @@ struct shop_client::impl {
     std::map<std::string, choreo::saga::saga_status> ended;
 };
 
-shop_client::shop_client(const std::string& redis_url, std::string prefix)
+command_client::command_client(const std::string& redis_url, std::string prefix)
     : impl_(std::make_unique<impl>(redis_url, std::move(prefix))) {
     auto& s = *impl_;
     s.replies.on<command_reply>([&s](const command_reply& r, const choreo::envelope&) {
@@ -125,7 +128,7 @@ shop_client::shop_client(const std::string& redis_url, std::string prefix)
     s.sagas.start();
 }
 
-shop_client::~shop_client() {
+command_client::~command_client() {
     impl_->replies.stop();
     impl_->sagas.stop();
     // Nobody reads this client's replies or its group of the sagas stream again.
@@ -136,7 +139,15 @@ shop_client::~shop_client() {
     }
 }
 
-json::object shop_client::call(std::string_view context, std::string op, const json::object& args,
+json::object command_client::call(std::string op, const json::object& args, std::chrono::milliseconds timeout) {
+    auto owner = contexts::owner_of(op);
+    for (auto c : data_platform::module::commands)
+        if (c == op) owner = data_platform::module::name;
+    if (owner.empty()) throw std::invalid_argument("no process answers the command '" + op + "'");
+    return call(owner, std::move(op), args, timeout);
+}
+
+json::object command_client::call(std::string_view context, std::string op, const json::object& args,
                                std::chrono::milliseconds timeout) {
     auto& s = *impl_;
     auto number = ++s.requests;
@@ -170,7 +181,7 @@ json::object shop_client::call(std::string_view context, std::string op, const j
     return json::parse(reply.result).as_object();
 }
 
-std::optional<choreo::saga::saga_status> shop_client::wait_ended(const std::string& key, clock_type::time_point deadline) {
+std::optional<choreo::saga::saga_status> command_client::wait_ended(const std::string& key, clock_type::time_point deadline) {
     auto& s = *impl_;
     for (;;) {
         auto next_look = std::min(deadline, clock_type::now() + std::chrono::seconds{1});
@@ -187,15 +198,15 @@ std::optional<choreo::saga::saga_status> shop_client::wait_ended(const std::stri
     }
 }
 
-std::uint64_t shop_client::found_in_store() const noexcept { return impl_->found_in_store.load(); }
+std::uint64_t command_client::found_in_store() const noexcept { return impl_->found_in_store.load(); }
 
-std::optional<choreo::saga::saga_record> shop_client::saga(const std::string& key) { return impl_->store.get(key); }
+std::optional<choreo::saga::saga_record> command_client::saga(const std::string& key) { return impl_->store.get(key); }
 
-std::optional<std::string> shop_client::holder(const std::string& marker) {
+std::optional<std::string> command_client::holder(const std::string& marker) {
     return impl_->store.holder(marker, std::chrono::system_clock::now());
 }
 
-std::vector<std::string> shop_client::unsettled_streams() {
+std::vector<std::string> command_client::unsettled_streams() {
     auto& s = *impl_;
     std::vector<std::string> left;
     auto commands = commands_stream(s.prefix, ""), replies = replies_stream(s.prefix, "");
@@ -228,7 +239,7 @@ std::vector<std::string> shop_client::unsettled_streams() {
     return left;
 }
 
-void shop_client::remove_keys() {
+void command_client::remove_keys() {
     impl_->replies.stop(); // a reader would create its stream and group again
     impl_->sagas.stop();
     for (auto& key : impl_->scan("")) (void)impl_->writer.command({"UNLINK", key}).value();

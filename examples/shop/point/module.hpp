@@ -1,0 +1,60 @@
+#pragma once
+// The point context's front door: users' point balances, the step that spends points on a
+// payment, and the commands that charge points and tell a balance.
+
+#include <array>
+#include <string_view>
+
+#include "../kernel/context.hpp"
+#include "listeners.hpp"
+#include "publisher.hpp"
+#include "repository.hpp"
+#include "service.hpp"
+
+namespace shop::point {
+
+struct module {
+    static constexpr std::string_view name = "point";
+    using publisher = shop::point::publisher;
+    static constexpr std::array<std::string_view, 2> commands{"charge_points", "balance"};
+
+    class instance {
+    public:
+        explicit instance(kernel::context_host& host) : points_(host.db), service_(host.bus, host.db, points_) {
+            points_.create_schema();
+            wire(host.wiring, points_);
+        }
+        void answer(kernel::command_table& table) {
+            table.add("charge_points", [this](const boost::json::object& args) {
+                service_.charge(kernel::integer(args, "user"), kernel::integer(args, "amount"));
+                return boost::json::object{};
+            });
+            table.add("balance", [this](const boost::json::object& args) {
+                return boost::json::object{{"balance", service_.balance(kernel::integer(args, "user"))}};
+            });
+        }
+
+    private:
+        repository points_;
+        service service_;
+    };
+
+    // "points": every user's balance with what was charged, used and refunded.
+    static void read(kernel::database& db, boost::json::object& out) {
+        repository points{db};
+        out["points"] = db.read([&] {
+            boost::json::array a;
+            for (auto& [user, balance] : points.balances()) {
+                auto t = points.history(user);
+                a.push_back(boost::json::object{{"user", user},
+                                                {"balance", balance},
+                                                {"charged", t.charged},
+                                                {"used", t.used},
+                                                {"refunded", t.refunded}});
+            }
+            return a;
+        });
+    }
+};
+
+} // namespace shop::point
