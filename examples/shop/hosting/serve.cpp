@@ -8,6 +8,7 @@
 #ifdef SHOP_WITH_HTTP
 #include "http.hpp"
 #endif
+#include "event_transport.hpp"
 #include "io_thread.hpp"
 #include "serve_and_load.hpp"
 #include "streams.hpp"
@@ -19,9 +20,6 @@
 
 #include <choreo/choreo.hpp>
 #include <choreo/redis.hpp>
-#ifdef SHOP_WITH_KAFKA
-#include <choreo/kafka.hpp>
-#endif
 
 #include <atomic>
 #include <ctime>
@@ -90,29 +88,13 @@ class context_process {
 public:
     explicit context_process(serve_options o) : options_(std::move(o)) {
         bool known = options_.context == data_platform::module::name || contexts::known(options_.context);
-        if (!known) throw std::invalid_argument("no context '" + options_.context + "' (order, product, coupon, point, payment, data_platform)");
+        if (!known) {
+            std::string names;
+            for (auto n : process_names) names += (names.empty() ? "" : ", ") + std::string{n};
+            throw std::invalid_argument("no context '" + options_.context + "' (" + names + ")");
+        }
         if (options_.directory.empty()) throw std::invalid_argument("serve needs --dir, where its database is kept");
         std::filesystem::create_directories(options_.directory);
-        redis_options_ = redis::parse_url(options_.redis_url);
-        redis_options_.client_name = "shop-" + options_.context;
-        redis_options_.wait_for_server = std::chrono::minutes{10}; // a Redis restart is waited out, not an error
-        writer_ = std::make_unique<redis::connection>(io_.executor(), redis_options_);
-        publisher_ = std::make_unique<redis::stream_publisher<>>(*writer_, redis::trim_policy{.max_length = 1'000'000, .approximate = true});
-        if (!options_.kafka_url.empty()) {
-#ifdef SHOP_WITH_KAFKA
-            kafka_options_ = choreo::kafka::client_options::from_url(options_.kafka_url);
-            kafka_options_.settings.emplace("client.id", "shop-" + options_.context + "." + options_.instance);
-            // librdkafka's errors go to the log; its warnings (a coordinator still loading, a
-            // broker connection retried) are routine here. With debug=... in the URL, all it says.
-            kafka_options_.log = [context = options_.context, all = kafka_options_.settings.contains("debug")](
-                                     int level, const std::string& facility, const std::string& message) {
-                if (level <= 3 || all) fmt::print(stderr, "{}: kafka {}: {}\n", context, facility, message);
-            };
-            kafka_publisher_ = std::make_unique<choreo::kafka::producer<>>(kafka_options_);
-#else
-            throw std::invalid_argument("this shop was built without Kafka (choreo::kafka)");
-#endif
-        }
 
         if (options_.context == data_platform::module::name) {
             (void)outside_.data_platform(); // its books exist from the start, for the audit to read
@@ -122,7 +104,7 @@ public:
                 for (auto n : decltype(publisher)::type::event_names())
                     if (n == choreo::event_type_name<taken>()) publishers.emplace_back(context);
             });
-            add_event_consumer<taken>(publishers, std::string{data_platform::module::listener},
+            transport_.consume<taken>(publishers, std::string{data_platform::module::listener},
                                       [this](const taken& e, const choreo::envelope& env) {
                                           // its inbox makes a redelivery harmless
                                           data_platform::module::take(outside_.data_platform(), e, env);
@@ -131,15 +113,12 @@ public:
         } else {
             build_context();
         }
-        add_consumer(commands_stream(options_.prefix, options_.context), "commands")
+        transport_.add_consumer(commands_stream(options_.prefix, options_.context), "commands")
             .on<command>([this](const command& c, const choreo::envelope&) { answer(c); });
     }
 
     ~context_process() {
-        for (auto& c : consumers_) c->stop();
-#ifdef SHOP_WITH_KAFKA
-        for (auto& c : kafka_consumers_) c->stop();
-#endif
+        transport_.stop();
         if (bridge_) bridge_->stop();
         if (sagas_) sagas_->drain();
         outbox_.reset(); // its relay delivers to the steps: gone before them
@@ -150,30 +129,13 @@ public:
     void run() {
         if (outbox_) outbox_->start();
         if (bridge_) bridge_->start();
-#ifdef SHOP_WITH_KAFKA
-        // Serving means reading: the Kafka consumers first join their groups (a fresh broker
-        // takes seconds to set up its group coordinator), then commands are taken.
-        for (auto& c : kafka_consumers_) c->start();
-        auto since = std::chrono::steady_clock::now();
-        bool told = false;
-        for (auto& c : kafka_consumers_)
-            while (!c->assigned() && !stop_requested && std::chrono::steady_clock::now() < since + std::chrono::seconds{120}) {
-                if (!told && std::chrono::steady_clock::now() > since + std::chrono::seconds{5}) {
-                    fmt::print("{}: waiting for the Kafka consumer group {} to give it partitions\n", options_.context,
-                               c->options().group);
-                    std::fflush(stdout);
-                    told = true;
-                }
-                std::this_thread::sleep_for(std::chrono::milliseconds{20});
-            }
-#endif
-        for (auto& c : consumers_) c->start();
+        transport_.start(stop_requested);
         // What a previous run of this process left unsettled (it was killed mid-saga).
         if (participant_)
             if (auto n = participant_->resume()) fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
         fmt::print("{}: serving (pid {}{}), database {}, Redis {}{}\n", options_.context, ::getpid(),
                    options_.instance == "1" ? "" : ", instance " + options_.instance, path_of(options_.context),
-                   redis_options_.where(), options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
+                   transport_.redis_options().where(), options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
         start_web_api();
         std::fflush(stdout);
         auto next_sweep = std::chrono::steady_clock::now();
@@ -193,7 +155,7 @@ public:
                 }
             }
         }
-        fmt::print("{}: stopping, {} events of other contexts taken\n", options_.context, events_taken());
+        fmt::print("{}: stopping, {} events of other contexts taken\n", options_.context, transport_.events_taken());
 #ifdef SHOP_WITH_HTTP
         if (web_api_) web_api_->stop(); // the requests in flight are answered first
 #endif
@@ -220,34 +182,14 @@ private:
     }
 
 
-    // The events of other contexts this process handled or dead-lettered since it started.
-    std::uint64_t events_taken() const {
-        std::uint64_t taken = 0;
-        for (auto& c : consumers_)
-            if (c->options().group != "commands") taken += c->handled() + c->dead_lettered();
-#ifdef SHOP_WITH_KAFKA
-        for (auto& c : kafka_consumers_) taken += c->handled() + c->dead_lettered();
-#endif
-        return taken;
-    }
-
     // What this process has done and has still to do, after waiting for its bus and its
     // scheduled saga retries to go idle: the client's settle() asks every process until the
     // work counts stop moving and nothing is pending anywhere.
     json::object activity() {
         if (sagas_) sagas_->drain();
-        std::uint64_t work = events_taken();
+        std::uint64_t work = transport_.events_taken();
         json::object out;
-#ifdef SHOP_WITH_KAFKA
-        // What the Kafka consumers have still to handle; -1 while one cannot tell (its group
-        // is forming or rebalancing, a broker is away).
-        std::int64_t lag = 0;
-        for (auto& c : kafka_consumers_) {
-            auto left = c->lag();
-            lag = !left || lag < 0 ? -1 : lag + *left;
-        }
-        if (!kafka_consumers_.empty()) out["kafka_lag"] = lag;
-#endif
+        if (auto lag = transport_.kafka_lag()) out["kafka_lag"] = *lag;
         if (outbox_) {
             auto counts = outbox_->counts();
             work += static_cast<std::uint64_t>(counts.delivered + counts.failed);
@@ -260,62 +202,6 @@ private:
 
     std::string path_of(std::string_view name) const {
         return (std::filesystem::path{options_.directory} / (std::string{name} + ".db")).string();
-    }
-
-    redis::stream_consumer<>& add_consumer(std::string stream, std::string group) {
-        readers_.push_back(std::make_unique<redis::connection>(io_.executor(), redis_options_));
-        redis::stream_consumer_options c;
-        c.stream = std::move(stream);
-        c.group = std::move(group);
-        c.consumer = options_.instance == "1" ? options_.context : options_.context + "." + options_.instance;
-        c.block = std::chrono::milliseconds{200};
-        c.retry_delay = std::chrono::milliseconds{200};
-        c.max_deliveries = 20;
-        c.on_dead_letter = [context = options_.context, stream = c.stream](const std::string& id, const std::string& why) {
-            fmt::print(stderr, "{}: entry {} of {} dead-lettered: {}\n", context, id, stream, why);
-        };
-        consumers_.push_back(std::make_unique<redis::stream_consumer<>>(*readers_.back(), std::move(c)));
-        return *consumers_.back();
-    }
-
-    // A consumer of the events of type E that `publishers` publish, in the group `group`: from
-    // each publisher's Redis stream, or with --kafka from their Kafka topics.
-    template <class E, class Handler>
-    void add_event_consumer(const std::vector<std::string>& publishers, const std::string& group, Handler handler) {
-#ifdef SHOP_WITH_KAFKA
-        if (kafka_publisher_) {
-            choreo::kafka::consumer_options c;
-            for (auto& publisher : publishers) {
-                c.topics.push_back(events_topic(options_.prefix, publisher, choreo::event_type_name<E>()));
-                (void)choreo::kafka::create_topic(kafka_options_, c.topics.back(), options_.kafka_partitions);
-            }
-            c.client = kafka_options_;
-            c.group = events_topic(options_.prefix, "group", group); // a legal name for the step's group
-            // One member of the group per process, reading every publisher's topic: two
-            // members of one group in one process, each with a topic of its own, made every
-            // join a rebalance of the other, and on a busy machine the group did not settle
-            // within two minutes.
-            // A static member (KIP-345): restarted after a crash, the process takes its
-            // partitions back at once instead of waiting out the dead member's session,
-            // and a dead member is noticed within six seconds (the broker's minimum).
-            // A further instance (of the data platform) is a dynamic member instead: stopped,
-            // it leaves the group at once and the first instance takes its partitions back
-            // (a static member would hold them for the session's six seconds).
-            if (options_.instance == "1") c.settings.emplace("group.instance.id", c.group);
-            c.settings.emplace("session.timeout.ms", "6000");
-            c.settings.emplace("heartbeat.interval.ms", "1000");
-            c.retry_delay = std::chrono::milliseconds{200};
-            c.max_attempts = 20;
-            c.on_dead_letter = [context = options_.context](const std::string& record, const std::string& why) {
-                fmt::print(stderr, "{}: record {} dead-lettered: {}\n", context, record, why);
-            };
-            kafka_consumers_.push_back(std::make_unique<choreo::kafka::consumer<>>(std::move(c)));
-            kafka_consumers_.back()->template on<E>(std::move(handler));
-            return;
-        }
-#endif
-        for (auto& publisher : publishers)
-            add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), group).template on<E>(handler);
     }
 
     void build_context() {
@@ -337,7 +223,7 @@ private:
             *bus_, *outbox_store_,
             choreo::durable::outbox_options{.relay_name = name, .relay = true, .poll_interval = std::chrono::milliseconds{50}});
         durable_.add(*outbox_);
-        store_ = std::make_unique<redis::saga_store>(*writer_, redis::saga_store_options{.prefix = options_.prefix});
+        store_ = std::make_unique<redis::saga_store>(transport_.writer(), redis::saga_store_options{.prefix = options_.prefix});
         sagas_.emplace(*bus_, *store_,
                        choreo::saga::runtime_options{
                            // A saga whose process died mid-step is rolled back at its deadline
@@ -358,8 +244,7 @@ private:
                                               i.saga, i.step, i.message);
                                }});
         participant_ = std::make_unique<choreo::saga::participant>(*sagas_, name, *db_);
-        bridge_reader_ = &*readers_.emplace_back(std::make_unique<redis::connection>(io_.executor(), redis_options_));
-        bridge_.emplace(*bus_, *writer_, *bridge_reader_,
+        bridge_.emplace(*bus_, transport_.writer(), transport_.new_reader(),
                         redis::saga_bridge_options{.stream = sagas_stream(options_.prefix), .process = name});
         wiring_.emplace(*bus_, participant_.get(), nullptr, name, &durable_);
         wiring_->journal_with(*journal_);
@@ -372,7 +257,7 @@ private:
         for_each_publisher([&](std::string_view publisher_context, auto publisher) {
             events_of<typename decltype(publisher)::type>::each([&](auto event) {
                 using E = typename decltype(event)::type;
-                if (publisher_context == name) export_to_stream<E>();
+                if (publisher_context == name) transport_.export_from<E>(*outbox_);
                 else others[choreo::event_type_name<E>()].emplace_back(publisher_context);
             });
         });
@@ -394,52 +279,13 @@ private:
         });
     }
 
-    // Every event E this context publishes leaves, once its transaction committed, through
-    // the outbox into E's stream (or topic). The relay hands its batch over and settles each
-    // row by the transport's answer, with no thread of the bus waiting for it; Redis or
-    // Kafka being away only delays the rows: they are retried.
-    template <class E>
-    void export_to_stream() {
-        choreo::durable::durable_options exported{.name = "redis/" + std::string{choreo::event_type_name<E>()},
-                                                  .retry = {.immediate_retries = 0,
-                                                            .delayed_retries = 100'000,
-                                                            .initial_delay = std::chrono::milliseconds{50},
-                                                            .backoff_multiplier = 2.0,
-                                                            .max_delay = std::chrono::seconds{1},
-                                                            .is_retryable = {}}};
-#ifdef SHOP_WITH_KAFKA
-        if (kafka_publisher_) {
-            auto topic = events_topic(options_.prefix, options_.context, choreo::event_type_name<E>());
-            (void)choreo::kafka::create_topic(kafka_options_, topic, options_.kafka_partitions);
-            kafka_publisher_->prepare(topic); // its first event goes out at once
-            // The row is delivered once Kafka acknowledged the record (its delivery report).
-            outbox_->subscribe_async<E>(
-                [this, topic](const E& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
-                    kafka_publisher_->async_publish(topic, e, env, std::move(report));
-                },
-                std::move(exported));
-            return;
-        }
-#endif
-        auto stream = events_stream(options_.prefix, options_.context, choreo::event_type_name<E>());
-        // The row is delivered once Redis answered the XADD.
-        outbox_->subscribe_async<E>(
-            [this, stream](const E& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
-                publisher_->async_publish(stream, e, env,
-                                          [report = std::move(report)](std::exception_ptr error, const std::string&) {
-                                              report(std::move(error));
-                                          });
-            },
-            std::move(exported));
-    }
-
     // A step of this context on an event E of other contexts reads each of their streams of E
     // in a consumer group named after the step; an entry is acknowledged once the step is done.
     template <class E>
     void import_from_streams(std::vector<std::string> publishers) {
         wiring_->import_with<E>([this, publishers](const std::string& listener,
                                                    std::function<void(const E&, const choreo::envelope&)> deliver) {
-            add_event_consumer<E>(publishers, listener, deliver);
+            transport_.consume<E>(publishers, listener, deliver);
         });
     }
 
@@ -463,7 +309,7 @@ private:
         // again rather than the command, which must not run twice.
         for (int attempt = 1;; ++attempt) {
             try {
-                publisher_->publish(c.reply_to, reply, env);
+                transport_.publisher().publish(c.reply_to, reply, env);
                 return;
             } catch (const std::exception& e) {
                 if (attempt == 30 || stop_requested) {
@@ -497,17 +343,7 @@ private:
     std::unique_ptr<http_service> web_api_;
 #endif
     io_thread io_;
-    redis::connection_options redis_options_;
-    std::unique_ptr<redis::connection> writer_;
-    std::vector<std::unique_ptr<redis::connection>> readers_;
-    redis::connection* bridge_reader_ = nullptr;
-    std::unique_ptr<redis::stream_publisher<>> publisher_;
-    std::vector<std::unique_ptr<redis::stream_consumer<>>> consumers_;
-#ifdef SHOP_WITH_KAFKA
-    choreo::kafka::client_options kafka_options_;
-    std::unique_ptr<choreo::kafka::producer<>> kafka_publisher_;
-    std::vector<std::unique_ptr<choreo::kafka::consumer<>>> kafka_consumers_;
-#endif
+    event_transport transport_{io_, options_};
     std::uint64_t reply_ids_high_ = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
     std::atomic<std::uint64_t> replies_{0};
 
