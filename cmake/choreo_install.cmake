@@ -27,6 +27,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/choreoConfigVersion
 install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/choreoConfigVersion.cmake
+  cmake/choreo_find_c_library.cmake
   cmake/choreo_find_hiredis.cmake
   cmake/choreo_find_rdkafka.cmake
   DESTINATION ${choreo_cmake_dir})

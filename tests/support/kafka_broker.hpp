@@ -4,6 +4,8 @@
 // test and stopped after it. The jars come from tools/kafka/pom.xml, which
 // scripts/lib/common.sh resolves with Maven (CHOREO_KAFKA_BROKER_LIBS names their folder).
 
+#include "server_process.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -76,37 +78,14 @@ public:
         pid_ = spawn({CHOREO_JAVA, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*",
                       "kafka.Kafka", (dir_ / "server.properties").string()},
                      dir_ / "broker.log");
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{90};
-        while (!accepts()) {
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("the Kafka broker exited at start; its log: " + log());
-            }
-            if (std::chrono::steady_clock::now() > deadline) {
-                stop();
-                throw std::runtime_error("the Kafka broker did not listen within 90 s; its log: " + log());
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds{50});
-        }
+        wait_until_it_answers(pid_, "the Kafka broker", std::chrono::seconds{90}, std::chrono::milliseconds{50},
+                              [this] { return accepts(); }, [this] { return log(); });
     }
 
     // Stops it: SIGKILL by default (as abrupt as a crash), or SIGTERM (a clean shutdown).
-    void stop(int signal = SIGKILL) {
-        if (pid_ <= 0) return;
-        ::kill(pid_, signal);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-    }
+    void stop(int signal = SIGKILL) { stop_server(pid_, signal); }
 
-    [[nodiscard]] std::string log() const {
-        std::ifstream in{dir_ / "broker.log"};
-        std::stringstream text;
-        text << in.rdbuf();
-        auto all = text.str();
-        return all.size() > 4000 ? "..." + all.substr(all.size() - 4000) : all;
-    }
+    [[nodiscard]] std::string log() const { return tail_of((dir_ / "broker.log").string()); }
 
 private:
     // N ports free on loopback now, all different (each held open until all are chosen).

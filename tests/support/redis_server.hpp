@@ -5,6 +5,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "server_process.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -89,36 +91,14 @@ public:
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-        while (!answers()) {
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("redis-server exited at start; its log: " + log());
-            }
-            if (std::chrono::steady_clock::now() > deadline) {
-                stop();
-                throw std::runtime_error("redis-server did not answer within 10 s; its log: " + log());
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds{10});
-        }
+        wait_until_it_answers(pid_, "redis-server", std::chrono::seconds{10}, std::chrono::milliseconds{10},
+                              [this] { return answers(); }, [this] { return log(); });
     }
 
     // Stops it (SIGKILL: as abrupt as a crash) and waits for it to be gone.
-    void stop() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-    }
+    void stop() { stop_server(pid_); }
 
-    [[nodiscard]] std::string log() const {
-        std::ifstream in{dir_ / "redis.log"};
-        std::stringstream text;
-        text << in.rdbuf();
-        return text.str();
-    }
+    [[nodiscard]] std::string log() const { return tail_of((dir_ / "redis.log").string()); }
 
 private:
     static unsigned short free_port() {

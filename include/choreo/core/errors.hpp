@@ -13,6 +13,20 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// @brief A failure of a layer that talks to a server (Redis, Kafka), with the layer's
+/// reason code: each layer derives its own type from it, so callers catch one layer's errors.
+template <class Errc>
+class coded_error : public error {
+public:
+    /// @brief An error of kind `code` with a readable message.
+    coded_error(Errc code, const std::string& message) : error(message), code_(code) {}
+    /// @brief Which kind of failure this is.
+    [[nodiscard]] Errc code() const noexcept { return code_; }
+
+private:
+    Errc code_;
+};
+
 /// @brief The library was used against its contract (committing twice, publishing into a
 /// finished unit of work, an impossible subscription).
 class usage_error : public error {

@@ -8,7 +8,7 @@
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
-#include <choreo/durable/detail/consumer_core.hpp>
+#include <choreo/durable/consumer_base.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/kafka/detail/client.hpp>
@@ -67,12 +67,14 @@ struct consumer_options {
 /// topic with the reason and the source's topic, partition and offset, and the consumer
 /// moves on. A new group starts from the topics' earliest records.
 template <class Codec = durable::json_codec>
-class consumer {
+class consumer : public durable::consumer_base<Codec> {
+    using base = durable::consumer_base<Codec>;
+
 public:
     /// @brief A consumer with `options`. Throws kafka_error(errc::bad_configuration) for
     /// settings librdkafka refuses, usage_error for missing topics or group.
     explicit consumer(consumer_options options, Codec codec = {})
-        : options_(std::move(options)), dead_letters_(options_.client), core_("kafka::consumer", std::move(codec)) {
+        : base("kafka::consumer", std::move(codec)), options_(std::move(options)), dead_letters_(options_.client) {
         if (options_.topics.empty() || options_.group.empty())
             throw usage_error("a Kafka consumer needs at least one topic and a group");
         if (options_.max_attempts == 0) options_.max_attempts = 1;
@@ -91,14 +93,7 @@ public:
         rd_kafka_poll_set_consumer(handle_.get());
     }
     ~consumer() { stop(); }
-    consumer(const consumer&) = delete;
-    consumer& operator=(const consumer&) = delete;
 
-    /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
-    template <class E, class Handler>
-    void on(Handler handler) {
-        core_.template on<E>(std::move(handler));
-    }
 
     /// @brief Joins the group and starts reading. Waits (up to the client's timeout) for the
     /// topics to be in the cluster's metadata first, so that the group's first assignment
@@ -106,26 +101,15 @@ public:
     /// creation (`topic.metadata.refresh.interval.ms`). Throws kafka_error(errc::unreachable)
     /// if no broker answers within the client's timeout.
     void start() {
-        if (!core_.claim_start()) return;
-        try {
-            subscribe();
-        } catch (...) {
-            core_.start_failed();
-            throw;
-        }
-        core_.launch([this] { loop(); });
+        this->start_loop([this] { subscribe(); }, [this] { loop(); });
     }
 
     /// @brief Stops after the record in hand, commits the stored offsets and leaves the
     /// group (its partitions go to the other members at once). Idempotent.
     void stop() {
-        if (core_.stop() && handle_) rd_kafka_consumer_close(handle_.get());
+        if (this->stop_loop() && handle_) rd_kafka_consumer_close(handle_.get());
     }
 
-    /// @brief Records handled (their handler returned) so far.
-    [[nodiscard]] std::uint64_t handled() const noexcept { return core_.handled(); }
-    /// @brief Records moved to the dead-letter topic so far.
-    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return core_.dead_lettered(); }
     /// @brief Errors the consumer met and kept going (a broker away, a topic not there yet).
     [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(); }
     /// @brief The last of those errors, or empty.
@@ -202,7 +186,7 @@ private:
     }
 
     void loop() {
-        while (!core_.stopping()) {
+        while (!this->stopping()) {
             rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
             if (!message) continue;
             if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -241,18 +225,18 @@ private:
         } catch (const durable::envelope_error& e) {
             return dead_letter(m, e.what());
         }
-        using result = durable::detail::handling::result;
+        using result = durable::handling::result;
         for (unsigned attempt = 1;; ++attempt) {
-            auto outcome = core_.hand(*decoded, options_.group);
+            auto outcome = this->hand(*decoded, options_.group);
             if (outcome.what == result::handled) break;
             if (outcome.what == result::dead_letter) return dead_letter(m, outcome.reason);
-            if (core_.stopping()) return; // not stored: the next member gets it again
+            if (this->stopping()) return; // not stored: the next member gets it again
             if (attempt >= options_.max_attempts)
                 return dead_letter(m, "failed " + std::to_string(attempt) + " times: " + outcome.reason);
             std::this_thread::sleep_for(options_.retry_delay);
         }
         store(m);
-        core_.count_handled();
+        this->count_handled();
     }
 
     // Done with the record: its offset is committed with the next commit.
@@ -292,7 +276,7 @@ private:
         std::string_view key{m->key ? static_cast<const char*>(m->key) : "", m->key ? m->key_len : 0};
         std::string_view value{m->payload ? static_cast<const char*>(m->payload) : "", m->payload ? m->len : 0};
         bool sent = false;
-        while (!sent && !core_.stopping()) {
+        while (!sent && !this->stopping()) {
             try {
                 dead_letters_.send_and_wait(topic, key, value, headers);
                 sent = true;
@@ -307,7 +291,7 @@ private:
         }
         if (!sent) return; // stopping: not stored, so the next member dead-letters it
         store(m);
-        core_.count_dead_letter();
+        this->count_dead_letter();
         if (options_.on_dead_letter) options_.on_dead_letter(where(m), reason);
     }
 
@@ -318,7 +302,6 @@ private:
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_; // per partition: the offset after the last handled
     std::atomic<std::uint64_t> errors_{0};
     std::string last_error_;
-    durable::detail::consumer_core<Codec> core_; // last: destroyed first, its loop's thread with it
 };
 
 } // namespace choreo::kafka

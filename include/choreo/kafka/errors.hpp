@@ -4,6 +4,9 @@
 
 #include <choreo/core/errors.hpp>
 
+#include <boost/describe/enum.hpp>
+#include <boost/describe/enum_to_string.hpp>
+
 #include <string>
 #include <string_view>
 
@@ -20,30 +23,15 @@ enum class errc {
     closed,            ///< the client was closed by its owner
 };
 
+BOOST_DESCRIBE_ENUM(errc, bad_configuration, unreachable, delivery_failed, timeout, topic, fatal, closed)
+
 /// @brief A short name for the reason.
-[[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
-    switch (code) {
-    case errc::bad_configuration: return "bad_configuration";
-    case errc::unreachable: return "unreachable";
-    case errc::delivery_failed: return "delivery_failed";
-    case errc::timeout: return "timeout";
-    case errc::topic: return "topic";
-    case errc::fatal: return "fatal";
-    case errc::closed: return "closed";
-    }
-    return "unknown";
-}
+[[nodiscard]] inline std::string_view to_string(errc code) noexcept { return boost::describe::enum_to_string(code, "unknown"); }
 
 /// @brief A failure talking to Kafka; code() says which kind.
-class kafka_error : public choreo::error {
+class kafka_error : public choreo::coded_error<errc> {
 public:
-    /// @brief An error of kind `code` with a readable message.
-    kafka_error(errc code, const std::string& message) : choreo::error(message), code_(code) {}
-    /// @brief Which kind of failure this is.
-    [[nodiscard]] errc code() const noexcept { return code_; }
-
-private:
-    errc code_;
+    using coded_error::coded_error; ///< an error of kind `code` with a readable message
 };
 
 } // namespace choreo::kafka

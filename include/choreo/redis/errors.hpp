@@ -4,6 +4,9 @@
 
 #include <choreo/core/errors.hpp>
 
+#include <boost/describe/enum.hpp>
+#include <boost/describe/enum_to_string.hpp>
+
 #include <string>
 #include <string_view>
 
@@ -22,32 +25,15 @@ enum class errc {
     closed,           ///< the connection was closed by its owner
 };
 
+BOOST_DESCRIBE_ENUM(errc, bad_url, unreachable, auth_failed, timeout, connection_lost, protocol, server_reply, overloaded, closed)
+
 /// @brief A short name for the reason.
-[[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
-    switch (code) {
-    case errc::bad_url: return "bad_url";
-    case errc::unreachable: return "unreachable";
-    case errc::auth_failed: return "auth_failed";
-    case errc::timeout: return "timeout";
-    case errc::connection_lost: return "connection_lost";
-    case errc::protocol: return "protocol";
-    case errc::server_reply: return "server_reply";
-    case errc::overloaded: return "overloaded";
-    case errc::closed: return "closed";
-    }
-    return "unknown";
-}
+[[nodiscard]] inline std::string_view to_string(errc code) noexcept { return boost::describe::enum_to_string(code, "unknown"); }
 
 /// @brief A failure talking to Redis; code() says which kind.
-class redis_error : public choreo::error {
+class redis_error : public choreo::coded_error<errc> {
 public:
-    /// @brief An error of kind `code` with a readable message.
-    redis_error(errc code, const std::string& message) : choreo::error(message), code_(code) {}
-    /// @brief Which kind of failure this is.
-    [[nodiscard]] errc code() const noexcept { return code_; }
-
-private:
-    errc code_;
+    using coded_error::coded_error; ///< an error of kind `code` with a readable message
 };
 
 } // namespace choreo::redis

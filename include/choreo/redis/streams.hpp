@@ -9,7 +9,7 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/durable/codec.hpp>
-#include <choreo/durable/detail/consumer_core.hpp>
+#include <choreo/durable/consumer_base.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/redis/connection.hpp>
@@ -176,11 +176,13 @@ struct stream_consumer_options {
 /// The connection given is used for blocking reads: give the consumer a connection of its
 /// own, whose command_timeout exceeds `block`.
 template <class Codec = durable::json_codec>
-class stream_consumer {
+class stream_consumer : public durable::consumer_base<Codec> {
+    using base = durable::consumer_base<Codec>;
+
 public:
     /// @brief A consumer on `redis` (its own connection, which must outlive it).
     stream_consumer(connection& redis, stream_consumer_options options, Codec codec = {})
-        : redis_(redis), options_(std::move(options)), core_("stream_consumer", std::move(codec)) {
+        : base("stream_consumer", std::move(codec)), redis_(redis), options_(std::move(options)) {
         if (options_.stream.empty() || options_.group.empty() || options_.consumer.empty())
             throw usage_error("a stream consumer needs a stream, a group and a consumer name");
         if (redis_.options().command_timeout <= options_.block)
@@ -189,45 +191,31 @@ public:
         if (options_.max_deliveries == 0) options_.max_deliveries = 1;
     }
     ~stream_consumer() { stop(); }
-    stream_consumer(const stream_consumer&) = delete;
-    stream_consumer& operator=(const stream_consumer&) = delete;
 
-    /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start() only.
-    template <class E, class Handler>
-    void on(Handler handler) {
-        core_.template on<E>(std::move(handler));
-    }
 
     /// @brief Creates the group if needed (reading from the stream's start) and starts reading.
     void start() {
-        if (!core_.claim_start()) return;
-        try {
-            auto created = redis_.pipeline({{"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"}})[0];
-            if (created.is_error() && !created.text.starts_with("BUSYGROUP"))
-                throw redis_error(errc::server_reply, "cannot create consumer group " + options_.group + ": " + created.text);
-        } catch (...) {
-            core_.start_failed();
-            throw;
-        }
-        core_.launch([this] { loop(); });
+        this->start_loop([this] { create_group(); }, [this] { loop(); });
     }
 
     /// @brief Stops after the current read (at most `block`) and the entries in hand.
-    void stop() { core_.stop(); }
+    void stop() { this->stop_loop(); }
 
-    /// @brief Entries handled and acknowledged so far.
-    [[nodiscard]] std::uint64_t handled() const noexcept { return core_.handled(); }
-    /// @brief Entries moved to the dead-letter stream so far.
-    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return core_.dead_lettered(); }
     /// @brief Failures of the read loop itself (Redis away); it keeps retrying.
     [[nodiscard]] std::uint64_t read_failures() const noexcept { return read_failures_.load(); }
     /// @brief The settings, with defaults filled in.
     [[nodiscard]] const stream_consumer_options& options() const noexcept { return options_; }
 
 private:
+    void create_group() {
+        auto created = redis_.pipeline({{"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"}})[0];
+        if (created.is_error() && !created.text.starts_with("BUSYGROUP"))
+            throw redis_error(errc::server_reply, "cannot create consumer group " + options_.group + ": " + created.text);
+    }
+
     void loop() {
         auto next_reclaim = std::chrono::steady_clock::now();
-        while (!core_.stopping()) {
+        while (!this->stopping()) {
             try {
                 if (std::chrono::steady_clock::now() >= next_reclaim) {
                     reclaim();
@@ -281,7 +269,7 @@ private:
         std::vector<std::string_view> command{"XACK", options_.stream, options_.group};
         command.insert(command.end(), to_ack_.begin(), to_ack_.end());
         redis_.command(command);
-        core_.count_handled(handled_in_batch_);
+        this->count_handled(handled_in_batch_);
         to_ack_.clear();
         handled_in_batch_ = 0;
     }
@@ -295,8 +283,8 @@ private:
         } catch (const entry_error& e) {
             return dead_letter(entry, e.what());
         }
-        using result = durable::detail::handling::result;
-        auto outcome = core_.hand(*decoded, options_.group);
+        using result = durable::handling::result;
+        auto outcome = this->hand(*decoded, options_.group);
         if (outcome.what == result::dead_letter) return dead_letter(entry, outcome.reason);
         if (outcome.what == result::retry) {
             if (delivery >= options_.max_deliveries)
@@ -327,7 +315,7 @@ private:
         redis_.command(detail::views(command));
         to_ack_.push_back(id);
         forget_error(id);
-        core_.count_dead_letter();
+        this->count_dead_letter();
         if (options_.on_dead_letter) options_.on_dead_letter(id, reason);
     }
 
@@ -352,7 +340,6 @@ private:
     std::vector<std::string> to_ack_; // the read loop's thread only
     std::uint64_t handled_in_batch_ = 0;
     std::atomic<std::uint64_t> read_failures_{0};
-    durable::detail::consumer_core<Codec> core_; // last: destroyed first, its loop's thread with it
 };
 
 } // namespace choreo::redis

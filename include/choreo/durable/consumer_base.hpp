@@ -1,10 +1,10 @@
 #pragma once
 /// @file
-/// @brief What every transport's consumer does around its own read loop, so that the Redis
-/// Streams and Kafka consumers have one shape: handlers registered per event type before
-/// start, a thread that runs the loop until stop, each decoded record handed to its handler
-/// with the outcome sorted (handled, dead-lettered, to be retried), and the counts. The
-/// transport keeps what is its own: reading, acknowledging, and writing dead letters.
+/// @brief The shape every transport's consumer has (redis::stream_consumer, kafka::consumer):
+/// handlers registered per event type before start, a thread that runs the transport's read
+/// loop until stop, each decoded record handed to its handler with the outcome sorted
+/// (handled, dead-lettered, to be retried), and the counts. The transport keeps what is its
+/// own: reading, acknowledging, retrying and writing dead letters.
 
 #include <choreo/core/errors.hpp>
 #include <choreo/durable/detail/handler_table.hpp>
@@ -20,28 +20,27 @@
 #include <thread>
 #include <utility>
 
-namespace choreo::durable::detail {
+namespace choreo::durable {
 
 /// @brief What became of a record handed to its handler.
 struct handling {
+    /// @brief The outcome's kind.
     enum class result : std::uint8_t {
         handled,     ///< the handler returned: acknowledge the record
         dead_letter, ///< no handler, a wrong schema, or a choreo::permanent_error: `reason` says which
         retry,       ///< the handler threw: `reason` is what; deliver it again, or dead-letter it when out of attempts
     };
-    result what = result::handled;
-    std::string reason;
+    result what = result::handled; ///< which outcome
+    std::string reason;            ///< why, for dead_letter and retry
 };
 
-/// Thread-safe: on() and the counts from any thread, hand() from the loop's.
+/// @brief The base of a transport's consumer. Thread-safe: on() and the counts from any
+/// thread. Not copyable.
 template <class Codec>
-class consumer_core {
+class consumer_base {
 public:
-    /// `kind` names the consumer in usage errors ("kafka::consumer").
-    consumer_core(std::string kind, Codec codec) : kind_(std::move(kind)), codec_(std::move(codec)) {}
-    ~consumer_core() { stop(); }
-    consumer_core(const consumer_core&) = delete;
-    consumer_core& operator=(const consumer_core&) = delete;
+    consumer_base(const consumer_base&) = delete;
+    consumer_base& operator=(const consumer_base&) = delete;
 
     /// @brief Handles events of type E: `handler(const E&, const envelope&)`. Before start only.
     template <class E, class Handler>
@@ -51,9 +50,32 @@ public:
         handlers_.template add<E>(std::move(handler), codec_);
     }
 
-    /// @brief The first step of a transport's start(): false if it runs already. The
-    /// transport then sets up (a group, a subscription) and calls launch(), or
-    /// start_failed() if setting up threw.
+    /// @brief Records handed to their handler that returned.
+    [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
+    /// @brief Records moved to the dead letters.
+    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
+
+protected:
+    /// @brief `kind` names the consumer in usage errors ("kafka::consumer").
+    consumer_base(std::string kind, Codec codec) : kind_(std::move(kind)), codec_(std::move(codec)) {}
+    ~consumer_base() { stop_loop(); }
+
+    /// @brief Starts once: `set_up()` (a group, a subscription; what it throws is thrown,
+    /// and the consumer stays stopped), then `loop()` on a thread of its own until stop().
+    /// Does nothing while running.
+    template <class SetUp>
+    void start_loop(SetUp&& set_up, std::function<void()> loop) {
+        if (!claim_start()) return;
+        try {
+            std::forward<SetUp>(set_up)();
+        } catch (...) {
+            start_failed();
+            throw;
+        }
+        launch(std::move(loop));
+    }
+
+private:
     bool claim_start() {
         std::lock_guard lock{mutex_};
         if (running_) return false;
@@ -65,23 +87,25 @@ public:
         std::lock_guard lock{mutex_};
         running_ = false;
     }
-    /// @brief Runs the transport's read loop on a thread of its own until stop().
     void launch(std::function<void()> loop) { thread_ = std::thread{std::move(loop)}; }
+
+protected:
 
     /// @brief Asks the loop to stop and waits for it; true if it was running (the transport
     /// then closes what it opened). Idempotent.
-    bool stop() {
+    bool stop_loop() {
         stopping_ = true;
         if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
         std::lock_guard lock{mutex_};
         return std::exchange(running_, false);
     }
+    /// @brief Whether stop was asked for: the loop returns soon.
     [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
 
     /// @brief Hands `record` to the handler of its type; consumer group `group` is named in
     /// the refusal when there is none.
     handling hand(const wire_envelope& record, std::string_view group) {
-        typename handler_table<Codec>::match handler;
+        typename detail::handler_table<Codec>::match handler;
         {
             std::lock_guard lock{mutex_};
             handler = handlers_.find(record, group);
@@ -99,16 +123,16 @@ public:
         }
     }
 
+    /// @brief Counts `n` records handled (acknowledged).
     void count_handled(std::uint64_t n = 1) noexcept { handled_ += n; }
+    /// @brief Counts a record moved to the dead letters.
     void count_dead_letter() noexcept { ++dead_; }
-    [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
-    [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
 
 private:
     std::string kind_;
     Codec codec_;
     std::mutex mutex_;
-    handler_table<Codec> handlers_;
+    detail::handler_table<Codec> handlers_;
     bool running_ = false;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
@@ -116,4 +140,4 @@ private:
     std::atomic<std::uint64_t> dead_{0};
 };
 
-} // namespace choreo::durable::detail
+} // namespace choreo::durable
