@@ -6,7 +6,8 @@
 
 #include "storefront.hpp"
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/observe.hpp>
+#include <choreo/saga/observe.hpp>
 #include <choreo/viz/flowchart.hpp>
 
 #include <fmt/format.h>

@@ -1,7 +1,7 @@
 #pragma once
 // What the coupon context may publish.
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/publisher.hpp>
 
 #include "../events/events.hpp"
 

@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/bus.hpp>
 
 #include "../kernel/checked.hpp"
 #include "../kernel/sqlite.hpp"

@@ -9,7 +9,7 @@
 #include <array>
 #include <string_view>
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/envelope.hpp>
 
 #include "../events/events.hpp"
 #include "../kernel/context.hpp"

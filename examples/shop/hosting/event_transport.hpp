@@ -9,7 +9,8 @@
 #include "serve_and_load.hpp"
 #include "streams.hpp"
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/envelope.hpp>
+#include <choreo/core/type_name.hpp>
 #include <choreo/redis.hpp>
 #ifdef SHOP_WITH_KAFKA
 #include <choreo/kafka.hpp>

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "wiring.hpp"
+#include "errors.hpp"
 
 namespace shop::kernel {
 

@@ -14,7 +14,7 @@
 //   static void read(database&, json::object&)   its read model for the audit, added to
 //                                                the shop's state under its own keys
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/bus.hpp>
 
 #include <boost/json.hpp>
 

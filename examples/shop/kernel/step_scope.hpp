@@ -1,7 +1,8 @@
 #pragma once
 // What a step's code may do, whatever the mode it runs in (kernel/wiring.hpp).
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/bus.hpp>
+#include <choreo/saga/participant.hpp>
 
 #include <string>
 

@@ -7,7 +7,9 @@
 //                  context committed, with its compensation; its event comes through the
 //                  outbox of the database it was committed in.
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/bus.hpp>
+#include <choreo/saga/faults.hpp>
+#include <choreo/saga/participant.hpp>
 
 #include "outboxes.hpp"
 #include "step_scope.hpp"

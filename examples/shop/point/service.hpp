@@ -1,7 +1,7 @@
 #pragma once
 // The point context's own operations: charge points, read a balance.
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/bus.hpp>
 
 #include "../kernel/sqlite.hpp"
 #include "model.hpp"

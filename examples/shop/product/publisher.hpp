@@ -1,7 +1,7 @@
 #pragma once
 // What the product context may publish; publishing anything else does not compile.
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/publisher.hpp>
 
 #include "../events/events.hpp"
 

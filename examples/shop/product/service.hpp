@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include <choreo/choreo.hpp>
+#include <choreo/core/bus.hpp>
 
 #include "../kernel/sqlite.hpp"
 #include "model.hpp"
