@@ -19,7 +19,9 @@ heap_counters& heap() noexcept;
 class allocation_meter {
 public:
     allocation_meter() noexcept : start_(heap().allocations.load(std::memory_order_relaxed)) {}
-    [[nodiscard]] std::size_t count() const noexcept { return heap().allocations.load(std::memory_order_relaxed) - start_; }
+    [[nodiscard]] std::size_t count() const noexcept {
+        return heap().allocations.load(std::memory_order_relaxed) - start_;
+    }
 
 private:
     std::size_t start_;

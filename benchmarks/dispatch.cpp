@@ -63,8 +63,9 @@ void signals2_signal(benchmark::State& state) {
 }
 
 void signals2_dummy_mutex(benchmark::State& state) {
-    using unlocked = boost::signals2::signal_type<void(const tick&),
-                                                  boost::signals2::keywords::mutex_type<boost::signals2::dummy_mutex>>::type;
+    using unlocked =
+        boost::signals2::signal_type<void(const tick&),
+                                     boost::signals2::keywords::mutex_type<boost::signals2::dummy_mutex>>::type;
     unlocked signal;
     for (long i = 0; i < state.range(0); ++i) signal.connect(&handle);
     report r{state};

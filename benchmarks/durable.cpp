@@ -63,8 +63,7 @@ void outbox_relay(benchmark::State& state) {
     bench_db storage{state.range(0) != 0};
     choreo::bus bus{{.threads = 1}};
     choreo::sqlite::outbox_store store{*storage.db};
-    choreo::durable::outbox relay{bus, store,
-                                  {.relay = false, .batch_size = static_cast<std::size_t>(state.range(1))}};
+    choreo::durable::outbox relay{bus, store, {.relay = false, .batch_size = static_cast<std::size_t>(state.range(1))}};
     std::int64_t delivered = 0;
     relay.subscribe<order_paid>([&](const order_paid& e) { benchmark::DoNotOptimize(delivered += e.amount > 0); },
                                 {.name = "send to data platform"});
@@ -77,8 +76,7 @@ void outbox_relay(benchmark::State& state) {
             unit.commit();
         }
         state.ResumeTiming();
-        while (relay.relay_once() != 0) {
-        }
+        while (relay.relay_once() != 0) {}
         relayed += rows_per_iteration;
     }
     if (delivered != relayed) state.SkipWithError("the relay lost or repeated rows");
@@ -102,7 +100,8 @@ void outbox_commit_and_relay(benchmark::State& state) {
         committed += events_per_iteration;
         while (delivered.load(std::memory_order_relaxed) < committed) std::this_thread::yield();
     }
-    state.counters["events_per_second"] = benchmark::Counter(static_cast<double>(committed), benchmark::Counter::kIsRate);
+    state.counters["events_per_second"] =
+        benchmark::Counter(static_cast<double>(committed), benchmark::Counter::kIsRate);
 }
 
 void sqlite_commit_only(benchmark::State& state) {
@@ -113,11 +112,17 @@ void sqlite_commit_only(benchmark::State& state) {
         for (int i = 0; i < events_per_iteration; ++i) commit_order(bus, *storage.db, false);
         committed += events_per_iteration;
     }
-    state.counters["events_per_second"] = benchmark::Counter(static_cast<double>(committed), benchmark::Counter::kIsRate);
+    state.counters["events_per_second"] =
+        benchmark::Counter(static_cast<double>(committed), benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(outbox_relay)->ArgNames({"disk", "batch"})->Args({0, 256})->Args({1, 256})->Args({1, 32})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(outbox_relay)
+    ->ArgNames({"disk", "batch"})
+    ->Args({0, 256})
+    ->Args({1, 256})
+    ->Args({1, 32})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(outbox_commit_and_relay)->ArgNames({"disk"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(sqlite_commit_only)->ArgNames({"disk"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -42,7 +42,8 @@ struct either_store {
     explicit either_store(bool redis) {
         if (redis) {
             auto& env = redis_env::get();
-            on_redis = std::make_unique<choreo::redis::saga_store>(env.redis, choreo::redis::saga_store_options{.prefix = env.prefix()});
+            on_redis = std::make_unique<choreo::redis::saga_store>(
+                env.redis, choreo::redis::saga_store_options{.prefix = env.prefix()});
         } else {
             in_memory = std::make_unique<choreo::saga::memory_store>();
         }
@@ -92,8 +93,9 @@ void sagas(benchmark::State& state) {
         choreo::no_resource a_db, b_db, c_db;
         participant a{rt, "a", a_db}, b{rt, "b", b_db}, c{rt, "c", c_db};
         a.starts<job_started>("start", [](const job_started&, step_context&) {});
-        b.step<job_started>("reserve", [](const job_started& e, step_context& ctx) { ctx.publish(job_reserved{e.id}); },
-                            [](const job_started&, step_context&) {});
+        b.step<job_started>(
+            "reserve", [](const job_started& e, step_context& ctx) { ctx.publish(job_reserved{e.id}); },
+            [](const job_started&, step_context&) {});
         c.step<job_reserved>("charge", [&](const job_reserved&, step_context& ctx) {
             ctx.complete_saga();
             completed.fetch_add(1, std::memory_order_relaxed);
@@ -145,8 +147,9 @@ void streams(benchmark::State& state) {
         for (int i = 0; i < per_round; ++i) {
             auto e = env_template;
             e.id.low = ++published;
-            publisher.async_publish(stream, job_event{static_cast<std::int64_t>(published)}, e,
-                                    [&](std::exception_ptr, std::string) { acked.fetch_add(1, std::memory_order_relaxed); });
+            publisher.async_publish(
+                stream, job_event{static_cast<std::int64_t>(published)}, e,
+                [&](std::exception_ptr, std::string) { acked.fetch_add(1, std::memory_order_relaxed); });
         }
         while (consumer.handled() < published) std::this_thread::yield();
         while (acked.load() < per_round) std::this_thread::yield();

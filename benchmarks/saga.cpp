@@ -54,8 +54,8 @@ void memory_store_step(benchmark::State& state) {
         }
         (void)store.complete(key);
     }
-    state.counters["steps_per_second"] = benchmark::Counter(static_cast<double>(state.iterations() * 4),
-                                                            benchmark::Counter::kIsRate);
+    state.counters["steps_per_second"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * 4), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(memory_store_bytes_per_saga)->Iterations(1);

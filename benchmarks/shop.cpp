@@ -37,7 +37,8 @@ void shop_create_and_pay(benchmark::State& state) {
         s.settle();
         completed += flows_per_iteration;
     }
-    state.counters["flows_per_second"] = benchmark::Counter(static_cast<double>(completed), benchmark::Counter::kIsRate);
+    state.counters["flows_per_second"] =
+        benchmark::Counter(static_cast<double>(completed), benchmark::Counter::kIsRate);
     if (s.check_invariants().size() != 0) state.SkipWithError("an invariant of the shop broke");
     if (!dir.empty()) std::filesystem::remove_all(dir);
 }

@@ -51,9 +51,9 @@ public:
     // After E's unit of work committed, the event leaves for its topic (without waiting).
     template <class E>
     void export_events(choreo::bus& bus) {
-        connections_.push_back(bus.subscribe<E>(
-            [this](const E& e, const choreo::envelope& env) { self().send(topic_of<E>(), e, env); },
-            {.name = "export", .when = choreo::phase::after_commit}));
+        connections_.push_back(
+            bus.subscribe<E>([this](const E& e, const choreo::envelope& env) { self().send(topic_of<E>(), e, env); },
+                             {.name = "export", .when = choreo::phase::after_commit}));
     }
     // The source of a step_from(): a consumer group on E's topic that runs the step.
     template <class E>
@@ -184,7 +184,8 @@ void run_sagas(benchmark::State& state) {
         link->template export_events<trip_started>(bus);
         link->template export_events<trip_reserved>(bus);
         b.step_from<trip_started>(
-            link->template source<trip_started>(), "reserve", [](const trip_started& e, step_context& ctx) { ctx.publish(trip_reserved{e.id}); },
+            link->template source<trip_started>(), "reserve",
+            [](const trip_started& e, step_context& ctx) { ctx.publish(trip_reserved{e.id}); },
             [](const trip_started&, step_context&) {});
         c.step_from<trip_reserved>(
             link->template source<trip_reserved>(), "complete",
@@ -237,6 +238,12 @@ void sagas_over(benchmark::State& state) {
     }
 }
 
-BENCHMARK(sagas_over)->ArgNames({"transport"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(sagas_over)
+    ->ArgNames({"transport"})
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
 } // namespace

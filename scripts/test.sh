@@ -21,7 +21,7 @@ stage() {
 trap "stage_took || true" EXIT
 
 stage "Installing what is missing (Debian packages, conan, the Kafka broker's jars)"
-ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev doxygen
+ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev clang-format-14 doxygen
 
 conan=$(ensure_conan)
 kafka_broker=$(ensure_kafka_broker)
@@ -29,6 +29,9 @@ kafka_broker=$(ensure_kafka_broker)
 # Full debug information is 40% of a translation unit's compile time here and no test reads
 # it; line tables (-g1) are enough for backtraces and sanitizer reports.
 line_tables="-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+
+stage "Formatting (.clang-format)"
+scripts/format.sh --check || fail_step "C++ not formatted by .clang-format: run scripts/format.sh"
 
 stage "GCC build"
 configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$line_tables" -DCMAKE_CXX_COMPILER=g++ -DCHOREO_WERROR=ON \

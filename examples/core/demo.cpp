@@ -70,7 +70,8 @@ int main() {
     timeline log;
     log.name_this_thread("caller");
     fmt::print("choreo {}.{}.{} core demo\n\n", CHOREO_VERSION_MAJOR, CHOREO_VERSION_MINOR, CHOREO_VERSION_PATCH);
-    fmt::print("  {:>7}     {:<8} {:<16} {:<15} {:<22} {}\n", "time", "thread", "phase", "event", "listener", "outcome");
+    fmt::print("  {:>7}     {:<8} {:<16} {:<15} {:<22} {}\n", "time", "thread", "phase", "event", "listener",
+               "outcome");
 
     choreo::bus bus{{.on_incident =
                          [](const choreo::incident& i) {
@@ -87,9 +88,9 @@ int main() {
             bus.publish(stock_deducted{e.order_id, stock});
         },
         {.name = "product: deduct stock", .when = choreo::phase::before_commit});
-    auto confirm = bus.subscribe<stock_deducted>(
-        [&](const stock_deducted& e) { bus.publish(order_confirmed{e.order_id}); },
-        {.name = "order: confirm", .when = choreo::phase::before_commit});
+    auto confirm =
+        bus.subscribe<stock_deducted>([&](const stock_deducted& e) { bus.publish(order_confirmed{e.order_id}); },
+                                      {.name = "order: confirm", .when = choreo::phase::before_commit});
     auto send = bus.subscribe<order_confirmed>(
         [&](const order_confirmed&) {
             if (platform_calls.fetch_add(1) < 2) throw std::runtime_error("data platform timed out");

@@ -58,7 +58,6 @@ int main() {
 
     while (outbox.counts().pending != 0) std::this_thread::sleep_for(std::chrono::milliseconds{1});
     auto counts = outbox.counts();
-    std::printf("outbox: %llu pending, %llu delivered, %llu failed\n",
-                static_cast<unsigned long long>(counts.pending), static_cast<unsigned long long>(counts.delivered),
-                static_cast<unsigned long long>(counts.failed));
+    std::printf("outbox: %llu pending, %llu delivered, %llu failed\n", static_cast<unsigned long long>(counts.pending),
+                static_cast<unsigned long long>(counts.delivered), static_cast<unsigned long long>(counts.failed));
 }

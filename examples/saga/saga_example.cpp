@@ -29,9 +29,8 @@ int main() {
     choreo::bus bus;
     memory_store store; // the rollback-state store; Redis in a distributed deployment
     runtime sagas{bus, store, {.on_incident = [](const saga_incident& i) {
-                                   if (i.kind == saga_incident_kind::step_failed)
-                                       fmt::print("  {} failed: {}\n", i.step, i.message);
-                               }}};
+                      if (i.kind == saga_incident_kind::step_failed) fmt::print("  {} failed: {}\n", i.step, i.message);
+                  }}};
 
     database orders, products, payments;
     products.rows["widget"] = 5;

@@ -28,7 +28,8 @@ struct contexts {
     participant order, product;
     explicit contexts(runtime& sagas) : order{sagas, "order", orders}, product{sagas, "product", products} {
         products.rows["widget"] = 5;
-        order.starts<order_placed>("place order", [this](const order_placed&, step_context&) { orders.rows.erase("order"); });
+        order.starts<order_placed>("place order",
+                                   [this](const order_placed&, step_context&) { orders.rows.erase("order"); });
         product.step<order_placed>(
             "reserve stock",
             [this](const order_placed& e, step_context& saga) {

@@ -65,8 +65,8 @@ TEST_CASE("a unit of work with before_commit and after_commit listeners allocate
             bus.publish(stock_deducted{e.id});
         },
         {.when = phase::before_commit});
-    auto a = bus.subscribe<stock_deducted>([&](const stock_deducted& e) { after += e.id; },
-                                           {.when = phase::after_commit});
+    auto a =
+        bus.subscribe<stock_deducted>([&](const stock_deducted& e) { after += e.id; }, {.when = phase::after_commit});
     auto one_unit = [&](int events) {
         choreo::no_resource db;
         auto unit = bus.begin(db);

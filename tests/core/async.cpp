@@ -39,14 +39,12 @@ TEST_CASE("the events of one commit reach an executor as one job, not one per li
     boost::asio::io_context context;
     choreo::bus bus{{.threads = 1}};
     std::vector<int> seen;
-    auto first = bus.subscribe<order_created>([&](const order_created& e) { seen.push_back(e.id); },
-                                              {.when = phase::after_commit,
-                                               .mode = delivery::asynchronous,
-                                               .executor = context.get_executor()});
-    auto second = bus.subscribe<stock_deducted>([&](const stock_deducted& e) { seen.push_back(100 + e.id); },
-                                                {.when = phase::after_commit,
-                                                 .mode = delivery::asynchronous,
-                                                 .executor = context.get_executor()});
+    auto first = bus.subscribe<order_created>(
+        [&](const order_created& e) { seen.push_back(e.id); },
+        {.when = phase::after_commit, .mode = delivery::asynchronous, .executor = context.get_executor()});
+    auto second = bus.subscribe<stock_deducted>(
+        [&](const stock_deducted& e) { seen.push_back(100 + e.id); },
+        {.when = phase::after_commit, .mode = delivery::asynchronous, .executor = context.get_executor()});
     auto unit = bus.begin();
     for (int i = 0; i < 10; ++i) {
         bus.publish(order_created{i});
@@ -202,8 +200,8 @@ TEST_CASE("the backoff delays grow by the multiplier up to the cap") {
 TEST_CASE("a retry policy with a negative delay or a multiplier below one or not a number is refused") {
     choreo::bus bus;
     auto with = [&](choreo::retry_policy retry) {
-        return bus.subscribe<order_created>([](const order_created&) {},
-                                            {.when = phase::after_commit, .mode = delivery::asynchronous, .retry = retry});
+        return bus.subscribe<order_created>(
+            [](const order_created&) {}, {.when = phase::after_commit, .mode = delivery::asynchronous, .retry = retry});
     };
     CHECK_THROWS_AS(with({.initial_delay = std::chrono::milliseconds{-1}}), choreo::usage_error);
     CHECK_THROWS_AS(with({.max_delay = std::chrono::milliseconds{-1}}), choreo::usage_error);
@@ -234,8 +232,7 @@ TEST_CASE("exhausted and non-retryable asynchronous failures go to the error han
         {.name = "custom category",
          .when = phase::after_commit,
          .mode = delivery::asynchronous,
-         .retry = {.immediate_retries = 3,
-                   .is_retryable = [](const std::exception_ptr& e) {
+         .retry = {.immediate_retries = 3, .is_retryable = [](const std::exception_ptr& e) {
                        try {
                            std::rethrow_exception(e);
                        } catch (const std::invalid_argument&) {
@@ -251,9 +248,8 @@ TEST_CASE("exhausted and non-retryable asynchronous failures go to the error han
     CHECK(always_calls == 3);
     CHECK(rejected_calls == 1);
     auto all = seen.all();
-    auto exhausted = std::count_if(all.begin(), all.end(), [](auto& i) {
-        return i.kind == choreo::incident_kind::retries_exhausted;
-    });
+    auto exhausted = std::count_if(all.begin(), all.end(),
+                                   [](auto& i) { return i.kind == choreo::incident_kind::retries_exhausted; });
     CHECK(exhausted == 2);
 }
 
@@ -261,10 +257,9 @@ TEST_CASE("a listener never runs after its connection is gone, even with a job a
     boost::asio::io_context context;
     choreo::bus bus{{.threads = 1}};
     int calls = 0;
-    auto listener = bus.subscribe<order_created>([&](const order_created&) { ++calls; },
-                                                 {.when = phase::after_commit,
-                                                  .mode = delivery::asynchronous,
-                                                  .executor = context.get_executor()});
+    auto listener = bus.subscribe<order_created>(
+        [&](const order_created&) { ++calls; },
+        {.when = phase::after_commit, .mode = delivery::asynchronous, .executor = context.get_executor()});
     auto unit = bus.begin();
     bus.publish(order_created{1});
     unit.commit();
@@ -276,8 +271,8 @@ TEST_CASE("a listener never runs after its connection is gone, even with a job a
 TEST_CASE("asynchronous immediate listeners get a copy of the event at once") {
     choreo::bus bus{{.threads = 1}};
     std::atomic<int> sum{0};
-    auto listener = bus.subscribe<order_created>([&](const order_created& e) { sum += e.id; },
-                                                 {.mode = delivery::asynchronous});
+    auto listener =
+        bus.subscribe<order_created>([&](const order_created& e) { sum += e.id; }, {.mode = delivery::asynchronous});
     for (int i = 1; i <= 10; ++i) bus.publish(order_created{i});
     bus.drain();
     CHECK(sum == 55);

@@ -112,9 +112,9 @@ TEST_CASE("impossible subscriptions are refused with a clear error") {
     choreo::bus bus{{.threads = 1}};
     auto noop = [](const order_created&) {};
     using choreo::delivery;
-    CHECK_THROWS_WITH_AS(
-        (void)bus.subscribe<order_created>(noop, {.name = "x", .when = phase::before_commit, .mode = delivery::asynchronous}),
-        doctest::Contains("cannot be asynchronous"), choreo::usage_error);
+    CHECK_THROWS_WITH_AS((void)bus.subscribe<order_created>(
+                             noop, {.name = "x", .when = phase::before_commit, .mode = delivery::asynchronous}),
+                         doctest::Contains("cannot be asynchronous"), choreo::usage_error);
     CHECK_THROWS_WITH_AS((void)bus.subscribe<order_created>(noop, {.order_by = choreo::ordering::per_key}),
                          doctest::Contains("asynchronous listeners only"), choreo::usage_error);
     CHECK_THROWS_WITH_AS((void)bus.subscribe<order_created>(noop, {.executor = bus.executor()}),
@@ -135,9 +135,10 @@ TEST_CASE("no unit of work: the policy error throws before any listener runs") {
     choreo::bus bus{{.threads = 1}};
     bool immediate_ran = false;
     auto immediate = bus.subscribe<order_created>([&](const order_created&) { immediate_ran = true; });
-    auto strict = bus.subscribe<order_created>([](const order_created&) {},
-                                               {.name = "strict", .when = phase::after_commit});
-    CHECK_THROWS_WITH_AS(bus.publish(order_created{1}), doctest::Contains("listener 'strict' (after_commit) requires one"),
+    auto strict =
+        bus.subscribe<order_created>([](const order_created&) {}, {.name = "strict", .when = phase::after_commit});
+    CHECK_THROWS_WITH_AS(bus.publish(order_created{1}),
+                         doctest::Contains("listener 'strict' (after_commit) requires one"),
                          choreo::no_transaction_error);
     CHECK_FALSE(immediate_ran);
 }
@@ -153,12 +154,12 @@ TEST_CASE("no unit of work: run_now runs the transactional phases at once, skip_
             bus.publish(stock_deducted{1});
         },
         {.when = phase::before_commit, .without_transaction = no_transaction_policy::run_now});
-    auto chained = bus.subscribe<stock_deducted>([&](const stock_deducted&) { calls.push_back("chained"); },
-                                                 {.when = phase::before_commit,
-                                                  .without_transaction = no_transaction_policy::run_now});
-    auto after = bus.subscribe<order_created>([&](const order_created&) { calls.push_back("after_commit"); },
-                                              {.when = phase::after_commit,
-                                               .without_transaction = no_transaction_policy::run_now});
+    auto chained = bus.subscribe<stock_deducted>(
+        [&](const stock_deducted&) { calls.push_back("chained"); },
+        {.when = phase::before_commit, .without_transaction = no_transaction_policy::run_now});
+    auto after = bus.subscribe<order_created>(
+        [&](const order_created&) { calls.push_back("after_commit"); },
+        {.when = phase::after_commit, .without_transaction = no_transaction_policy::run_now});
     auto done = bus.subscribe<order_created>(
         [&](const order_created&, const choreo::delivery_info& info) {
             calls.push_back(std::string{"after_completion:"} + std::string{choreo::to_string(info.outcome())});
@@ -178,12 +179,12 @@ TEST_CASE("no unit of work: a run_now before_commit failure reaches the publishe
     choreo::bus bus{{.threads = 1}};
     std::vector<std::string> calls;
     using choreo::no_transaction_policy;
-    auto before = bus.subscribe<order_created>([](const order_created&) { throw std::runtime_error("no stock"); },
-                                               {.when = phase::before_commit,
-                                                .without_transaction = no_transaction_policy::run_now});
-    auto rolled = bus.subscribe<order_created>([&](const order_created&) { calls.push_back("after_rollback"); },
-                                               {.when = phase::after_rollback,
-                                                .without_transaction = no_transaction_policy::run_now});
+    auto before = bus.subscribe<order_created>(
+        [](const order_created&) { throw std::runtime_error("no stock"); },
+        {.when = phase::before_commit, .without_transaction = no_transaction_policy::run_now});
+    auto rolled = bus.subscribe<order_created>(
+        [&](const order_created&) { calls.push_back("after_rollback"); },
+        {.when = phase::after_rollback, .without_transaction = no_transaction_policy::run_now});
     CHECK_THROWS_WITH(bus.publish(order_created{1}), "no stock");
     CHECK(calls == std::vector<std::string>{"after_rollback"});
     // With nothing failing, the event's unit of its own commits: after_rollback does not run
@@ -194,7 +195,8 @@ TEST_CASE("no unit of work: a run_now before_commit failure reaches the publishe
     CHECK(calls.empty());
 }
 
-TEST_CASE("drain() from an immediate listener on the publishing thread waits like any caller; from a commit it is refused") {
+TEST_CASE(
+    "drain() from an immediate listener on the publishing thread waits like any caller; from a commit it is refused") {
     choreo::bus bus{{.threads = 1}};
     std::atomic<int> delivered{0};
     auto later = bus.subscribe<stock_deducted>([&](const stock_deducted&) { ++delivered; },
@@ -207,7 +209,8 @@ TEST_CASE("drain() from an immediate listener on the publishing thread waits lik
         bus.publish(order_created{1}); // drains: the job above has run when it returns
         CHECK(delivered == 1);
     }
-    auto in_commit = bus.subscribe<coupon_used>([&](const coupon_used&) { bus.drain(); }, {.when = phase::before_commit});
+    auto in_commit =
+        bus.subscribe<coupon_used>([&](const coupon_used&) { bus.drain(); }, {.when = phase::before_commit});
     auto unit = bus.begin();
     bus.publish(coupon_used{1});
     CHECK_THROWS_WITH_AS(unit.commit(), doctest::Contains("would wait for itself"), choreo::usage_error);
@@ -219,11 +222,10 @@ TEST_CASE("wiring lists every live registration with its phase, mode and order")
                                           {.name = "deduct stock", .when = phase::before_commit, .order = 2});
     auto b = bus.subscribe<order_created>([](const order_created&) {},
                                           {.name = "use coupon", .when = phase::before_commit, .order = 1});
-    auto c = bus.subscribe<order_completed>([](const order_completed&) {},
-                                            {.name = "data platform",
-                                             .when = phase::after_commit,
-                                             .mode = choreo::delivery::asynchronous,
-                                             .order_by = choreo::ordering::per_key});
+    auto c = bus.subscribe<order_completed>([](const order_completed&) {}, {.name = "data platform",
+                                                                            .when = phase::after_commit,
+                                                                            .mode = choreo::delivery::asynchronous,
+                                                                            .order_by = choreo::ordering::per_key});
     auto unnamed = bus.subscribe<order_completed>([](const order_completed&) {});
     auto wiring = bus.wiring();
     REQUIRE(wiring.size() == 4);

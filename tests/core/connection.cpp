@@ -119,8 +119,8 @@ TEST_CASE("subscribing and unsubscribing while other threads publish") {
         });
     std::atomic<long> churn_calls{0};
     for (int i = 0; i < 300; ++i) {
-        auto temporary = bus.subscribe<order_created>([&](const order_created&) { ++churn_calls; },
-                                                      {.order = i % 3 - 1});
+        auto temporary =
+            bus.subscribe<order_created>([&](const order_created&) { ++churn_calls; }, {.order = i % 3 - 1});
         std::this_thread::yield();
     }
     stop = true;

@@ -29,14 +29,13 @@ TEST_CASE("the tracer sees every dispatch: event type, listener, phase, thread, 
                                            t.outcome, t.thread, t.error ? choreo::describe(t.error) : ""});
                      }}};
     auto a = bus.subscribe<order_created>([](const order_created&) {}, {.name = "on publish"});
-    auto b = bus.subscribe<order_created>([](const order_created&) {},
-                                          {.name = "in commit", .when = phase::before_commit});
+    auto b =
+        bus.subscribe<order_created>([](const order_created&) {}, {.name = "in commit", .when = phase::before_commit});
     auto c = bus.subscribe<order_created>([](const order_created&) { throw std::runtime_error("nope"); },
                                           {.name = "after", .when = phase::after_commit});
-    auto d = bus.subscribe<order_created>([](const order_created&) {},
-                                          {.name = "async",
-                                           .when = phase::after_commit,
-                                           .mode = choreo::delivery::asynchronous});
+    auto d = bus.subscribe<order_created>(
+        [](const order_created&) {},
+        {.name = "async", .when = phase::after_commit, .mode = choreo::delivery::asynchronous});
     auto unit = bus.begin();
     bus.publish(order_created{1});
     unit.commit();
@@ -74,8 +73,8 @@ TEST_CASE("an error handler that throws does not break delivery, and its inciden
     int later = 0;
     auto failing = bus.subscribe<order_created>([](const order_created&) { throw std::runtime_error("card declined"); },
                                                 {.name = "charge card", .when = phase::after_commit});
-    auto after = bus.subscribe<order_created>([&](const order_created&) { ++later; },
-                                              {.when = phase::after_commit, .order = 1});
+    auto after =
+        bus.subscribe<order_created>([&](const order_created&) { ++later; }, {.when = phase::after_commit, .order = 1});
     test_support::stderr_capture err;
     auto unit = bus.begin();
     bus.publish(order_created{1});

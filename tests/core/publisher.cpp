@@ -9,7 +9,9 @@ namespace {
 using order_publisher = choreo::publisher<order_created, order_completed>;
 
 template <class P, class E>
-concept can_publish = requires(const P& p, E e) { p.publish(e); };
+concept can_publish = requires(const P& p, E e) {
+    p.publish(e);
+};
 } // namespace
 
 static_assert(can_publish<order_publisher, order_created>);

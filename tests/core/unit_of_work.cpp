@@ -162,9 +162,7 @@ TEST_CASE("a failing rollback is reported, and the unit still ends rolled back")
     choreo::bus bus{{.threads = 1, .on_incident = seen.handler()}};
     journal log;
     recording_resource resource{&log, false, true};
-    {
-        auto unit = bus.begin(resource);
-    }
+    { auto unit = bus.begin(resource); }
     REQUIRE(seen.count(choreo::incident_kind::rollback_failed) == 1);
     CHECK(seen.all().front().message == "connection lost");
 }
@@ -278,8 +276,8 @@ TEST_CASE("misuse of a unit of work gives clear errors") {
     }
     SUBCASE("commit from inside its own before_commit listener") {
         auto unit = bus.begin();
-        auto reentrant = bus.subscribe<order_created>([&](const order_created&) { unit.commit(); },
-                                                      {.when = phase::before_commit});
+        auto reentrant =
+            bus.subscribe<order_created>([&](const order_created&) { unit.commit(); }, {.when = phase::before_commit});
         unit.publish(order_created{1});
         CHECK_THROWS_WITH_AS(unit.commit(), doctest::Contains("while the unit of work is committing"),
                              choreo::usage_error);

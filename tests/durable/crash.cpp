@@ -65,8 +65,10 @@ TEST_CASE("killed at random points and restarted, every committed event is deliv
         bool was_killed = run_child({child, db_path, std::to_string(next_order), std::to_string(orders_per_run),
                                      point == "timing" ? "none" : point, std::to_string(victim)},
                                     kill_after, exit_code);
-        if (was_killed) ++killed[point];
-        else REQUIRE_MESSAGE(exit_code == 0, "the child failed on its own at iteration " << i << " (" << point << ")");
+        if (was_killed)
+            ++killed[point];
+        else
+            REQUIRE_MESSAGE(exit_code == 0, "the child failed on its own at iteration " << i << " (" << point << ")");
         next_order += orders_per_run;
     }
     // A last run with nothing to write relays whatever the killed runs left.
@@ -94,7 +96,7 @@ TEST_CASE("killed at random points and restarted, every committed event is deliv
     bool held = count_rows(db, "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM effects e "
                                "WHERE e.order_id = o.id) != 1") == 0 &&
                 count_rows(db, "SELECT count(*) FROM choreo_outbox WHERE state != 1") == 0;
-    test_support::record_fault("outbox, relay and inbox (SQLite)",
-                               "writer and relay SIGKILLed at random moments and at the commit boundaries", "one process",
-                               iterations, held, "every committed event delivered and applied exactly once");
+    test_support::record_fault(
+        "outbox, relay and inbox (SQLite)", "writer and relay SIGKILLed at random moments and at the commit boundaries",
+        "one process", iterations, held, "every committed event delivered and applied exactly once");
 }

@@ -48,8 +48,8 @@ int main(int argc, char** argv) try {
                "CREATE TABLE IF NOT EXISTS effects (seq INTEGER PRIMARY KEY, order_id INTEGER NOT NULL)");
     choreo::sqlite::outbox_store store{db};
     choreo::sqlite::inbox_store inbox{db};
-    choreo::durable::outbox relay{bus, store, {.relay_name = "relay", .batch_size = 8,
-                                               .poll_interval = std::chrono::milliseconds{5}}};
+    choreo::durable::outbox relay{
+        bus, store, {.relay_name = "relay", .batch_size = 8, .poll_interval = std::chrono::milliseconds{5}}};
     relay.subscribe<order_placed>(
         [&](const order_placed& e, const choreo::envelope& env) {
             {

@@ -2,8 +2,8 @@
 // participant destroyed and made again, the database and the saga store kept) settles and
 // compensates the steps it committed before, from the journal alone.
 
-#include "support.hpp"
 #include "../support/fault_log.hpp"
+#include "support.hpp"
 
 #include <choreo/saga.hpp>
 
@@ -55,16 +55,20 @@ struct world {
 // One run of the process: its bus, runtime and participant, with journaled steps.
 struct process {
     explicit process(world& w)
-        : sagas(bus, w.store, {.timeout = 0ms, .on_incident = [this](const choreo::saga::saga_incident& i) {
-                                   std::lock_guard lock{incidents_mutex};
-                                   incidents.push_back(std::string{choreo::saga::to_string(i.kind)} + " " +
-                                                       std::string{i.step});
-                               }}),
+        : sagas(bus, w.store,
+                {.timeout = 0ms,
+                 .on_incident =
+                     [this](const choreo::saga::saga_incident& i) {
+                         std::lock_guard lock{incidents_mutex};
+                         incidents.push_back(std::string{choreo::saga::to_string(i.kind)} + " " + std::string{i.step});
+                     }}),
           shop(sagas, "shop", w.db) {
         shop.starts<reservation_asked>(
             "place",
             [&w](const reservation_asked& e, choreo::saga::step_context&) {
-                choreo::sqlite::statement{w.db, "UPDATE orders SET status = 'CANCELLED' WHERE id = ?"}.bind(e.order_id).run();
+                choreo::sqlite::statement{w.db, "UPDATE orders SET status = 'CANCELLED' WHERE id = ?"}
+                    .bind(e.order_id)
+                    .run();
             },
             w.journal);
         shop.step_from<reservation_asked>(
@@ -89,14 +93,16 @@ struct process {
         return std::string{key.view()};
     }
     void reserve(const std::string& key, std::int64_t order, std::int64_t units) {
-        choreo::envelope env{{1, 1}, {}, choreo::correlation_key{key}, std::chrono::system_clock::now(), "reservation_asked"};
+        choreo::envelope env{
+            {1, 1}, {}, choreo::correlation_key{key}, std::chrono::system_clock::now(), "reservation_asked"};
         deliver(reservation_asked{order, units}, env);
         sagas.drain();
     }
     // Another process's step failed: the saga rolls back and this process hears of it.
     void roll_back(world& w, const std::string& key) {
         (void)w.store.roll_back(key, "payment declined", "payment/charge");
-        bus.publish(choreo::saga::saga_rolled_back{key, "payment declined", "payment/charge"}, choreo::correlation_key{key});
+        bus.publish(choreo::saga::saga_rolled_back{key, "payment declined", "payment/charge"},
+                    choreo::correlation_key{key});
         sagas.drain();
     }
 
@@ -140,15 +146,16 @@ TEST_CASE("after a restart, the steps a participant committed are compensated fr
 
     process after{w};
     after.roll_back(w, key);
-    CHECK(w.stock() == 10);              // the reservation, from the journaled event's 3 units
-    CHECK(w.order(1) == "CANCELLED");    // the start, from the journaled start event
+    CHECK(w.stock() == 10);           // the reservation, from the journaled event's 3 units
+    CHECK(w.order(1) == "CANCELLED"); // the start, from the journaled start event
     CHECK(w.store.status(key) == saga_status::rolled_back);
     CHECK(std::count(after.incidents.begin(), after.incidents.end(), "compensation_unavailable shop/reserve") == 0);
     // The end reached the participant: its journal rows and its marker are gone.
     CHECK(w.journal.entries(key).empty());
     CHECK(w.journal.size() == 0);
     CHECK_FALSE(w.store.holder("stock", std::chrono::system_clock::now()));
-    test_support::record_fault("saga step journal", "process restarted after its steps committed, then the saga rolled back",
+    test_support::record_fault("saga step journal",
+                               "process restarted after its steps committed, then the saga rolled back",
                                "saga, one participant", 1, w.stock() == 10 && w.order(1) == "CANCELLED",
                                "the steps compensated from the journal, the saga rolled back");
 }
@@ -172,8 +179,8 @@ TEST_CASE("a step claimed by a process that died before committing is abandoned,
     bool late_commit_refused = !w.journal.record(key, "shop/reserve", "{}", false, {});
     CHECK(late_commit_refused);
     unit.rollback();
-    test_support::record_fault("saga step journal", "process died inside a step's transaction", "saga, one participant", 1,
-                               late_commit_refused && w.stock() == 10 && w.order(1) == "CANCELLED",
+    test_support::record_fault("saga step journal", "process died inside a step's transaction", "saga, one participant",
+                               1, late_commit_refused && w.stock() == 10 && w.order(1) == "CANCELLED",
                                "the step abandoned and failed, a late commit of it refused");
 }
 
@@ -188,8 +195,9 @@ TEST_CASE("a step that committed in a process that died before recording it done
     CHECK(w.stock() == 10);
     CHECK(w.store.get(key)->state_of("shop/reserve") == step_state::compensated);
     CHECK(w.store.status(key) == saga_status::rolled_back);
-    test_support::record_fault("saga step journal", "process died between a step's commit and the store", "saga, one participant",
-                               1, w.stock() == 10 && w.store.status(key) == saga_status::rolled_back,
+    test_support::record_fault("saga step journal", "process died between a step's commit and the store",
+                               "saga, one participant", 1,
+                               w.stock() == 10 && w.store.status(key) == saga_status::rolled_back,
                                "the step finished from the journal, then compensated");
 }
 
@@ -198,7 +206,8 @@ TEST_CASE("at restart, a step that committed while its saga ran is finished, and
     // The last step committed, asking to complete the saga, and its process died before
     // telling the store anything.
     auto key = committed_then_died(w, 5, true);
-    REQUIRE(w.store.acquire("stock", key, std::chrono::system_clock::now(), std::chrono::system_clock::now() + 1h).acquired);
+    REQUIRE(w.store.acquire("stock", key, std::chrono::system_clock::now(), std::chrono::system_clock::now() + 1h)
+                .acquired);
     process after{w};
     CHECK(after.shop.resume() == 1);
     after.sagas.drain();
@@ -208,7 +217,8 @@ TEST_CASE("at restart, a step that committed while its saga ran is finished, and
     CHECK(w.journal.entries(key).empty()); // its end was heard: rows gone, marker released
     CHECK_FALSE(w.store.holder("stock", std::chrono::system_clock::now()));
     CHECK(after.shop.resume() == 0);
-    test_support::record_fault("saga step journal", "process died after the last step committed, before completing the saga",
+    test_support::record_fault("saga step journal",
+                               "process died after the last step committed, before completing the saga",
                                "saga, one participant", 1, w.store.status(key) == saga_status::completed,
                                "resume() finished the step and completed the saga");
 }
@@ -221,7 +231,8 @@ TEST_CASE("a compensation is run once, however often the rollback is heard") {
     p.roll_back(w, key);
     CHECK(w.stock() == 10);
     // Heard again (a stalled saga re-announced, a redelivered broadcast): nothing more.
-    p.bus.publish(choreo::saga::saga_rolled_back{key, "payment declined", "payment/charge"}, choreo::correlation_key{key});
+    p.bus.publish(choreo::saga::saga_rolled_back{key, "payment declined", "payment/charge"},
+                  choreo::correlation_key{key});
     p.sagas.drain();
     CHECK(w.stock() == 10);
     // The journal refuses a second mark even when asked directly.

@@ -291,7 +291,8 @@ TEST_CASE("a failing listener is retried, then its row fails; failed rows can be
     {
         std::lock_guard lock{incidents.mutex};
         CHECK(std::count(incidents.kinds.begin(), incidents.kinds.end(), choreo::incident_kind::listener_failed) == 5);
-        CHECK(std::count(incidents.kinds.begin(), incidents.kinds.end(), choreo::incident_kind::retries_exhausted) == 1);
+        CHECK(std::count(incidents.kinds.begin(), incidents.kinds.end(), choreo::incident_kind::retries_exhausted) ==
+              1);
     }
     auto failed = relay.failed();
     REQUIRE(failed.size() == 1);
@@ -348,8 +349,9 @@ TEST_CASE("corrupt and unknown rows fail with a clear reason and the relay keeps
     auto add_row = [&](const std::string& event_type, const std::string& listener, const std::string& event_id,
                        const std::string& payload) {
         db.transact([&] {
-            choreo::sqlite::statement insert{db, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
-                                                 "correlation_key, event_time, payload) VALUES (?, ?, ?, ?, '', 0, ?)"};
+            choreo::sqlite::statement insert{db,
+                                             "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
+                                             "correlation_key, event_time, payload) VALUES (?, ?, ?, ?, '', 0, ?)"};
             insert.bind(event_type, listener, event_id, std::string(32, '0'), payload).run();
         });
     };
@@ -472,7 +474,8 @@ TEST_CASE("an asynchronous listener's rows are delivered when it reports, and no
         auto unit = bus.begin(db);
         for (std::int64_t order = 1; order <= 3; ++order) {
             insert_order(db, order, 10 * order);
-            unit.publish(order_paid{order, 10 * order, "kim"}, choreo::correlation_key{"order:" + std::to_string(order)});
+            unit.publish(order_paid{order, 10 * order, "kim"},
+                         choreo::correlation_key{"order:" + std::to_string(order)});
         }
         unit.commit();
     }

@@ -35,9 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static choreo::sqlite::outbox_store store{db};
     db.execute("DELETE FROM choreo_outbox");
     try {
-        choreo::sqlite::statement insert{
-            db, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, correlation_key, event_time, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)"};
+        choreo::sqlite::statement insert{db, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
+                                             "correlation_key, event_time, payload) "
+                                             "VALUES (?, ?, ?, ?, ?, ?, ?)"};
         auto time = fields[5];
         if (!time.empty() && time[0] == '\x01' && time.size() >= 9) {
             std::int64_t nanoseconds = 0;
@@ -55,8 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!row.problem.empty()) continue; // reported as corrupt, as it should be
         try {
             (void)choreo::durable::json_codec{}.decode<order_paid>(row.payload);
-        } catch (const choreo::durable::codec_error&) {
-        }
+        } catch (const choreo::durable::codec_error&) {}
     }
     return 0;
 }

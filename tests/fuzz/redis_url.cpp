@@ -11,7 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         auto options = choreo::redis::parse_url({reinterpret_cast<const char*>(data), size});
         (void)options.where();
-    } catch (const choreo::redis::redis_error&) {
-    }
+    } catch (const choreo::redis::redis_error&) {}
     return 0;
 }

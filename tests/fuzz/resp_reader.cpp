@@ -15,11 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         choreo::redis::detail::reply_reader reader;
         reader.feed(bytes, cut);
-        while (reader.next()) {
-        }
+        while (reader.next()) {}
         reader.feed(bytes + cut, length - cut);
         while (auto r = reader.next()) (void)r->is_error();
-    } catch (const choreo::redis::redis_error&) {
-    }
+    } catch (const choreo::redis::redis_error&) {}
     return 0;
 }

@@ -38,7 +38,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto entry = choreo::redis::detail::decode_entry("1-0", fields, 4096);
         (void)choreo::durable::json_codec{}.decode<order_paid>(entry.payload);
     } catch (const choreo::redis::entry_error&) {
-    } catch (const choreo::durable::codec_error&) {
-    }
+    } catch (const choreo::durable::codec_error&) {}
     return 0;
 }

@@ -2,8 +2,8 @@
 // inbox once), a topic created after its consumer started, retries in place and dead
 // letters for poison and malformed records, a rebalance mid-run, a broker killed and restarted.
 
-#include "support.hpp"
 #include "../support/fault_log.hpp"
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -19,21 +19,23 @@
 using namespace kafka_test;
 using namespace choreo::kafka;
 using namespace std::chrono_literals;
+using test::eventually;
 using test_events::order_paid_named;
 using test_events::order_paid_v2;
-using test::eventually;
 
 TEST_CASE("transport contract on Kafka: an event and its envelope make the round trip") {
     kafka_transport t{"roundtrip"};
     transport_contract::round_trip(t);
 }
 
-TEST_CASE("transport contract on Kafka: a failing handler gets the record again, a poison record goes to the dead letters") {
+TEST_CASE(
+    "transport contract on Kafka: a failing handler gets the record again, a poison record goes to the dead letters") {
     kafka_transport t{"poison"};
     transport_contract::retry_then_dead_letter(t);
 }
 
-TEST_CASE("transport contract on Kafka: an outbox relays into a topic; the consumer's inbox makes each effect happen once") {
+TEST_CASE(
+    "transport contract on Kafka: an outbox relays into a topic; the consumer's inbox makes each effect happen once") {
     kafka_transport t{"outbox"};
     transport_contract::outbox_to_inbox_once(t);
 }
@@ -76,13 +78,13 @@ TEST_CASE("kafka: a failing handler is retried in place; poison and malformed re
     raw.send_and_wait("orders.poison", "k", R"({"order_id":1})", with("type", "no::such_event"));
     raw.send_and_wait("orders.poison", "k", R"({"order_id":1})", with("v", "9"));
     raw.send_and_wait("orders.poison", "k", R"({"order_id":1})", with("id", "not-an-id"));
-    raw.send_and_wait("orders.poison", "k", std::string(5000, 'x'), headers);        // over max_payload
-    raw.send_and_wait("orders.poison", "k", R"({"order_id":"one"})", headers);       // the codec refuses it
-    out.publish("orders.poison", order_paid_v2{3}, envelope_for("k"));               // another schema version
-    out.publish("orders.poison", order_paid_named{100}, envelope_for("k"));               // fails twice, then passes
-    out.publish("orders.poison", order_paid_named{200}, envelope_for("k"));               // fails every time
-    out.publish("orders.poison", order_paid_named{300}, envelope_for("k"));               // refused as permanent
-    out.publish("orders.poison", order_paid_named{400}, envelope_for("k"));               // fine
+    raw.send_and_wait("orders.poison", "k", std::string(5000, 'x'), headers);  // over max_payload
+    raw.send_and_wait("orders.poison", "k", R"({"order_id":"one"})", headers); // the codec refuses it
+    out.publish("orders.poison", order_paid_v2{3}, envelope_for("k"));         // another schema version
+    out.publish("orders.poison", order_paid_named{100}, envelope_for("k"));    // fails twice, then passes
+    out.publish("orders.poison", order_paid_named{200}, envelope_for("k"));    // fails every time
+    out.publish("orders.poison", order_paid_named{300}, envelope_for("k"));    // refused as permanent
+    out.publish("orders.poison", order_paid_named{400}, envelope_for("k"));    // fine
 
     std::mutex mutex;
     std::vector<std::string> reasons;
@@ -104,7 +106,12 @@ TEST_CASE("kafka: a failing handler is retried in place; poison and malformed re
         handled.push_back(e.order_id);
     });
     in.start();
-    bool reached = eventually([&] { std::lock_guard lock{mutex}; return !handled.empty() && handled.back() == 400; }, 60s);
+    bool reached = eventually(
+        [&] {
+            std::lock_guard lock{mutex};
+            return !handled.empty() && handled.back() == 400;
+        },
+        60s);
     if (!reached) {
         std::lock_guard lock{mutex};
         for (auto& r : reasons) MESSAGE(r);
@@ -142,9 +149,10 @@ TEST_CASE("kafka: a failing handler is retried in place; poison and malformed re
     CHECK(dead[0].headers.at("dead.offset") == "0");
     CHECK(dead[0].value == "garbage without an envelope");
     CHECK(dead[9].headers.at("type") == choreo::event_type_name<order_paid_named>());
-    test_support::record_fault("Kafka transport", "garbage, truncated, unknown type, wrong versions, bad id, oversized, "
-                               "undecodable, always failing and permanently refused records", "Kafka", 10,
-                               reasons.size() == 10 && handled == std::vector<std::int64_t>{100, 400},
+    test_support::record_fault("Kafka transport",
+                               "garbage, truncated, unknown type, wrong versions, bad id, oversized, "
+                               "undecodable, always failing and permanently refused records",
+                               "Kafka", 10, reasons.size() == 10 && handled == std::vector<std::int64_t>{100, 400},
                                "each dead-lettered with its reason; the partition moved on to the next record");
 }
 
@@ -157,7 +165,8 @@ TEST_CASE("kafka: a second member joining mid-run (a rebalance) and a member sto
     std::atomic<int> acknowledged{0}, refused{0};
     std::thread writer{[&] {
         for (int i = 0; i < total; ++i) {
-            out.async_publish("orders.rebalance", order_paid{i / keys, i % keys}, envelope_for("saga:" + std::to_string(i % keys)),
+            out.async_publish("orders.rebalance", order_paid{i / keys, i % keys},
+                              envelope_for("saga:" + std::to_string(i % keys)),
                               [&](std::exception_ptr error) { ++(error ? refused : acknowledged); });
             if (i % 100 == 0) std::this_thread::sleep_for(20ms); // a run that lasts long enough to be interrupted
         }
@@ -191,7 +200,11 @@ TEST_CASE("kafka: a second member joining mid-run (a rebalance) and a member sto
         for (auto& [key, ids] : log.by_key)
             for (std::int64_t n = 0; n < total / keys; ++n)
                 if (std::find(ids.begin(), ids.end(), n) == ids.end())
-                    MESSAGE(key << " order " << n << std::string{present.count("{\"order_id\":" + std::to_string(n) + ",\"amount\":" + key.substr(5) + "}") ? " is in the topic" : " is not in the topic"});
+                    MESSAGE(key << " order " << n
+                                << std::string{present.count("{\"order_id\":" + std::to_string(n) +
+                                                             ",\"amount\":" + key.substr(5) + "}")
+                                                   ? " is in the topic"
+                                                   : " is not in the topic"});
     }
     CHECK(all);
     second->stop();
@@ -204,10 +217,11 @@ TEST_CASE("kafka: a second member joining mid-run (a rebalance) and a member sto
         CHECK(ids.size() == total / keys);
         CHECK(std::is_sorted(ids.begin(), ids.end()));
     }
-    MESSAGE("deliveries " << log.deliveries << " for " << total << " events (redelivered after the rebalances: "
-                          << log.deliveries - total << ")");
-    test_support::record_fault("Kafka transport", "a consumer group rebalanced twice mid-run (a member joins, one leaves)",
-                               "Kafka", 2, all, "every event applied once, per key in order (the inbox absorbs redeliveries)");
+    MESSAGE("deliveries " << log.deliveries << " for " << total
+                          << " events (redelivered after the rebalances: " << log.deliveries - total << ")");
+    test_support::record_fault("Kafka transport",
+                               "a consumer group rebalanced twice mid-run (a member joins, one leaves)", "Kafka", 2,
+                               all, "every event applied once, per key in order (the inbox absorbs redeliveries)");
 }
 
 TEST_CASE("kafka: the broker killed (SIGKILL) mid-run and restarted: what it acknowledged is consumed") {
@@ -234,7 +248,7 @@ TEST_CASE("kafka: the broker killed (SIGKILL) mid-run and restarted: what it ack
     };
     send(0, 300);
     REQUIRE(out.records().flush(30s));
-    own.stop(); // SIGKILL
+    own.stop();     // SIGKILL
     send(300, 400); // queued while the broker is away; librdkafka retries them
     std::this_thread::sleep_for(1s);
     own.start();
@@ -253,12 +267,18 @@ TEST_CASE("kafka: the broker killed (SIGKILL) mid-run and restarted: what it ack
         seen.insert(e.order_id);
     });
     in.start();
-    bool all = eventually([&] { std::lock_guard lock{mutex}; return seen.size() >= acked_ids.size(); }, 60s);
+    bool all = eventually(
+        [&] {
+            std::lock_guard lock{mutex};
+            return seen.size() >= acked_ids.size();
+        },
+        60s);
     in.stop();
     std::lock_guard lock{mutex};
     CHECK(all);
     CHECK(seen == acked_ids);
-    test_support::record_fault("Kafka transport", "the broker SIGKILLed mid-run and restarted", "Kafka", 1,
-                               all && seen == acked_ids && failed == 0,
-                               "every record the broker acknowledged is consumed; those sent meanwhile are delivered after");
+    test_support::record_fault(
+        "Kafka transport", "the broker SIGKILLed mid-run and restarted", "Kafka", 1,
+        all && seen == acked_ids && failed == 0,
+        "every record the broker acknowledged is consumed; those sent meanwhile are delivered after");
 }

@@ -1,8 +1,8 @@
 // Kafka settings: a kafka:// URL, settings librdkafka refuses, an unreachable cluster, and
 // SASL credentials passed through.
 
-#include "support.hpp"
 #include "../support/fault_log.hpp"
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,9 +18,9 @@
 using namespace kafka_test;
 using namespace choreo::kafka;
 using namespace std::chrono_literals;
+using test::eventually;
 using test_events::order_paid_named;
 using test_events::order_paid_v2;
-using test::eventually;
 
 TEST_CASE("kafka: a kafka:// URL gives the brokers and the settings; a bad one is refused") {
     auto o = client_options::from_url("kafka://b1:9092,b2:9093?security.protocol=SASL_SSL&sasl.mechanism=PLAIN");
@@ -92,7 +92,8 @@ TEST_CASE("kafka: SASL settings pass through: the right credentials publish and 
         o.settings["sasl.password"] = password; // where values with '&', '=' or '%' go
         o.timeout = 10s;
         if (log)
-            o.log = [log, mutex = std::make_shared<std::mutex>()](int level, const std::string&, const std::string& message) {
+            o.log = [log, mutex = std::make_shared<std::mutex>()](int level, const std::string&,
+                                                                  const std::string& message) {
                 std::lock_guard lock{*mutex};
                 if (level <= 3) log->push_back(message);
             };
@@ -119,10 +120,12 @@ TEST_CASE("kafka: SASL settings pass through: the right credentials publish and 
     CHECK_THROWS_AS(refused.check_reachable(), kafka_error);
     CHECK(std::chrono::steady_clock::now() - started < 15s);
     // The reason is in the client's log: librdkafka reports the broker's refusal there.
-    bool named = eventually([&] {
-        for (auto& line : said)
-            if (line.find("uthentication") != std::string::npos) return true;
-        return false;
-    }, 10s);
+    bool named = eventually(
+        [&] {
+            for (auto& line : said)
+                if (line.find("uthentication") != std::string::npos) return true;
+            return false;
+        },
+        10s);
     CHECK_MESSAGE(named, "no authentication error logged");
 }

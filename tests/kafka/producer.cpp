@@ -1,8 +1,8 @@
 // Kafka's producer: events keep their envelope and per-key order across partitions, and
 // records a broker refused at first are sent again.
 
-#include "support.hpp"
 #include "../support/fault_log.hpp"
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,9 +18,9 @@
 using namespace kafka_test;
 using namespace choreo::kafka;
 using namespace std::chrono_literals;
+using test::eventually;
 using test_events::order_paid_named;
 using test_events::order_paid_v2;
-using test::eventually;
 
 TEST_CASE("kafka: events keep their envelope and, per saga key, their order across partitions") {
     REQUIRE(create_topic(client(), "orders.roundtrip", 4));
@@ -35,7 +35,8 @@ TEST_CASE("kafka: events keep their envelope and, per saga key, their order acro
             if (i % 2 == 0)
                 out.publish("orders.roundtrip", order_paid{i, k}, env);
             else
-                out.async_publish("orders.roundtrip", order_paid{i, k}, env, [&](std::exception_ptr error) { ++(error ? refused : acknowledged); });
+                out.async_publish("orders.roundtrip", order_paid{i, k}, env,
+                                  [&](std::exception_ptr error) { ++(error ? refused : acknowledged); });
         }
     REQUIRE(out.records().flush(60s));
     CHECK(refused == 0);
@@ -56,7 +57,12 @@ TEST_CASE("kafka: events keep their envelope and, per saga key, their order acro
     in.start();
     REQUIRE(eventually([&] { return log.unique() == keys * per_key; }, 60s));
     // Nothing left to handle on the member's partitions: what a settling shop asks.
-    CHECK(eventually([&] { auto left = in.lag(); return left && *left == 0; }, 20s));
+    CHECK(eventually(
+        [&] {
+            auto left = in.lag();
+            return left && *left == 0;
+        },
+        20s));
     in.stop();
     for (auto& [saga, ids] : log.by_key) {
         const std::string& key = saga; // CAPTURE's lambda cannot name a structured binding (Clang 14)
@@ -78,7 +84,8 @@ TEST_CASE("kafka: events keep their envelope and, per saga key, their order acro
 // records as acknowledged by the later success ("implicitly acked") and they were lost
 // (1 to 3 of 400 records in 11 of 30 fresh topics here). One request in flight per broker
 // closes that (docs/decisions/0028).
-TEST_CASE("kafka: records a broker refused at first (a new topic's leader not ready) are sent again, not taken as acknowledged") {
+TEST_CASE("kafka: records a broker refused at first (a new topic's leader not ready) are sent again, not taken as "
+          "acknowledged") {
     constexpr int topics = 20, per_topic = 200, partitions = 4;
     int refused_first = 0;
     bool all_kept = true;
@@ -109,6 +116,7 @@ TEST_CASE("kafka: records a broker refused at first (a new topic's leader not re
         if (not_leader > 0) ++refused_first;
     }
     MESSAGE(refused_first << " of " << topics << " fresh topics refused a new producer's first records as not leader");
-    test_support::record_fault("Kafka transport", "a new topic's leader not ready: the broker refuses a new producer's first requests",
+    test_support::record_fault("Kafka transport",
+                               "a new topic's leader not ready: the broker refuses a new producer's first requests",
                                "Kafka", refused_first, all_kept, "every acknowledged record is in the topic");
 }

@@ -29,7 +29,6 @@ using namespace choreo::kafka;
 using namespace std::chrono_literals;
 using test_events::order_paid;
 
-
 // One broker for the binary's cases (starting a JVM takes seconds); each case uses topics
 // and groups of its own.
 inline test_support::kafka_broker& broker() {
@@ -111,7 +110,8 @@ inline std::vector<raw_record> read_topic(const std::string& topic, std::size_t 
                 const char* name = nullptr;
                 const void* value = nullptr;
                 std::size_t size = 0;
-                for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+                for (std::size_t i = 0;
+                     rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
                     r.headers[name] = std::string{static_cast<const char*>(value), size};
             }
             records.push_back(std::move(r));
@@ -123,19 +123,19 @@ inline std::vector<raw_record> read_topic(const std::string& topic, std::size_t 
     return records;
 }
 
-
 // How many records `topic`'s partitions hold (the sum of their watermarks' distances).
 inline std::int64_t records_in(const std::string& topic, int partitions) {
     char reason[512];
     auto* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", broker().bootstrap().c_str(), reason, sizeof reason);
-    std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> k{rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason),
-                                                               &rd_kafka_destroy};
+    std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> k{
+        rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason), &rd_kafka_destroy};
     REQUIRE(k);
     std::int64_t total = 0;
     for (int p = 0; p < partitions; ++p) {
         std::int64_t low = 0, high = 0;
-        REQUIRE(rd_kafka_query_watermark_offsets(k.get(), topic.c_str(), p, &low, &high, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+        REQUIRE(rd_kafka_query_watermark_offsets(k.get(), topic.c_str(), p, &low, &high, 10'000) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR);
         total += high - low;
     }
     return total;
@@ -169,6 +169,5 @@ struct kafka_transport {
     }
     void settled() {}
 };
-
 
 } // namespace kafka_test

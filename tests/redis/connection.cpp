@@ -235,8 +235,10 @@ TEST_CASE("a server still loading its data after a restart is waited for, not ta
                 for (std::size_t at = 0; (at = pending.find('*', at)) != std::string::npos; ++at) {
                     if (at != 0 && pending.compare(at - 2, 2, "\r\n") != 0) continue;
                     ++answered;
-                    if (n < 3) answers += "-LOADING Redis is loading the dataset in memory\r\n";
-                    else answers += answered == 1 ? "+OK\r\n" : "+PONG\r\n"; // CLIENT SETNAME, then PINGs
+                    if (n < 3)
+                        answers += "-LOADING Redis is loading the dataset in memory\r\n";
+                    else
+                        answers += answered == 1 ? "+OK\r\n" : "+PONG\r\n"; // CLIENT SETNAME, then PINGs
                 }
                 pending.clear();
                 if (!answers.empty()) boost::asio::write(peer, boost::asio::buffer(answers), ec);
@@ -253,8 +255,8 @@ TEST_CASE("a server still loading its data after a restart is waited for, not ta
         auto pong = redis.command({"PING"});
         CHECK(pong.as_string() == "PONG");
         CHECK(accepted.load() == 3);
-        test_support::record_fault("Redis connection", "server answering LOADING while it reloads after a restart", "Redis",
-                                   2, pong.as_string() == "PONG" && accepted.load() == 3,
+        test_support::record_fault("Redis connection", "server answering LOADING while it reloads after a restart",
+                                   "Redis", 2, pong.as_string() == "PONG" && accepted.load() == 3,
                                    "waited for with backoff, then the command completed");
     } // closing ends the stand-in's last connection
     fake.join();
@@ -290,8 +292,8 @@ TEST_CASE("a server restarted mid-run: commands sent meanwhile wait, then all co
     REQUIRE(log.elements.size() == 50);
     CHECK(log.elements.front().as_string() == "0");
     CHECK(log.elements.back().as_string() == "49");
-    test_support::record_fault("Redis connection", "server SIGKILLed and restarted with 50 commands waiting", "Redis", 50,
-                               log.elements.front().as_string() == "0" && log.elements.back().as_string() == "49",
+    test_support::record_fault("Redis connection", "server SIGKILLed and restarted with 50 commands waiting", "Redis",
+                               50, log.elements.front().as_string() == "0" && log.elements.back().as_string() == "49",
                                "all 50 commands completed once the server was back, in order");
 }
 
@@ -359,9 +361,9 @@ TEST_CASE("URLs: every form, and clear errors for bad ones") {
     CHECK(u.unix_socket == "/run/redis/redis.sock");
     CHECK(u.password == "pw");
     CHECK(u.database == 5);
-    for (const char* bad : {"http://host", "redis://", "redis://host:0", "redis://host:70000", "redis://host:port",
-                            "redis://host/x", "unix://relative.sock", "unix:///s.sock?timeout=1", "redis://a%4@host",
-                            "redis://[::1"}) {
+    for (const char* bad :
+         {"http://host", "redis://", "redis://host:0", "redis://host:70000", "redis://host:port", "redis://host/x",
+          "unix://relative.sock", "unix:///s.sock?timeout=1", "redis://a%4@host", "redis://[::1"}) {
         CAPTURE(bad);
         CHECK(code_of([&] { (void)parse_url(bad); }) == errc::bad_url);
     }

@@ -41,7 +41,8 @@ connection_options reader_options(const test_support::redis_server& server) {
 
 // What a process has of its own: a bus, a store client, a runtime, and a bridge.
 struct process {
-    process(test_support::redis_server& server, test_support::io_thread& io, connection& writer, const std::string& name)
+    process(test_support::redis_server& server, test_support::io_thread& io, connection& writer,
+            const std::string& name)
         : reader(io.executor(), reader_options(server)), store(writer, {.prefix = "app:"}),
           sagas(bus, store, {.timeout = 30s}), bridge(bus, writer, reader, {.stream = "app:sagas", .process = name}) {}
     choreo::bus bus{{.threads = 2}};
@@ -99,7 +100,9 @@ TEST_CASE("a saga across two processes: a step failing in one is compensated in 
             note("order " + std::to_string(e.id) + " charged");
             ctx.complete_saga();
         },
-        [&](const job_started& e, choreo::saga::step_context&) { note("order " + std::to_string(e.id) + " refunded"); });
+        [&](const job_started& e, choreo::saga::step_context&) {
+            note("order " + std::to_string(e.id) + " refunded");
+        });
 
     orders.bridge.start();
     payments.bridge.start();

@@ -8,7 +8,6 @@
 #include "../saga/store_contract.hpp"
 #include "../support/redis_server.hpp"
 
-
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -44,7 +43,8 @@ struct store_under_test<saga_store> {
     std::unique_ptr<saga_store> value;
     static store_under_test make() {
         auto& shared = shared_redis::get();
-        return {std::make_unique<saga_store>(shared.redis, choreo::redis::saga_store_options{.prefix = shared.fresh_prefix()})};
+        return {std::make_unique<saga_store>(shared.redis,
+                                             choreo::redis::saga_store_options{.prefix = shared.fresh_prefix()})};
     }
     saga_store& store() { return *value; }
 };
@@ -70,7 +70,8 @@ TEST_CASE("every key is under the prefix, and every update renews the record's T
     std::vector<std::string> names;
     for (auto& k : keys.elements) names.push_back(k.as_string());
     std::sort(names.begin(), names.end());
-    CHECK(names == std::vector<std::string>{prefix + "deadlines", prefix + "marker:product:9", prefix + "saga:order:1"});
+    CHECK(names ==
+          std::vector<std::string>{prefix + "deadlines", prefix + "marker:product:9", prefix + "saga:order:1"});
 
     auto ttl = redis.command({"PTTL", prefix + "saga:order:1"}).as_integer();
     CHECK(ttl > 60'000);  // the TTL covers the saga's 30 s deadline

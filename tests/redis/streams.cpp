@@ -8,11 +8,10 @@
 #include <choreo/sqlite.hpp>
 
 #include "../core/support.hpp"
-#include "../support/redis_server.hpp"
-#include "../support/wire_events.hpp"
 #include "../support/fault_log.hpp"
+#include "../support/redis_server.hpp"
 #include "../support/transport_contract.hpp"
-
+#include "../support/wire_events.hpp"
 
 #include <doctest/doctest.h>
 
@@ -25,10 +24,10 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
+using test::eventually;
 using test_events::order_paid;
 using test_events::order_paid_named;
 using test_events::order_paid_v2;
-using test::eventually;
 
 namespace {
 
@@ -49,7 +48,8 @@ struct redis_fixture {
 };
 
 choreo::envelope sample_envelope(std::uint64_t n) {
-    return {choreo::event_id{0xabc, n}, choreo::event_id{0xdef, n}, choreo::correlation_key{"order:" + std::to_string(n)},
+    return {choreo::event_id{0xabc, n}, choreo::event_id{0xdef, n},
+            choreo::correlation_key{"order:" + std::to_string(n)},
             std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000 + n}}, "order_paid"};
 }
 
@@ -89,12 +89,14 @@ struct redis_streams_transport {
 
 } // namespace
 
-TEST_CASE("transport contract on Redis Streams: an event and its envelope make the round trip, acknowledged after the handler") {
+TEST_CASE("transport contract on Redis Streams: an event and its envelope make the round trip, acknowledged after the "
+          "handler") {
     redis_streams_transport t;
     transport_contract::round_trip(t);
 }
 
-TEST_CASE("transport contract on Redis Streams: a failing handler gets the entry again, a poison entry goes to the dead letters") {
+TEST_CASE("transport contract on Redis Streams: a failing handler gets the entry again, a poison entry goes to the "
+          "dead letters") {
     redis_streams_transport t;
     transport_contract::retry_then_dead_letter(t);
     // The dead letter is an entry of orders:dead, with the reason first.
@@ -106,7 +108,8 @@ TEST_CASE("transport contract on Redis Streams: a failing handler gets the entry
     CHECK(fields[1].text.find("order 2 is poison") != std::string::npos);
 }
 
-TEST_CASE("transport contract on Redis Streams: an outbox relays into a stream; the consumer's inbox makes each effect happen once") {
+TEST_CASE("transport contract on Redis Streams: an outbox relays into a stream; the consumer's inbox makes each effect "
+          "happen once") {
     redis_streams_transport t;
     transport_contract::outbox_to_inbox_once(t);
 }
@@ -120,19 +123,21 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
         f.writer.command(detail::views(command));
     };
     const std::string id(32, 'a');
-    add({"garbage", "yes"});                                                                                   // no envelope
-    add({"v", "9", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1", "payload", "{}"});
+    add({"garbage", "yes"}); // no envelope
+    add({"v", "9", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
+         "payload", "{}"});
     add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
-         "payload", R"({"order_id":1,"amo)"});                                                                  // truncated
-    add({"v", "1", "type", "nobody::knows", "schema", "1", "id", id, "causation", id, "key", "", "time", "1", "payload", "{}"});
-    stream_publisher{f.writer}.publish("orders", order_paid_v2{1}, sample_envelope(5));                      // newer schema
+         "payload", R"({"order_id":1,"amo)"}); // truncated
+    add({"v", "1", "type", "nobody::knows", "schema", "1", "id", id, "causation", id, "key", "", "time", "1", "payload",
+         "{}"});
+    stream_publisher{f.writer}.publish("orders", order_paid_v2{1}, sample_envelope(5)); // newer schema
     add({"v", "1", "type", std::string{good}, "schema", "1", "id", "not-hex", "causation", id, "key", "", "time", "1",
          "payload", "{}"});
     add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time", "1",
-         "payload", R"({"order_id":1,"amount":2,"pad":")" + std::string(5'000, 'x') + "\"}"});                    // oversized
-    add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "",
-         "time", "12700000000000000", "payload", "{}"});                    // past the clock's range (found by fuzzing)
-    stream_publisher{f.writer}.publish("orders", order_paid{7, 700}, sample_envelope(7));                    // fine
+         "payload", R"({"order_id":1,"amount":2,"pad":")" + std::string(5'000, 'x') + "\"}"}); // oversized
+    add({"v", "1", "type", std::string{good}, "schema", "1", "id", id, "causation", id, "key", "", "time",
+         "12700000000000000", "payload", "{}"}); // past the clock's range (found by fuzzing)
+    stream_publisher{f.writer}.publish("orders", order_paid{7, 700}, sample_envelope(7)); // fine
 
     connection reader{f.io.executor(), f.options()};
     auto options = consumer_options();
@@ -171,10 +176,12 @@ TEST_CASE("malformed entries go to the dead letters with a reason, and the consu
 TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle") {
     redis_fixture f;
     stream_publisher publisher{f.writer};
-    for (std::uint64_t n = 1; n <= 10; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
+    for (std::uint64_t n = 1; n <= 10; ++n)
+        publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
     // A consumer reads every entry and dies before acknowledging any.
     f.writer.command({"XGROUP", "CREATE", "orders", "platform", "0"});
-    auto taken = f.writer.command({"XREADGROUP", "GROUP", "platform", "dead", "COUNT", "100", "STREAMS", "orders", ">"});
+    auto taken =
+        f.writer.command({"XREADGROUP", "GROUP", "platform", "dead", "COUNT", "100", "STREAMS", "orders", ">"});
     REQUIRE(taken.elements.at(0).elements.at(1).elements.size() == 10);
     CHECK(f.pending("orders", "platform") == 10);
 
@@ -195,9 +202,9 @@ TEST_CASE("the entries of a consumer that died are taken over after reclaim_idle
 TEST_CASE("the trimming policy keeps a stream bounded") {
     redis_fixture f;
     stream_publisher publisher{f.writer, {.max_length = 100, .approximate = false}};
-    for (std::uint64_t n = 1; n <= 300; ++n) publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
+    for (std::uint64_t n = 1; n <= 300; ++n)
+        publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
     CHECK(f.writer.command({"XLEN", "orders"}).as_integer() == 100);
     CHECK_THROWS_AS(stream_publisher(f.writer, {}, {}, 16).publish("orders", order_paid{1, 1}, sample_envelope(1)),
                     choreo::durable::codec_error);
 }
-

@@ -28,7 +28,8 @@ void concurrent_orders(Store& store, int threads, int orders_per_thread) {
 
     choreo::bus events{{.threads = 4}};
     std::atomic<int> step_failures{0};
-    runtime sagas{events, store,
+    runtime sagas{events,
+                  store,
                   {.timeout = std::chrono::seconds{60},
                    .contention = {.immediate_retries = 0,
                                   .delayed_retries = 12,
@@ -61,7 +62,8 @@ void concurrent_orders(Store& store, int threads, int orders_per_thread) {
                     auto product = products[static_cast<std::size_t>(n % 8)];
                     // Every tenth order asks for more than there is: its saga must roll back.
                     long quantity = n % 10 == 7 ? initial_stock + 1 : 1;
-                    saga_test::order_create_start e{id, {{product, quantity}}, n % 3 == 0 ? "c" + std::to_string(n) : "", "ann"};
+                    saga_test::order_create_start e{
+                        id, {{product, quantity}}, n % 3 == 0 ? "c" + std::to_string(n) : "", "ann"};
                     s.create_order(events, e);
                     std::lock_guard lock{orders_mutex};
                     orders[id] = product;

@@ -93,7 +93,7 @@ TEST_CASE("a saga that waits past its bound fails cleanly and is compensated") {
     CHECK(h.count(saga_incident_kind::aggregate_busy) == 3);
     CHECK(h.count(saga_incident_kind::contention_exhausted) == 1);
     CHECK(d.log == std::vector<std::string>{"desk undo Reserve:b"});
-    CHECK(d.stock.read("x") == 4); // only a's unit
+    CHECK(d.stock.read("x") == 4);                           // only a's unit
     CHECK(h.sagas.holder("sku:x") == std::string{a.view()}); // b never took it, and did not release a's
 
     h.events.publish(close_order{}, a);
@@ -146,8 +146,8 @@ TEST_CASE("after a restart, expire_overdue rolls back what the lost timers would
     h.settle();
     // A second runtime on the same store and bus, as a restarted process would have, whose clock is past the deadline.
     testing::manual_clock later{h.clock.now() + 5s};
-    runtime restarted{h.events, h.store,
-                      {.clock = &later, .deliver = h.net.hook(), .on_incident = [](const saga_incident&) {}}};
+    runtime restarted{
+        h.events, h.store, {.clock = &later, .deliver = h.net.hook(), .on_incident = [](const saga_incident&) {}}};
     CHECK(restarted.expire_overdue() == 1);
     h.settle();
     CHECK(h.sagas.state(a)->status == saga_status::rolled_back);
@@ -172,10 +172,13 @@ TEST_CASE("misuse is refused with clear errors") {
     CHECK_THROWS_AS(participant(h.sagas, "a/b"), choreo::usage_error);
     CHECK_THROWS_AS(p.step<reserve>("", [](const reserve&, step_context&) {}), choreo::usage_error);
     CHECK_THROWS_WITH_AS(
-        p.join("j", {"x", "y"}, [](step_context&) {}, [](step_context&) {}),
+        p.join(
+            "j", {"x", "y"}, [](step_context&) {}, [](step_context&) {}),
         "join 'p/j' waits for 'p/x', which is not a step of participant 'p' (register its branches first)",
         choreo::usage_error);
-    CHECK_THROWS_AS(p.join("j", {"x"}, [](step_context&) {}, [](step_context&) {}), choreo::usage_error);
+    CHECK_THROWS_AS(p.join(
+                        "j", {"x"}, [](step_context&) {}, [](step_context&) {}),
+                    choreo::usage_error);
     // Two participants may not have one name: it prefixes their steps' names.
     CHECK_THROWS_AS(participant(h.sagas, "desk"), choreo::usage_error);
 }

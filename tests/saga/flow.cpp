@@ -1,8 +1,8 @@
 // The order-creation saga end to end: the happy path, a failure injected at every step,
 // and duplicated and reordered deliveries.
 
-#include "support.hpp"
 #include "../support/fault_log.hpp"
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -214,9 +214,9 @@ TEST_CASE("a rollback that overtakes a step: null compensation, then the late st
     auto state = h.sagas.state(key);
     REQUIRE(state);
     CHECK(state->status == saga_status::rolled_back);
-    CHECK_FALSE(state->state_of("product/deduct stock")); // never claimed
+    CHECK_FALSE(state->state_of("product/deduct stock"));                                  // never claimed
     CHECK(h.faults.calls(fault_injector::compensation_name("product/deduct stock")) == 0); // nothing to undo
-    CHECK(h.faults.calls("product/deduct stock") == 0); // the late step did not run
+    CHECK(h.faults.calls("product/deduct stock") == 0);                                    // the late step did not run
     CHECK(h.count(saga_incident_kind::step_too_late) == 1);
     require_untouched(s, before, "3");
 }

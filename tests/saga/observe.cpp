@@ -48,7 +48,8 @@ struct traces {
     saga_tracer for_sagas() {
         return [this](const saga_trace& t) {
             std::lock_guard lock{mutex};
-            saga.push_back(fmt::format("{} {} {} {}{}", to_string(t.work), t.saga, t.step, t.succeeded ? "ok" : "failed",
+            saga.push_back(fmt::format("{} {} {} {}{}", to_string(t.work), t.saga, t.step,
+                                       t.succeeded ? "ok" : "failed",
                                        t.error.empty() ? std::string{} : fmt::format(": {}", t.error)));
         };
     }
@@ -69,8 +70,8 @@ TEST_CASE("a failed step is traced failed with its reason, and each compensation
     product.step<order_placed>(
         "reserve stock", [](const order_placed& e, step_context& saga) { saga.publish(stock_reserved{e.order_id}); },
         [](const order_placed&, step_context&) {});
-    payment.step<stock_reserved>("charge card",
-                                 [](const stock_reserved&, step_context&) { throw std::runtime_error("card declined"); });
+    payment.step<stock_reserved>(
+        "charge card", [](const stock_reserved&, step_context&) { throw std::runtime_error("card declined"); });
     auto unit = bus.begin(orders);
     auto key = order.start(unit, order_placed{2}, "2");
     unit.commit();

@@ -30,7 +30,8 @@ TEST_CASE("ended sagas beyond the limit are forgotten; running ones never") {
         REQUIRE(store.create(key, t0, t0 + 1s, "a/start", step_state::done));
         REQUIRE(store.complete(key).ended_now);
     }
-    for (int i = 0; i < 50; ++i) REQUIRE(store.create("running-" + std::to_string(i), t0, t0 + 1s, "a/start", step_state::done));
+    for (int i = 0; i < 50; ++i)
+        REQUIRE(store.create("running-" + std::to_string(i), t0, t0 + 1s, "a/start", step_state::done));
     CHECK(store.size() <= 32 + 50);
     for (int i = 0; i < 50; ++i) CHECK(store.status("running-" + std::to_string(i)) == saga_status::running);
     CHECK(store.status("ended-199") == saga_status::completed);

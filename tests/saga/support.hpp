@@ -145,8 +145,7 @@ struct shop {
             "add items", [this](const stock_deducted& e, step_context&) { orders[e.order + ".price"] = e.price; },
             [this](const stock_deducted& e, step_context&) { orders[e.order + ".price"] = 0; });
         order.step<coupon_used>(
-            "add coupons",
-            [this](const coupon_used& e, step_context&) { orders[e.order + ".discount"] = e.discount; },
+            "add coupons", [this](const coupon_used& e, step_context&) { orders[e.order + ".discount"] = e.discount; },
             [this](const coupon_used& e, step_context&) { orders[e.order + ".discount"] = 0; });
         order.join(
             "confirm order", {"add items", "add coupons"},

@@ -35,8 +35,8 @@ TEST_CASE("http: order and pay, in both modes, as the README's walk-through does
         CHECK(coupons.body.as_array().size() == 1);
 
         auto created = s.post("/api/v1/orders",
-                              R"({"items": [{"product": )" + std::to_string(c.apple) + R"(, "quantity": 2}], "coupons": [)" +
-                                  std::to_string(c.issued) + "]}",
+                              R"({"items": [{"product": )" + std::to_string(c.apple) +
+                                  R"(, "quantity": 2}], "coupons": [)" + std::to_string(c.issued) + "]}",
                               1);
         CHECK(created.status == (mode == "saga" ? 202 : 201));
         auto order = id_of(created);
@@ -80,7 +80,8 @@ TEST_CASE("http: every class of error has its status and code, and the server ke
         {"no user", order_of("[{\"product\": " + apple + ", \"quantity\": 1}]", 0), 400, "user_required"},
         {"a quantity that is not a number", order_of("[{\"product\": " + apple + ", \"quantity\": \"two\"}]", 1), 400,
          "invalid_field"},
-        {"a negative quantity", order_of("[{\"product\": " + apple + ", \"quantity\": -1}]", 1), 400, "invalid_quantity"},
+        {"a negative quantity", order_of("[{\"product\": " + apple + ", \"quantity\": -1}]", 1), 400,
+         "invalid_quantity"},
         {"a bad price range", s.get("/api/v1/products?min_price=500&max_price=100"), 400, "invalid_price_range"},
         {"a price that is not a number", s.get("/api/v1/products?min_price=cheap"), 400, "invalid_parameter"},
         {"an unknown order", s.get("/api/v1/orders/999", 1), 404, "order_not_found"},
@@ -88,15 +89,17 @@ TEST_CASE("http: every class of error has its status and code, and the server ke
         {"an unknown route", s.get("/api/v1/nothing"), 404, "no_route"},
         {"a wrong method", s.call(http::verb::delete_, "/api/v1/products"), 405, "method_not_allowed"},
         {"out of stock", order_of("[{\"product\": " + apple + ", \"quantity\": 11}]", 1), 409, "out_of_stock"},
-        {"a charge that is not positive", s.post("/api/v1/points/charge", R"({"amount": 0})", 1), 400, "invalid_amount"},
+        {"a charge that is not positive", s.post("/api/v1/points/charge", R"({"amount": 0})", 1), 400,
+         "invalid_amount"},
         {"an oversized body", s.post("/api/v1/orders", std::string(100'000, ' '), 1), 413, "body_too_large"},
     };
     // A coupon used twice, and an order bob cannot pay.
     auto first = order_of("[{\"product\": " + apple + ", \"quantity\": 1}]", 1, "[" + std::to_string(c.issued) + "]");
     REQUIRE(first.status == 201);
-    cases.push_back({"a coupon already used", order_of("[{\"product\": " + apple + ", \"quantity\": 1}]", 1,
-                                                       "[" + std::to_string(c.issued) + "]"),
-                     409, "coupon_already_used"});
+    cases.push_back(
+        {"a coupon already used",
+         order_of("[{\"product\": " + apple + ", \"quantity\": 1}]", 1, "[" + std::to_string(c.issued) + "]"), 409,
+         "coupon_already_used"});
     auto bobs = order_of("[{\"product\": " + apple + ", \"quantity\": 1}]", 2);
     REQUIRE(bobs.status == 201);
     cases.push_back({"too few points", s.post("/api/v1/orders/" + std::to_string(id_of(bobs)) + "/pay", "{}", 2), 422,
@@ -126,9 +129,11 @@ TEST_CASE("http: every class of error has its status and code, and the server ke
     auto audit = s.get("/api/v1/audit");
     INFO(audit.text);
     CHECK(audit.body.at("invariants_hold") == true);
-    bool all_answered = std::all_of(cases.begin(), cases.end(),
-                                    [](const expectation& e) { return e.got.status == e.status && e.got.code() == e.code; });
-    test_support::record_fault("shop web API", "malformed, invalid, oversized and refused requests; the card gateway down",
+    bool all_answered = std::all_of(cases.begin(), cases.end(), [](const expectation& e) {
+        return e.got.status == e.status && e.got.code() == e.code;
+    });
+    test_support::record_fault("shop web API",
+                               "malformed, invalid, oversized and refused requests; the card gateway down",
                                "transactional, HTTP", static_cast<long>(cases.size()) + 3,
                                all_answered && audit.body.at("invariants_hold") == true,
                                "each answered with its status and code, the server still serving, every invariant");
@@ -137,13 +142,15 @@ TEST_CASE("http: every class of error has its status and code, and the server ke
 TEST_CASE("http: a user never reads or spends another user's orders, coupons or points") {
     server s{"transactional"};
     auto c = seed(s); // the coupon and the points are ann's (user 1)
-    auto order = s.post("/api/v1/orders", R"({"items": [{"product": )" + std::to_string(c.apple) + R"(, "quantity": 1}]})", 1);
+    auto order =
+        s.post("/api/v1/orders", R"({"items": [{"product": )" + std::to_string(c.apple) + R"(, "quantity": 1}]})", 1);
     REQUIRE(order.status == 201);
     auto path = "/api/v1/orders/" + std::to_string(id_of(order));
-    CHECK(s.get(path, 2).status == 404);                               // bob cannot see it
+    CHECK(s.get(path, 2).status == 404);                                      // bob cannot see it
     CHECK(s.post(path + "/pay", R"({"method": "points"})", 2).status == 404); // nor pay it with his points
-    auto stolen = s.post("/api/v1/orders", R"({"items": [{"product": )" + std::to_string(c.apple) +
-                                               R"(, "quantity": 1}], "coupons": [)" + std::to_string(c.issued) + "]}",
+    auto stolen = s.post("/api/v1/orders",
+                         R"({"items": [{"product": )" + std::to_string(c.apple) + R"(, "quantity": 1}], "coupons": [)" +
+                             std::to_string(c.issued) + "]}",
                          2);
     CHECK(stolen.status == 403);
     CHECK(stolen.code() == "coupon_of_another_user");
@@ -166,8 +173,8 @@ TEST_CASE("http: many buyers at once for the last unit, exactly one gets it") {
             for (int b = 0; b < buyers; ++b)
                 threads.emplace_back([&, b] {
                     replies[static_cast<std::size_t>(b)] = s.post(
-                        "/api/v1/orders", R"({"items": [{"product": )" + std::to_string(c.last_unit) + R"(, "quantity": 1}]})",
-                        b + 1);
+                        "/api/v1/orders",
+                        R"({"items": [{"product": )" + std::to_string(c.last_unit) + R"(, "quantity": 1}]})", b + 1);
                 });
         }
         int live = 0;
@@ -189,7 +196,8 @@ TEST_CASE("http: SIGTERM in the middle of load loses nothing that was acknowledg
     server s{"saga"};
     (void)seed(s);
     (void)s.post("/api/v1/points/charge", R"({"amount": 1000000})", 1);
-    auto plenty = std::to_string(id_of(s.post("/api/v1/products", R"({"name": "plenty", "price": 10, "stock": 100000})")));
+    auto plenty =
+        std::to_string(id_of(s.post("/api/v1/products", R"({"name": "plenty", "price": 10, "stock": 100000})")));
     std::mutex mutex;
     std::vector<std::int64_t> acknowledged; // orders the server said it took
     std::atomic<bool> refused{false};
@@ -199,7 +207,8 @@ TEST_CASE("http: SIGTERM in the middle of load loses nothing that was acknowledg
             clients.emplace_back([&] {
                 while (!refused) {
                     try {
-                        auto r = s.post("/api/v1/orders", R"({"items": [{"product": )" + plenty + R"(, "quantity": 1}]})", 1);
+                        auto r = s.post("/api/v1/orders",
+                                        R"({"items": [{"product": )" + plenty + R"(, "quantity": 1}]})", 1);
                         if (r.status != 202) continue;
                         auto id = r.body.at("id").as_int64();
                         {
@@ -237,7 +246,8 @@ TEST_CASE("http: SIGTERM in the middle of load loses nothing that was acknowledg
     INFO(audit.text);
     CHECK(audit.body.at("invariants_hold") == true);
     MESSAGE(acknowledged.size() << " orders acknowledged before SIGTERM, all found after the restart");
-    test_support::record_fault("shop web API", "SIGTERM while four clients create and pay orders", "saga, HTTP", 1,
-                               !statuses.contains("CREATE_PENDING") && audit.body.at("invariants_hold") == true,
-                               "exit 0; after a restart every acknowledged order there, none half-created, every invariant");
+    test_support::record_fault(
+        "shop web API", "SIGTERM while four clients create and pay orders", "saga, HTTP", 1,
+        !statuses.contains("CREATE_PENDING") && audit.body.at("invariants_hold") == true,
+        "exit 0; after a restart every acknowledged order there, none half-created, every invariant");
 }

@@ -19,21 +19,21 @@ namespace {
 
 // Every code docs/http.md lists for a 4xx.
 const std::set<std::string> client_error_codes{
-    "malformed_json",  "invalid_body",      "invalid_field",       "invalid_parameter",      "user_required",
-    "empty_order",     "invalid_quantity",  "invalid_amount",      "invalid_coupon",         "invalid_product",
-    "invalid_price_range", "amount_too_large", "coupon_of_another_user", "order_not_found", "product_not_found",
-    "coupon_not_found", "payment_not_found", "out_of_stock",       "coupon_already_used",    "coupon_sold_out",
-    "order_not_payable", "payment_not_pending", "insufficient_points", "coupon_expired",    "coupon_not_issuing",
+    "malformed_json",      "invalid_body",        "invalid_field",          "invalid_parameter",   "user_required",
+    "empty_order",         "invalid_quantity",    "invalid_amount",         "invalid_coupon",      "invalid_product",
+    "invalid_price_range", "amount_too_large",    "coupon_of_another_user", "order_not_found",     "product_not_found",
+    "coupon_not_found",    "payment_not_found",   "out_of_stock",           "coupon_already_used", "coupon_sold_out",
+    "order_not_payable",   "payment_not_pending", "insufficient_points",    "coupon_expired",      "coupon_not_issuing",
     "balance_limit"};
 
 const std::vector<std::string> edges{"0",
                                      "-1",
-                                     "2147483648",          // 2^31
-                                     "9007199254740992",    // 2^53
-                                     "4611686018427387904", // 2^62
-                                     "9223372036854775807", // INT64_MAX
+                                     "2147483648",           // 2^31
+                                     "9007199254740992",     // 2^53
+                                     "4611686018427387904",  // 2^62
+                                     "9223372036854775807",  // INT64_MAX
                                      "-9223372036854775808", // INT64_MIN
-                                     "9223372036854775808", // 2^63
+                                     "9223372036854775808",  // 2^63
                                      "18446744073709551616", // 2^64
                                      "1e308",
                                      "-1e308",
@@ -73,9 +73,7 @@ void check_answer(const reply& r, const std::string& what) {
     }
 }
 
-std::string with(std::string body, const std::string& number) {
-    return body.replace(body.find('@'), 1, number);
-}
+std::string with(std::string body, const std::string& number) { return body.replace(body.find('@'), 1, number); }
 
 } // namespace
 
@@ -99,12 +97,15 @@ TEST_CASE("http: numbers at the edges of every numeric field are answered 2xx or
                 (void)post("/api/v1/coupons", with(std::string{R"({"name": "c", "type": ")"} + type +
                                                        R"(", "amount": @, "stock": 1, "valid_for_seconds": 60})",
                                                    n));
-            (void)post("/api/v1/coupons", with(R"({"name": "c", "type": "FIXED", "amount": 1, "stock": @, "valid_for_seconds": 60})", n));
-            (void)post("/api/v1/coupons", with(R"({"name": "c", "type": "FIXED", "amount": 1, "stock": 1, "valid_for_seconds": @})", n));
+            (void)post("/api/v1/coupons",
+                       with(R"({"name": "c", "type": "FIXED", "amount": 1, "stock": @, "valid_for_seconds": 60})", n));
+            (void)post("/api/v1/coupons",
+                       with(R"({"name": "c", "type": "FIXED", "amount": 1, "stock": 1, "valid_for_seconds": @})", n));
             (void)post("/api/v1/points/charge", with(R"({"amount": @})", n), 3);
             (void)post("/api/v1/orders", with(R"({"items": [{"product": @, "quantity": 1}]})", n), 1);
             (void)post("/api/v1/orders", with(R"({"items": [{"product": )" + apple + R"(, "quantity": @}]})", n), 1);
-            (void)post("/api/v1/orders", with(R"({"items": [{"product": )" + apple + R"(, "quantity": 1}], "coupons": [@]})", n), 1);
+            (void)post("/api/v1/orders",
+                       with(R"({"items": [{"product": )" + apple + R"(, "quantity": 1}], "coupons": [@]})", n), 1);
             if (added.status == 201)
                 for (int times = 1; times <= 3; ++times) {
                     auto order = post("/api/v1/orders",
@@ -119,7 +120,8 @@ TEST_CASE("http: numbers at the edges of every numeric field are answered 2xx or
                 check_answer(s.get("/api/v1/products?max_price=" + n), "max_price " + n);
                 check_answer(s.get("/api/v1/orders/" + n, 1), "order " + n);
                 check_answer(s.post("/api/v1/coupons/" + n + "/issue", "", 1), "issue coupon " + n);
-                auto who = s.raw("GET /api/v1/points HTTP/1.1\r\nHost: x\r\nX-User-Id: " + n + "\r\nConnection: close\r\n\r\n");
+                auto who = s.raw("GET /api/v1/points HTTP/1.1\r\nHost: x\r\nX-User-Id: " + n +
+                                 "\r\nConnection: close\r\n\r\n");
                 INFO("X-User-Id " << n << " -> " << who);
                 CHECK((who.starts_with("HTTP/1.1 2") || who.starts_with("HTTP/1.1 4")));
             }
@@ -146,7 +148,8 @@ TEST_CASE("http: an order whose price does not fit is refused, and a huge charge
         (void)seed(s);
         REQUIRE(s.post("/api/v1/points/charge", R"({"amount": 100000})", 5).status == 200);
         auto product = [&](const std::string& price) {
-            return std::to_string(id_of(s.post("/api/v1/products", R"({"name": "dear", "price": )" + price + R"(, "stock": 10})")));
+            return std::to_string(
+                id_of(s.post("/api/v1/products", R"({"name": "dear", "price": )" + price + R"(, "stock": 10})")));
         };
         // 6148914691236517206 x 3 wrapped to 2 and 2^62 x 2 to -2^63: both are refused.
         for (auto order : {std::pair{"6148914691236517206", 3}, std::pair{"4611686018427387904", 2}}) {
@@ -155,7 +158,9 @@ TEST_CASE("http: an order whose price does not fit is refused, and a huge charge
             const int quantity = order.second;
             INFO(price << " x " << quantity);
             auto r = s.post("/api/v1/orders",
-                            R"({"items": [{"product": )" + product(price) + R"(, "quantity": )" + std::to_string(quantity) + "}]}", 5);
+                            R"({"items": [{"product": )" + product(price) + R"(, "quantity": )" +
+                                std::to_string(quantity) + "}]}",
+                            5);
             if (mode == "transactional") {
                 CHECK(r.status == 400);
                 CHECK(r.code() == "amount_too_large");
@@ -169,7 +174,8 @@ TEST_CASE("http: an order whose price does not fit is refused, and a huge charge
             }
         }
         // INT64_MAX once fits exactly; paying it by points is refused as a rule, not as storage.
-        auto r = s.post("/api/v1/orders", R"({"items": [{"product": )" + product("9223372036854775807") + R"(, "quantity": 1}]})", 5);
+        auto r = s.post("/api/v1/orders",
+                        R"({"items": [{"product": )" + product("9223372036854775807") + R"(, "quantity": 1}]})", 5);
         REQUIRE(r.status / 100 == 2);
         auto o = payable_order(s, id_of(r), 5);
         REQUIRE(o.at("status") == "CREATED");
@@ -177,15 +183,17 @@ TEST_CASE("http: an order whose price does not fit is refused, and a huge charge
         auto paid = s.post("/api/v1/orders/" + std::to_string(id_of(r)) + "/pay", R"({"method": "points"})", 5);
         if (mode == "transactional") CHECK(paid.code() == "insufficient_points");
         // Saga mode answers before the payment's saga ended: the audit waits for it.
-        else CHECK(ended_saga(s, "PayStart:" + std::to_string(id_of(r)) + "%231", 5).at("status") == "rolled_back");
+        else
+            CHECK(ended_saga(s, "PayStart:" + std::to_string(id_of(r)) + "%231", 5).at("status") == "rolled_back");
         // Charging INT64_MAX points broke a database CHECK and answered 503; it is the balance limit.
         auto charged = s.post("/api/v1/points/charge", R"({"amount": 9223372036854775807})", 5);
         CHECK(charged.status == 422);
         CHECK(charged.code() == "balance_limit");
         CHECK(s.get("/api/v1/points", 5).body.at("balance") == 100000);
         // A coupon whose expiry would not fit is refused when defined.
-        auto coupon = s.post("/api/v1/coupons",
-                             R"({"name": "forever", "type": "FIXED", "amount": 1, "stock": 1, "valid_for_seconds": 9223372036854775807})");
+        auto coupon = s.post(
+            "/api/v1/coupons",
+            R"({"name": "forever", "type": "FIXED", "amount": 1, "stock": 1, "valid_for_seconds": 9223372036854775807})");
         CHECK(coupon.status == 400);
         CHECK(coupon.code() == "amount_too_large");
         auto audit = s.get("/api/v1/audit");

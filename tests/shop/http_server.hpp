@@ -83,14 +83,17 @@ public:
     [[nodiscard]] std::filesystem::path log() const { return dir_ / "server.log"; }
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
 
-    reply call(http::verb method, const std::string& target, const std::string& body = {}, std::int64_t user = 0) const {
+    reply call(http::verb method, const std::string& target, const std::string& body = {},
+               std::int64_t user = 0) const {
         auto r = test_support::http_call(port_, method, target, body, user);
         reply out{r.status, {}, r.body};
         boost::system::error_code ec;
         out.body = json::parse(out.text, ec);
         return out;
     }
-    reply get(const std::string& target, std::int64_t user = 0) const { return call(http::verb::get, target, {}, user); }
+    reply get(const std::string& target, std::int64_t user = 0) const {
+        return call(http::verb::get, target, {}, user);
+    }
     reply post(const std::string& target, const std::string& body, std::int64_t user = 0) const {
         return call(http::verb::post, target, body, user);
     }
@@ -128,8 +131,8 @@ inline json::object created_order(const server& s, std::int64_t id, std::int64_t
 // Payable once its payment shows (the creation saga records it after confirming the
 // order), or cancelled.
 inline json::object payable_order(const server& s, std::int64_t id, std::int64_t user) {
-    return order_when(s, id, user,
-                      [](const json::object& o) { return !o.at("payment").is_null() || o.at("status") == "CANCELLED"; });
+    return order_when(
+        s, id, user, [](const json::object& o) { return !o.at("payment").is_null() || o.at("status") == "CANCELLED"; });
 }
 
 // Saga `key` (URL-encoded: "PayStart:7%231") once it ended (completed or rolled back), or
@@ -139,7 +142,8 @@ inline json::object ended_saga(const server& s, const std::string& key, std::int
     for (;;) {
         auto r = s.get("/api/v1/sagas/" + key, user);
         if (r.status == 200 && r.body.as_object().at("status") != "running") return r.body.as_object();
-        if (std::chrono::steady_clock::now() > deadline) return r.body.is_object() ? r.body.as_object() : json::object{};
+        if (std::chrono::steady_clock::now() > deadline)
+            return r.body.is_object() ? r.body.as_object() : json::object{};
         std::this_thread::sleep_for(20ms);
     }
 }
@@ -152,8 +156,9 @@ inline catalog seed(const server& s) {
     catalog c;
     c.apple = id_of(s.post("/api/v1/products", R"({"name": "apple", "price": 300, "stock": 10})"));
     c.last_unit = id_of(s.post("/api/v1/products", R"({"name": "last unit", "price": 1000, "stock": 1})"));
-    c.coupon = id_of(s.post("/api/v1/coupons",
-                            R"({"name": "10%", "type": "PERCENT", "amount": 10, "stock": 10, "valid_for_seconds": 86400})"));
+    c.coupon =
+        id_of(s.post("/api/v1/coupons",
+                     R"({"name": "10%", "type": "PERCENT", "amount": 10, "stock": 10, "valid_for_seconds": 86400})"));
     c.issued = id_of(s.post("/api/v1/coupons/" + std::to_string(c.coupon) + "/issue", "", 1), "issued_coupon");
     REQUIRE(s.post("/api/v1/points/charge", R"({"amount": 5000})", 1).status == 200);
     return c;

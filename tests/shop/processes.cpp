@@ -77,8 +77,9 @@ public:
     }
 
     std::unique_ptr<child_process> load(const std::vector<std::string>& args) {
-        std::vector<std::string> all{"load", "--redis", processes_.redis_url(), "--dir", processes_.databases().string(),
-                                     "--prefix", processes_.prefix()};
+        std::vector<std::string> all{
+            "load",     "--redis",          processes_.redis_url(), "--dir", processes_.databases().string(),
+            "--prefix", processes_.prefix()};
         all.insert(all.end(), args.begin(), args.end());
         std::filesystem::remove(log_of_load());
         return std::make_unique<child_process>(SHOP_PROGRAM, all, log_of_load());
@@ -157,7 +158,8 @@ void contend(const test_support::redis_server& redis, const std::string& kafka_u
     auto load = shop.load({"--orders", "300", "--concurrency", "16", "--products", "4", "--users", "20"});
     auto status = finish(*load, 240s);
     bool held = check_run(shop, status);
-    test_support::record_fault("shop, six processes", "300 orders contending for 4 products", transport, 300, held, audited);
+    test_support::record_fault("shop, six processes", "300 orders contending for 4 products", transport, 300, held,
+                               audited);
     // Contention and business failures happened, or the run proved little.
     auto tally = final_tally(shop.load_output());
     REQUIRE_FALSE(tally.empty());
@@ -166,7 +168,8 @@ void contend(const test_support::redis_server& redis, const std::string& kafka_u
 }
 
 // Context processes killed (SIGKILL) at random moments and restarted at once: every saga ends.
-void kill_and_restart(const test_support::redis_server& redis, const std::string& kafka_url, std::string_view transport) {
+void kill_and_restart(const test_support::redis_server& redis, const std::string& kafka_url,
+                      std::string_view transport) {
     cluster shop{redis, kafka_url};
     auto load = shop.load({"--orders", "1500", "--concurrency", "8", "--products", "20", "--users", "40"});
     shop.wait_for_progress();
@@ -175,7 +178,8 @@ void kill_and_restart(const test_support::redis_server& redis, const std::string
     // supervisor would bring it back, and settles what it left from its journal.
     std::mt19937 random{20261125};
     std::vector<std::string> victims; // each process twice, in a random order
-    for (int round = 0; round < 2; ++round) victims.insert(victims.end(), serving_processes::names.begin(), serving_processes::names.end());
+    for (int round = 0; round < 2; ++round)
+        victims.insert(victims.end(), serving_processes::names.begin(), serving_processes::names.end());
     std::shuffle(victims.begin(), victims.end(), random);
     int kills = 0;
     std::map<std::string, int> killed;
@@ -204,7 +208,8 @@ void kill_and_restart(const test_support::redis_server& redis, const std::string
 // platform misbehaving, the clock moving on, a failure injected at every step), each on six
 // processes of its own through `shop scenario all`, with the same scenario code.
 void all_scenarios(const test_support::redis_server& redis, const std::string& kafka_url, std::string_view transport) {
-    auto log = std::filesystem::temp_directory_path() / ("choreo-shop-scenarios-" + std::to_string(::getpid()) + ".log");
+    auto log =
+        std::filesystem::temp_directory_path() / ("choreo-shop-scenarios-" + std::to_string(::getpid()) + ".log");
     std::filesystem::remove(log);
     std::vector<std::string> args{"scenario", "all", "--redis", redis.url(), "--json"};
     if (!kafka_url.empty()) args.insert(args.end(), {"--kafka", kafka_url});
@@ -232,16 +237,15 @@ void all_scenarios(const test_support::redis_server& redis, const std::string& k
     }
     CHECK(scenarios >= 25);
     CHECK(passed == scenarios);
-    test_support::record_fault("shop, six processes",
-                               "each shop scenario: business failures, card and data platform faults, a failure at each step",
-                               transport, scenarios, status == 0 && passed == scenarios,
-                               "as expected and every invariant holds, as in one process");
+    test_support::record_fault(
+        "shop, six processes",
+        "each shop scenario: business failures, card and data platform faults, a failure at each step", transport,
+        scenarios, status == 0 && passed == scenarios, "as expected and every invariant holds, as in one process");
     std::filesystem::remove(log);
     std::filesystem::remove(log.string() + ".names");
 }
 
 } // namespace
-
 
 // SIGTERM to the six processes while their broker is down (`down` takes it away, `up` brings
 // it back): each stops within its grace period, cut short with exit 75 and a word on what it
@@ -349,12 +353,14 @@ test_support::kafka_broker& kafka() {
 
 } // namespace
 
-TEST_CASE("six processes, events over Kafka: a few hundred orders contending for four products, every invariant holds") {
+TEST_CASE(
+    "six processes, events over Kafka: a few hundred orders contending for four products, every invariant holds") {
     test_support::redis_server redis;
     contend(redis, kafka().url(), "saga, Kafka");
 }
 
-TEST_CASE("six processes, events over Kafka: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
+TEST_CASE(
+    "six processes, events over Kafka: contexts killed (SIGKILL) at random moments and restarted, every saga ends") {
     test_support::redis_server redis;
     kill_and_restart(redis, kafka().url(), "saga, Kafka");
 }
@@ -364,7 +370,8 @@ TEST_CASE("six processes, events over Kafka: every scenario of the one-process s
     all_scenarios(redis, kafka().url(), "saga, Kafka");
 }
 
-TEST_CASE("six processes, events over Kafka: a second data platform joins mid-run and leaves, each order arrives once") {
+TEST_CASE(
+    "six processes, events over Kafka: a second data platform joins mid-run and leaves, each order arrives once") {
     test_support::redis_server redis;
     cluster shop{redis, kafka().url()};
     auto load = shop.load({"--orders", "600", "--concurrency", "8", "--products", "20", "--users", "40"});
@@ -374,7 +381,8 @@ TEST_CASE("six processes, events over Kafka: a second data platform joins mid-ru
     // stopped as a deployment scales down (a second rebalance hands its partitions back).
     shop.start("data_platform.2");
     auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (!shop.ready("data_platform.2") && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    while (!shop.ready("data_platform.2") && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
     REQUIRE_MESSAGE(shop.ready("data_platform.2"), shop.logs());
     std::this_thread::sleep_for(4s);
     int second = shop.terminate("data_platform.2");
@@ -394,7 +402,8 @@ TEST_CASE("six processes, events over Kafka: a second data platform joins mid-ru
                                "saga, Kafka", 2, held && taken > 0, audited);
 }
 
-TEST_CASE("six processes, events over Kafka: SIGTERM with the broker down stops each within its grace period, losing nothing") {
+TEST_CASE("six processes, events over Kafka: SIGTERM with the broker down stops each within its grace period, losing "
+          "nothing") {
     test_support::redis_server redis;
     stop_with_broker_down(
         redis, kafka().url(), [] { kafka().stop(); }, [] { kafka().start(); }, "saga, Kafka");
@@ -436,7 +445,8 @@ TEST_CASE("six processes through Redis: the web API served from the order proces
     unsigned short port = 0;
     for (auto deadline = std::chrono::steady_clock::now() + 30s; port == 0;) {
         auto log = read_text_file(dir / "order.log");
-        if (auto at = log.find("web API on http://127.0.0.1:"); at != std::string::npos && log.find('\n', at) != std::string::npos)
+        if (auto at = log.find("web API on http://127.0.0.1:");
+            at != std::string::npos && log.find('\n', at) != std::string::npos)
             port = static_cast<unsigned short>(std::stoi(log.substr(at + 28)));
         REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the order process did not serve: " << log);
         std::this_thread::sleep_for(20ms);
@@ -451,15 +461,18 @@ TEST_CASE("six processes through Redis: the web API served from the order proces
         for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;) {
             r = call(http::verb::get, "/api/v1/orders/" + std::to_string(id), {}, user);
             REQUIRE(r.status == 200);
-            bool done = until.empty() ? r.body.find("CREATE_PENDING") == std::string::npos : r.body.find(until) != std::string::npos;
+            bool done = until.empty() ? r.body.find("CREATE_PENDING") == std::string::npos
+                                      : r.body.find(until) != std::string::npos;
             if (done) break;
             std::this_thread::sleep_for(20ms);
         }
         return r.body;
     };
 
-    auto apple = json_integer(call(http::verb::post, "/api/v1/products", R"({"name": "apple", "price": 300, "stock": 10})").body, "id");
-    auto last = json_integer(call(http::verb::post, "/api/v1/products", R"({"name": "last", "price": 100, "stock": 1})").body, "id");
+    auto apple = json_integer(
+        call(http::verb::post, "/api/v1/products", R"({"name": "apple", "price": 300, "stock": 10})").body, "id");
+    auto last = json_integer(
+        call(http::verb::post, "/api/v1/products", R"({"name": "last", "price": 100, "stock": 1})").body, "id");
     for (int user = 1; user <= 8; ++user)
         REQUIRE(call(http::verb::post, "/api/v1/points/charge", R"({"amount": 5000})", user).status == 200);
 
@@ -470,7 +483,8 @@ TEST_CASE("six processes through Redis: the web API served from the order proces
     auto id = json_integer(created.body, "id");
     // Payable once its payment shows: the creation saga records it after confirming the order.
     CHECK(order_once(id, 1, "\"payment\":{").find("\"status\":\"CREATED\"") != std::string::npos);
-    CHECK(call(http::verb::post, "/api/v1/orders/" + std::to_string(id) + "/pay", R"({"method": "card"})", 1).status == 202);
+    CHECK(call(http::verb::post, "/api/v1/orders/" + std::to_string(id) + "/pay", R"({"method": "card"})", 1).status ==
+          202);
     auto paid = order_once(id, 1, "\"status\":\"COMPLETED\"");
     CHECK(paid.find("\"status\":\"COMPLETED\"") != std::string::npos);
     CHECK(paid.find("\"status\":\"PAID\"") != std::string::npos); // the payment, from the payment process

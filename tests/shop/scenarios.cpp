@@ -4,8 +4,8 @@
 // gateway, nothing half-done).
 
 #include "app/scenarios.hpp"
-#include "app/one_process.hpp"
 #include "../support/fault_log.hpp"
+#include "app/one_process.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -75,13 +75,15 @@ TEST_CASE("a failure anywhere leaves nothing half-done") {
             // a failed creation sells nothing, so the next order (one apple at 300, by points)
             // is the only sale; a failed payment, paid again, completes the order (two apples and
             // a pear at 990 with the coupon), by card only at the card step.
-            bool pay_flow = step == "order/start payment" || step == "point/use points" || step == "payment/charge card" ||
-                            step == "payment/complete payment" || step == "order/complete order";
+            bool pay_flow = step == "order/start payment" || step == "point/use points" ||
+                            step == "payment/charge card" || step == "payment/complete payment" ||
+                            step == "order/complete order";
             bool by_card = step == "payment/charge card";
             CHECK(o.as_expected);
             CHECK(find(st["products"].as_array(), "id", 1).at("sold").as_int64() == (pay_flow ? 2 : 1));
-            CHECK(find(st["points"].as_array(), "user", 1).at("balance").as_int64() ==
-                  (by_card ? 100'000 : pay_flow ? 100'000 - 990 : 100'000 - 300));
+            CHECK(find(st["points"].as_array(), "user", 1).at("balance").as_int64() == (by_card    ? 100'000
+                                                                                        : pay_flow ? 100'000 - 990
+                                                                                                   : 100'000 - 300));
             CHECK(st["card_gateway"].at("charges").as_int64() ==
                   st["card_gateway"].at("refunds").as_int64() + (by_card ? 1 : 0));
             CHECK(o.broken.empty());
@@ -90,8 +92,9 @@ TEST_CASE("a failure anywhere leaves nothing half-done") {
                 for (auto& line : o.story) MESSAGE(line);
             held = held && o.as_expected && o.broken.empty();
         }
-        test_support::record_fault("shop, one process", "a fault injected at each of the thirteen steps, then the command again", to_string(m),
-                                   static_cast<long>(::shop::app::one_process::steps().size()), held,
+        test_support::record_fault("shop, one process",
+                                   "a fault injected at each of the thirteen steps, then the command again",
+                                   to_string(m), static_cast<long>(::shop::app::one_process::steps().size()), held,
                                    "nothing half-done: stock, coupons, points and card charges add up; "
                                    "the next order, or the payment again, completes");
     }
@@ -157,7 +160,8 @@ TEST_CASE("the contexts' own operations enforce the seed's rules") {
         CHECK(s.coupons_of(1).size() == 1);
         CHECK_THROWS_WITH(s.define_coupon("bad", "PERCENT", 150, 1, std::chrono::hours{1}),
                           "a PERCENT coupon takes 1 to 100, not 150");
-        CHECK_THROWS_WITH(s.define_coupon("bad", "FIXED", 0, 1, std::chrono::hours{1}), "a FIXED coupon takes at least 1, not 0");
+        CHECK_THROWS_WITH(s.define_coupon("bad", "FIXED", 0, 1, std::chrono::hours{1}),
+                          "a FIXED coupon takes at least 1, not 0");
         auto window = s.define_coupon("this month", "PERCENT", 5, 10, std::chrono::hours{1});
         s.advance_clock(std::chrono::hours{24 * 31});
         CHECK_THROWS_WITH(s.issue_coupon(window, 1), "coupon 'this month' is not being issued now");

@@ -4,8 +4,8 @@
 // oversold, no coupon used twice, points conserved, every order agreeing with its payment,
 // and in saga mode every saga ended (completed or fully compensated) with no marker held.
 
-#include "app/one_process.hpp"
 #include "../support/fault_log.hpp"
+#include "app/one_process.hpp"
 
 #include <array>
 #include <atomic>
@@ -51,7 +51,8 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
                 // Every 25th order uses a coupon, and the next one tries the same coupon again.
                 if (i % 25 == 0 || i % 25 == 1) coupons.push_back(mine[static_cast<std::size_t>((i / 25) % 40)]);
                 try {
-                    created[static_cast<std::size_t>(t)].push_back(s.create_order(user, {{product, 1 + i % 2}}, coupons));
+                    created[static_cast<std::size_t>(t)].push_back(
+                        s.create_order(user, {{product, 1 + i % 2}}, coupons));
                 } catch (const std::exception&) {
                     ++refused; // out of stock, coupon used: refused at once in transactional mode
                 }
@@ -77,13 +78,14 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
                 completed += status == "COMPLETED";
                 cancelled += status == "CANCELLED";
             }
-        MESSAGE(std::string(to_string(m)) << ": " << completed << " completed, " << cancelled << " cancelled, " << refused.load()
-                             << " refused at once");
+        MESSAGE(std::string(to_string(m)) << ": " << completed << " completed, " << cancelled << " cancelled, "
+                                          << refused.load() << " refused at once");
         auto broken = s.check_invariants();
         CHECK(broken == std::vector<std::string>{});
-        test_support::record_fault("shop, one process", "10,000 orders from 8 threads on three contended products",
-                                   to_string(m), threads * orders_per_thread, broken.empty(),
-                                   "no oversell, no coupon used twice, points conserved; in saga mode, every saga ended, no marker left");
+        test_support::record_fault(
+            "shop, one process", "10,000 orders from 8 threads on three contended products", to_string(m),
+            threads * orders_per_thread, broken.empty(),
+            "no oversell, no coupon used twice, points conserved; in saga mode, every saga ended, no marker left");
         CHECK(completed > 0);
         CHECK(completed < threads * orders_per_thread); // contention did refuse some
     }

@@ -75,11 +75,13 @@ public:
     // Starts it (again, on the same ports and storage) and waits until it accepts connections.
     void start() {
         if (pid_ > 0) return;
-        pid_ = spawn({CHOREO_JAVA, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*",
-                      "kafka.Kafka", (dir_ / "server.properties").string()},
-                     dir_ / "broker.log");
-        wait_until_it_answers(pid_, "the Kafka broker", std::chrono::seconds{90}, std::chrono::milliseconds{50},
-                              [this] { return accepts(); }, [this] { return log(); });
+        pid_ =
+            spawn({CHOREO_JAVA, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-cp",
+                   std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*", "kafka.Kafka", (dir_ / "server.properties").string()},
+                  dir_ / "broker.log");
+        wait_until_it_answers(
+            pid_, "the Kafka broker", std::chrono::seconds{90}, std::chrono::milliseconds{50},
+            [this] { return accepts(); }, [this] { return log(); });
     }
 
     // Stops it: SIGKILL by default (as abrupt as a crash), or SIGTERM (a clean shutdown).
@@ -119,7 +121,8 @@ private:
         text << in.rdbuf();
         auto properties = text.str();
         auto fill = [&](std::string_view placeholder, const std::string& value) {
-            for (auto at = properties.find(placeholder); at != std::string::npos; at = properties.find(placeholder, at + value.size()))
+            for (auto at = properties.find(placeholder); at != std::string::npos;
+                 at = properties.find(placeholder, at + value.size()))
                 properties.replace(at, placeholder.size(), value);
         };
         fill("@BROKER@", bootstrap());
@@ -151,8 +154,8 @@ private:
         }
         if (held > 0) id += alphabet[(bits << (6 - held)) & 63];
         if (id.front() == '-') id.front() = 'A'; // the tool would take it for an option (1 start in 64)
-        auto pid = spawn({CHOREO_JAVA, "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*", "kafka.tools.StorageTool", "format",
-                          "-t", id, "-c", (dir_ / "server.properties").string()},
+        auto pid = spawn({CHOREO_JAVA, "-cp", std::string{CHOREO_KAFKA_BROKER_LIBS} + "/*", "kafka.tools.StorageTool",
+                          "format", "-t", id, "-c", (dir_ / "server.properties").string()},
                          dir_ / "format.log");
         int status = 0;
         ::waitpid(pid, &status, 0);

@@ -11,8 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -76,11 +76,29 @@ public:
     // Starts it (again, on the same port) and waits until it answers.
     void start() {
         if (pid_ > 0) return;
-        std::vector<std::string> args{CHOREO_REDIS_SERVER, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                      "--unixsocket", socket_path(), "--unixsocketperm", "700", "--save", "",
-                                      "--appendonly", "no", "--dir", dir_.string(), "--daemonize", "no",
-                                      "--enable-debug-command", "yes", "--loglevel", "warning",
-                                      "--logfile", (dir_ / "redis.log").string()};
+        std::vector<std::string> args{CHOREO_REDIS_SERVER,
+                                      "--port",
+                                      std::to_string(port_),
+                                      "--bind",
+                                      "127.0.0.1",
+                                      "--unixsocket",
+                                      socket_path(),
+                                      "--unixsocketperm",
+                                      "700",
+                                      "--save",
+                                      "",
+                                      "--appendonly",
+                                      "no",
+                                      "--dir",
+                                      dir_.string(),
+                                      "--daemonize",
+                                      "no",
+                                      "--enable-debug-command",
+                                      "yes",
+                                      "--loglevel",
+                                      "warning",
+                                      "--logfile",
+                                      (dir_ / "redis.log").string()};
         args.insert(args.end(), extra_.begin(), extra_.end());
         pid_ = ::fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -91,8 +109,9 @@ public:
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
-        wait_until_it_answers(pid_, "redis-server", std::chrono::seconds{10}, std::chrono::milliseconds{10},
-                              [this] { return answers(); }, [this] { return log(); });
+        wait_until_it_answers(
+            pid_, "redis-server", std::chrono::seconds{10}, std::chrono::milliseconds{10}, [this] { return answers(); },
+            [this] { return log(); });
     }
 
     // Stops it (SIGKILL: as abrupt as a crash) and waits for it to be gone.

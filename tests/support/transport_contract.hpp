@@ -46,7 +46,8 @@ inline choreo::envelope envelope_for(std::uint64_t n) {
     auto unique = (run++ << 20) | n;
     return {choreo::event_id{0xabc, unique}, choreo::event_id{0xdef, unique},
             choreo::correlation_key{"order:" + std::to_string(n)},
-            std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000 + static_cast<std::int64_t>(n)}},
+            std::chrono::system_clock::time_point{
+                std::chrono::milliseconds{1'700'000'000'000 + static_cast<std::int64_t>(n)}},
             choreo::event_type_name<order_paid>()};
 }
 

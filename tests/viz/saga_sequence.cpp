@@ -8,9 +8,9 @@
 
 #include <map>
 #include <set>
-#include <vector>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace viz_sequence_test {
 
@@ -48,7 +48,9 @@ TEST_CASE("viz: a saga that failed is drawn with its start, the step crossed out
     order.starts<order_placed>("place order", [](const order_placed&, step_context&) {});
     product.step<order_placed>(
         "reserve stock",
-        [](const order_placed& e, step_context& saga) { saga.publish(stock_reserved{e.order_id, e.amount}); },
+        [](const order_placed& e, step_context& saga) {
+            saga.publish(stock_reserved{e.order_id, e.amount});
+        },
         [](const order_placed&, step_context&) {});
     payment.step<stock_reserved>("charge card", [](const stock_reserved& e, step_context& saga) {
         if (e.amount > 1000) throw std::runtime_error("card declined; try #2");

@@ -9,9 +9,9 @@
 
 #include <map>
 #include <set>
-#include <vector>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace viz_test {
 
@@ -63,14 +63,17 @@ TEST_CASE("viz: the wiring is drawn from the listeners registered, solid in the 
 
     auto placed = std::string{choreo::event_type_name<order_placed>()};
     auto reserved = std::string{choreo::event_type_name<stock_reserved>()};
-    CHECK(choreo::viz::to_mermaid(arrows, "Order \"one\"") ==
-          "---\ntitle: Order 'one'\n---\nflowchart LR\n"
-          "    order[\"order\"] -- \"" + placed + "\" --> product[\"product\"]\n"
-          "    product[\"product\"] -. \"" + reserved + "\" .-> payment[\"payment\"]\n");
+    CHECK(choreo::viz::to_mermaid(arrows, "Order \"one\"") == "---\ntitle: Order 'one'\n---\nflowchart LR\n"
+                                                              "    order[\"order\"] -- \"" +
+                                                                  placed +
+                                                                  "\" --> product[\"product\"]\n"
+                                                                  "    product[\"product\"] -. \"" +
+                                                                  reserved + "\" .-> payment[\"payment\"]\n");
     auto dot = choreo::viz::to_dot(arrows, "Orders");
     CHECK(dot.starts_with("digraph wiring {\n    label=\"Orders\\nsolid: before_commit"));
     CHECK(dot.find("    \"order\" -> \"product\" [label=\"" + placed + "\"];\n") != std::string::npos);
-    CHECK(dot.find("    \"product\" -> \"payment\" [label=\"" + reserved + "\", style=dashed];\n") != std::string::npos);
+    CHECK(dot.find("    \"product\" -> \"payment\" [label=\"" + reserved + "\", style=dashed];\n") !=
+          std::string::npos);
     CHECK(dot.ends_with("}\n"));
 
     // An event no node is said to publish comes from "?"; a node name Mermaid cannot take

@@ -38,13 +38,14 @@ std::vector<std::string> check_invariants(const json::object& st, const audit_so
 
     std::map<std::int64_t, std::string> order_status;
     std::map<std::int64_t, std::int64_t> units_in_live_orders; // product -> units in CREATED or COMPLETED orders
-    std::map<std::int64_t, int> coupon_uses;                    // issued coupon -> live orders using it
+    std::map<std::int64_t, int> coupon_uses;                   // issued coupon -> live orders using it
     for (auto& v : st.at("orders").as_array()) {
         auto& o = v.as_object();
         auto id = o.at("id").as_int64();
         std::string status{o.at("status").as_string()};
         order_status[id] = status;
-        if (status == "CREATE_PENDING") fail(fmt::format("order {} is still CREATE_PENDING after the flow settled", id));
+        if (status == "CREATE_PENDING")
+            fail(fmt::format("order {} is still CREATE_PENDING after the flow settled", id));
         bool live = status == "CREATED" || status == "COMPLETED";
         if (!live && (!o.at("items").as_array().empty() || !o.at("coupons").as_array().empty()))
             fail(fmt::format("order {} is {} but still lists items or coupons", id, status));
@@ -68,11 +69,13 @@ std::vector<std::string> check_invariants(const json::object& st, const audit_so
         auto id = c.at("issued_coupon").as_int64();
         auto used_by = c.at("used_by_order").as_int64();
         if (coupon_uses[id] > 1) fail(fmt::format("coupon {} is used by {} orders", id, coupon_uses[id]));
-        bool used_by_live = used_by != 0 && (order_status[used_by] == "CREATED" || order_status[used_by] == "COMPLETED");
+        bool used_by_live =
+            used_by != 0 && (order_status[used_by] == "CREATED" || order_status[used_by] == "COMPLETED");
         if (used_by != 0 && !used_by_live)
             fail(fmt::format("coupon {} is marked used by order {}, which is {}", id, used_by,
                              order_status.count(used_by) ? order_status[used_by] : "absent"));
-        if (coupon_uses[id] == 1 && !used_by_live) fail(fmt::format("coupon {} is in an order but not marked used", id));
+        if (coupon_uses[id] == 1 && !used_by_live)
+            fail(fmt::format("coupon {} is in an order but not marked used", id));
     }
     for (auto& v : st.at("points").as_array()) {
         auto& p = v.as_object();
@@ -102,23 +105,28 @@ std::vector<std::string> check_invariants(const json::object& st, const audit_so
     // Saga mode: every saga ended (completed, or rolled back with every compensation done),
     // and no aggregate is left marked in progress.
     for (auto& [id, status] : order_status) {
-        auto create = sources.saga(std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()});
+        auto create =
+            sources.saga(std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()});
         if (create && !choreo::saga::has_ended(create->status))
             fail(fmt::format("order {}: its creation saga is still {}", id, choreo::saga::to_string(create->status)));
         for (int attempt = 1; attempt < 10; ++attempt) {
-            auto pay = sources.saga(std::string{choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)).view()});
+            auto pay = sources.saga(
+                std::string{choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)).view()});
             if (!pay) break;
             if (!choreo::saga::has_ended(pay->status))
-                fail(fmt::format("order {}: payment saga {} is still {}", id, attempt, choreo::saga::to_string(pay->status)));
+                fail(fmt::format("order {}: payment saga {} is still {}", id, attempt,
+                                 choreo::saga::to_string(pay->status)));
         }
     }
     std::vector<std::string> markers;
     for (auto& v : st.at("products").as_array()) markers.push_back(fmt::format("product:{}", v.at("id").as_int64()));
-    for (auto& v : st.at("coupons").as_array()) markers.push_back(fmt::format("coupon:{}", v.at("issued_coupon").as_int64()));
+    for (auto& v : st.at("coupons").as_array())
+        markers.push_back(fmt::format("coupon:{}", v.at("issued_coupon").as_int64()));
     for (auto& v : st.at("points").as_array()) markers.push_back(fmt::format("points:{}", v.at("user").as_int64()));
     for (auto& v : st.at("payments").as_array()) markers.push_back(fmt::format("payment:{}", v.at("id").as_int64()));
     for (auto& marker : markers)
-        if (auto holder = sources.holder(marker)) fail(fmt::format("{} is still marked in progress by saga {}", marker, *holder));
+        if (auto holder = sources.holder(marker))
+            fail(fmt::format("{} is still marked in progress by saga {}", marker, *holder));
     return broken;
 }
 
@@ -149,7 +157,8 @@ serving_databases::serving_databases(const std::filesystem::path& directory)
 serving_databases::~serving_databases() = default;
 
 json::object serving_databases::contexts() {
-    return read_contexts([this](std::string_view name) -> kernel::database& { return *impl_->databases.find(name)->second; });
+    return read_contexts(
+        [this](std::string_view name) -> kernel::database& { return *impl_->databases.find(name)->second; });
 }
 std::int64_t serving_databases::net_charged(std::int64_t order_id) { return impl_->gateway.net_charged(order_id); }
 json::object serving_databases::card_gateway() {

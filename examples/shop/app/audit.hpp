@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,12 +22,12 @@ namespace shop::app {
 
 // What each context holds, as JSON (each context's read model: "products", "coupons",
 // "points", "payments", "orders"), from the database `database_of(context)` names.
-[[nodiscard]] boost::json::object read_contexts(
-    const std::function<choreo::sqlite::database&(std::string_view context)>& database_of);
+[[nodiscard]] boost::json::object
+read_contexts(const std::function<choreo::sqlite::database&(std::string_view context)>& database_of);
 
 // What the audit needs from outside the contexts.
 struct audit_sources {
-    std::map<std::int64_t, std::int64_t> initial_stock;              // product -> stock it was added with
+    std::map<std::int64_t, std::int64_t> initial_stock;             // product -> stock it was added with
     std::function<std::int64_t(std::int64_t order_id)> net_charged; // the card gateway's books
     // Saga mode: a saga's record by key, and the saga holding a marker, if any.
     std::function<std::optional<choreo::saga::saga_record>(const std::string& key)> saga;
@@ -35,7 +35,8 @@ struct audit_sources {
 };
 
 // Every broken invariant, in words; empty when all hold. `contexts` is read_contexts()'s.
-[[nodiscard]] std::vector<std::string> check_invariants(const boost::json::object& contexts, const audit_sources& sources);
+[[nodiscard]] std::vector<std::string> check_invariants(const boost::json::object& contexts,
+                                                        const audit_sources& sources);
 
 // The databases `shop serve` keeps in its --dir (the five contexts', the card gateway's books
 // and the data platform's), opened beside the running processes to read them.
@@ -49,8 +50,8 @@ public:
 
     [[nodiscard]] boost::json::object contexts(); // read_contexts() of the five
     [[nodiscard]] std::int64_t net_charged(std::int64_t order_id);
-    [[nodiscard]] boost::json::object card_gateway();              // {"charges": n, "refunds": n}
-    [[nodiscard]] std::vector<std::int64_t> received_orders();     // by the data platform, in order
+    [[nodiscard]] boost::json::object card_gateway();          // {"charges": n, "refunds": n}
+    [[nodiscard]] std::vector<std::int64_t> received_orders(); // by the data platform, in order
 
 private:
     struct impl;

@@ -55,8 +55,10 @@ std::string usage_of(const std::string& command) {
     for (std::size_t at = 0; at < text.size();) {
         auto end = text.find('\n', at);
         auto line = text.substr(at, end - at);
-        if (line.starts_with("  shop ")) in_entry = line.substr(7).starts_with(command + " ") || line.substr(7) == command;
-        else if (!line.starts_with("   ")) in_entry = false;
+        if (line.starts_with("  shop "))
+            in_entry = line.substr(7).starts_with(command + " ") || line.substr(7) == command;
+        else if (!line.starts_with("   "))
+            in_entry = false;
         if (in_entry) found += fmt::format("{}\n", line);
         at = end + 1;
     }
@@ -69,22 +71,31 @@ arguments parse(int argc, char** argv) {
     a.command = argv[1];
     for (int i = 2; i < argc; ++i) {
         std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") a.help = true;
-        else if (arg == "--json") a.json = true;
-        else if (arg == "--verbose") a.verbose = true;
-        else if (arg == "--timeline") a.timeline = true;
-        else if (arg == "--card") a.card = true;
+        if (arg == "--help" || arg == "-h")
+            a.help = true;
+        else if (arg == "--json")
+            a.json = true;
+        else if (arg == "--verbose")
+            a.verbose = true;
+        else if (arg == "--timeline")
+            a.timeline = true;
+        else if (arg == "--card")
+            a.card = true;
         else if (arg == "--mode" || arg == "--format" || arg == "--flow" || arg == "--dir" || arg == "--context" ||
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
                  arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
-                 arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions" ||
-                 arg == "--instance" || arg == "--grace") {
+                 arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions" || arg == "--instance" ||
+                 arg == "--grace") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
-        } else if (arg.starts_with("--")) throw usage_error("unknown option " + arg);
-        else if (a.command == "order") a.rest.push_back(arg);
-        else if (a.name.empty()) a.name = arg;
-        else throw usage_error("unexpected argument " + arg);
+        } else if (arg.starts_with("--"))
+            throw usage_error("unknown option " + arg);
+        else if (a.command == "order")
+            a.rest.push_back(arg);
+        else if (a.name.empty())
+            a.name = arg;
+        else
+            throw usage_error("unexpected argument " + arg);
     }
     return a;
 }

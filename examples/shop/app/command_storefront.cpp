@@ -20,8 +20,9 @@ std::int64_t command_storefront::add_product(const std::string& name, std::int64
 
 std::int64_t command_storefront::define_coupon(const std::string& name, const std::string& type, std::int64_t amount,
                                                std::int64_t stock, std::chrono::seconds valid_for) {
-    return call("define_coupon",
-                {{"name", name}, {"type", type}, {"amount", amount}, {"stock", stock}, {"valid_for", valid_for.count()}})
+    return call(
+               "define_coupon",
+               {{"name", name}, {"type", type}, {"amount", amount}, {"stock", stock}, {"valid_for", valid_for.count()}})
         .at("coupon")
         .as_int64();
 }
@@ -55,7 +56,8 @@ std::int64_t command_storefront::create_order(std::int64_t user_id,
     json::array order_lines, coupons;
     for (auto& [product, quantity] : lines) order_lines.push_back(json::array{product, quantity});
     for (auto c : issued_coupon_ids) coupons.push_back(c);
-    auto id = call("create_order", {{"user", user_id}, {"lines", order_lines}, {"coupons", coupons}}).at("order").as_int64();
+    auto id =
+        call("create_order", {{"user", user_id}, {"lines", order_lines}, {"coupons", coupons}}).at("order").as_int64();
     if (mode() == mode::saga) {
         std::lock_guard lock{mutex_};
         sagas_started_.emplace_back(choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view());
@@ -67,11 +69,14 @@ void command_storefront::pay(std::int64_t order_id, bool by_card) {
     auto attempt = call("pay", {{"order", order_id}, {"card", by_card}}).at("attempt").as_int64();
     if (mode() == mode::saga) {
         std::lock_guard lock{mutex_};
-        sagas_started_.emplace_back(choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", order_id, attempt)).view());
+        sagas_started_.emplace_back(
+            choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", order_id, attempt)).view());
     }
 }
 
-void command_storefront::advance_clock(std::chrono::seconds by) { (void)call("advance_clock", {{"seconds", by.count()}}); }
+void command_storefront::advance_clock(std::chrono::seconds by) {
+    (void)call("advance_clock", {{"seconds", by.count()}});
+}
 
 void command_storefront::set_card(card_behaviour b) {
     (void)call("set_card", {{"behaviour", card_behaviour_names[static_cast<std::size_t>(b)]}});
@@ -107,7 +112,8 @@ std::optional<json::object> command_storefront::order(std::int64_t order_id) {
     auto found = call("order", {{"order", order_id}});
     if (found.at("order").is_null()) return std::nullopt;
     auto o = found.at("order").as_object();
-    if (auto payment = found.at("payment").as_int64()) o["payment"] = call("payment", {{"payment", payment}}).at("payment");
+    if (auto payment = found.at("payment").as_int64())
+        o["payment"] = call("payment", {{"payment", payment}}).at("payment");
     return o;
 }
 

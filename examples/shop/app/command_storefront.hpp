@@ -24,8 +24,8 @@ namespace shop::app {
 class command_storefront : public storefront {
 public:
     std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock) override;
-    std::int64_t define_coupon(const std::string& name, const std::string& type, std::int64_t amount, std::int64_t stock,
-                               std::chrono::seconds valid_for) override;
+    std::int64_t define_coupon(const std::string& name, const std::string& type, std::int64_t amount,
+                               std::int64_t stock, std::chrono::seconds valid_for) override;
     std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id) override;
     void charge_points(std::int64_t user_id, std::int64_t amount) override;
     std::int64_t balance(std::int64_t user_id) override;

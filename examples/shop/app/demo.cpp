@@ -37,7 +37,9 @@ void print_compensations(const std::vector<timeline_entry>& timeline) {
         if (t.phase != "compensation") continue;
         auto what = undoes.find(t.listener);
         fmt::print("      undone: {} ({}): {}\n", t.listener, t.saga,
-                   t.outcome != "ok" ? t.outcome : what != undoes.end() ? std::string{what->second} : std::string{"ok"});
+                   t.outcome != "ok"      ? t.outcome
+                   : what != undoes.end() ? std::string{what->second}
+                                          : std::string{"ok"});
     }
 }
 
@@ -54,7 +56,8 @@ void print_flows(const std::vector<timeline_entry>& timeline) {
     // A saga's start runs in the command, before any step; its trace comes once its unit of
     // work has ended, when steps on other threads may have run already: it leads its table.
     for (auto* flow : {&creation, &payment})
-        std::stable_partition(flow->begin(), flow->end(), [](const timeline_entry& t) { return t.phase == "in the command"; });
+        std::stable_partition(flow->begin(), flow->end(),
+                              [](const timeline_entry& t) { return t.phase == "in the command"; });
     auto key_of = [](const std::vector<timeline_entry>& flow) {
         for (auto& t : flow)
             if (!t.saga.empty()) return fmt::format(" (saga {})", t.saga);
@@ -126,12 +129,14 @@ void print_state(const boost::json::object& state) {
     std::string coupons;
     for (auto& c : state.at("coupons").as_array())
         coupons += fmt::format("{}{} {}", coupons.empty() ? "" : ", ", c.at("issued_coupon").as_int64(),
-                               c.at("used_by_order").as_int64() ? fmt::format("used by order {}", c.at("used_by_order").as_int64())
-                                                                : std::string{"unused"});
+                               c.at("used_by_order").as_int64()
+                                   ? fmt::format("used by order {}", c.at("used_by_order").as_int64())
+                                   : std::string{"unused"});
     fmt::print("    coupons: {}\n", coupons);
     std::string points;
     for (auto& p : state.at("points").as_array())
-        points += fmt::format("{}user {}: {}", points.empty() ? "" : ", ", p.at("user").as_int64(), p.at("balance").as_int64());
+        points += fmt::format("{}user {}: {}", points.empty() ? "" : ", ", p.at("user").as_int64(),
+                              p.at("balance").as_int64());
     fmt::print("    points: {}\n", points);
     auto& card = state.at("card_gateway").as_object();
     auto& platform = state.at("data_platform").as_object();
@@ -151,8 +156,11 @@ void print_timeline(const std::vector<timeline_entry>& timeline) {
         if (t.event == "choreo.saga_started") continue;
         if (internal && previous && previous->event == t.event && previous->outcome == t.outcome) continue;
         previous = &t;
-        if (internal) fmt::print(row, t.event, t.phase, "every context", t.listener.substr(t.listener.find(':') + 2), t.thread, t.outcome);
-        else fmt::print(row, t.event, t.phase, t.context, t.listener, t.thread, t.outcome);
+        if (internal)
+            fmt::print(row, t.event, t.phase, "every context", t.listener.substr(t.listener.find(':') + 2), t.thread,
+                       t.outcome);
+        else
+            fmt::print(row, t.event, t.phase, t.context, t.listener, t.thread, t.outcome);
     }
 }
 
@@ -169,7 +177,6 @@ bool print_outcome(const scenario_outcome& o, bool details) {
     }
     return ok;
 }
-
 
 int run_demo(const std::vector<mode>& modes, bool verbose) {
     bool all_ok = true;
@@ -189,7 +196,8 @@ int run_demo(const std::vector<mode>& modes, bool verbose) {
             all_ok &= print_outcome(o, false);
             print_compensations(o.timeline);
         }
-        fmt::print("\n  A failure injected at each step of the two flows{}:\n", verbose ? "" : " (each in full: --verbose)");
+        fmt::print("\n  A failure injected at each step of the two flows{}:\n",
+                   verbose ? "" : " (each in full: --verbose)");
         all_ok &= print_fault_table(m, verbose);
         fmt::print("\n");
     }

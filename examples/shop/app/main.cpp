@@ -22,9 +22,7 @@ namespace {
 
 using namespace shop::app;
 
-int demo(const arguments& a) {
-    return run_demo(modes_of(a, true), a.verbose);
-}
+int demo(const arguments& a) { return run_demo(modes_of(a, true), a.verbose); }
 
 int scenario(const arguments& a) {
     if (a.name.empty()) throw usage_error("scenario needs a NAME (see: shop scenarios)");
@@ -48,7 +46,8 @@ std::int64_t number(const std::string& text, const std::string& what) {
     } catch (const std::exception&) {
         used = 0;
     }
-    if (used == 0 || used != text.size()) throw usage_error(fmt::format("{} must be a whole number, not '{}'", what, text));
+    if (used == 0 || used != text.size())
+        throw usage_error(fmt::format("{} must be a whole number, not '{}'", what, text));
     return value;
 }
 
@@ -74,7 +73,8 @@ int diagram(const arguments& a) {
     const auto& events = flow == "create" ? create_events : pay_events;
     one_process s{config{.mode = m}};
     auto arrows = s.wiring(events);
-    std::string title = fmt::format("{} ({} mode)", flow == "create" ? "Order creation" : "Order payment", to_string(m));
+    std::string title =
+        fmt::format("{} ({} mode)", flow == "create" ? "Order creation" : "Order payment", to_string(m));
     fmt::print("{}", format == "mermaid" ? choreo::viz::to_mermaid(arrows, title) : choreo::viz::to_dot(arrows, title));
     return 0;
 }
@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
         }
         if (a.command == "diagram") return diagram(a);
         if (a.command == "order") return order(a);
-        if (a.command == "serve" && a.options.contains("http") && !a.options.contains("context")) return serve_http_command(a);
+        if (a.command == "serve" && a.options.contains("http") && !a.options.contains("context"))
+            return serve_http_command(a);
         if (a.command == "serve") return serve_command(a);
         if (a.command == "load") return load_command(a);
         if (a.command == "help" || a.command == "--help") {

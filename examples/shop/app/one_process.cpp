@@ -67,17 +67,17 @@ struct one_process::impl {
             contexts::each([&](auto m) { open_database(decltype(m)::type::name); });
         else
             open_database("shop");
-        bus = std::make_unique<choreo::bus>(choreo::bus_options{
-            .threads = 2,
-            .max_commit_depth = 32,
-            .max_commit_events = 100'000,
-            .key_lanes = 64,
-            .on_incident =
-                [this](const choreo::incident& i) {
-                    recorder.on_incident(fmt::format("{}: {} for {}: {}", choreo::to_string(i.kind), i.listener,
-                                                     i.event_type, i.message));
-                },
-            .tracer = [this](const choreo::dispatch_trace& t) { recorder.on_trace(t); }});
+        bus = std::make_unique<choreo::bus>(
+            choreo::bus_options{.threads = 2,
+                                .max_commit_depth = 32,
+                                .max_commit_events = 100'000,
+                                .key_lanes = 64,
+                                .on_incident =
+                                    [this](const choreo::incident& i) {
+                                        recorder.on_incident(fmt::format("{}: {} for {}: {}", choreo::to_string(i.kind),
+                                                                         i.listener, i.event_type, i.message));
+                                    },
+                                .tracer = [this](const choreo::dispatch_trace& t) { recorder.on_trace(t); }});
         for (auto& [name, database] : databases) {
             outbox_stores.push_back(std::make_unique<choreo::sqlite::outbox_store>(*database));
             outbox_list.push_back(std::make_unique<kernel::outbox>(
@@ -95,9 +95,12 @@ struct one_process::impl {
             using module = typename decltype(m)::type;
             auto& r = *running.emplace_back(std::make_unique<running_context>());
             auto& database = db(module::name);
-            if (sagas) r.participant = std::make_unique<choreo::saga::participant>(*sagas, std::string{module::name}, database);
+            if (sagas)
+                r.participant =
+                    std::make_unique<choreo::saga::participant>(*sagas, std::string{module::name}, database);
             r.wiring.emplace(*bus, r.participant.get(), step_faults, std::string{module::name}, steps_through);
-            r.wiring->observe_steps([this](const std::string& step, const char* where) { recorder.on_step_ran(step, where); });
+            r.wiring->observe_steps(
+                [this](const std::string& step, const char* where) { recorder.on_step_ran(step, where); });
             r.host.emplace(kernel::context_host{*bus, database, *r.wiring, clock, outside});
             auto instance = std::make_shared<typename module::instance>(*r.host);
             instance->answer(commands);
@@ -111,10 +114,9 @@ struct one_process::impl {
     ~impl() {
         try {
             drain();
-        } catch (...) {
-        }
+        } catch (...) {}
         crash_hook.disconnect();
-        outbox_list.clear(); // before the bus and the databases they use
+        outbox_list.clear();                         // before the bus and the databases they use
         while (!running.empty()) running.pop_back(); // the contexts, in reverse
         sagas.reset();
         bus.reset();
@@ -148,8 +150,9 @@ struct one_process::impl {
                           .faults = &faults,
                           .on_incident =
                               [this](const choreo::saga::saga_incident& i) {
-                                  recorder.on_incident(fmt::format("saga {}: {} [{}]: {}", choreo::saga::to_string(i.kind),
-                                                                   i.saga, i.step, i.message));
+                                  recorder.on_incident(fmt::format("saga {}: {} [{}]: {}",
+                                                                   choreo::saga::to_string(i.kind), i.saga, i.step,
+                                                                   i.message));
                               },
                           .tracer = [this](const choreo::saga::saga_trace& t) { recorder.on_saga_trace(t); }});
     }
@@ -171,11 +174,15 @@ struct one_process::impl {
     void drain() {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
         for (;;) {
-            if (sagas) sagas->drain();
-            else bus->drain();
+            if (sagas)
+                sagas->drain();
+            else
+                bus->drain();
             if (!relaying || outbox_counts().pending == 0 || std::chrono::steady_clock::now() > deadline) {
-                if (sagas) sagas->drain();
-                else bus->drain();
+                if (sagas)
+                    sagas->drain();
+                else
+                    bus->drain();
                 if (!relaying || outbox_counts().pending == 0 || std::chrono::steady_clock::now() > deadline) return;
             }
             for (auto& o : outbox_list) o->poke();
@@ -210,11 +217,9 @@ void one_process::fail_step(const std::string& step) { impl_->faults.fail(step, 
 void one_process::crash_after_next_completion() {
     // Ordered before every other after_commit listener of the event, the outbox's wake-up
     // of its relay included: the row is committed and nothing has delivered it.
-    impl_->crash_hook =
-        impl_->bus->subscribe<events::OrderCompleted>([](const events::OrderCompleted&) { std::raise(SIGKILL); },
-                                                      {.name = "crash/after commit",
-                                                       .when = choreo::phase::after_commit,
-                                                       .order = std::numeric_limits<int>::min()});
+    impl_->crash_hook = impl_->bus->subscribe<events::OrderCompleted>(
+        [](const events::OrderCompleted&) { std::raise(SIGKILL); },
+        {.name = "crash/after commit", .when = choreo::phase::after_commit, .order = std::numeric_limits<int>::min()});
 }
 
 void one_process::start_relay() { impl_->start_relay(); }
@@ -223,7 +228,8 @@ json::object one_process::state() {
     auto& s = *impl_;
     json::object out;
     out["mode"] = to_string(s.cfg.mode);
-    for (auto& [name, value] : read_contexts([&s](std::string_view context) -> kernel::database& { return s.db(context); }))
+    for (auto& [name, value] :
+         read_contexts([&s](std::string_view context) -> kernel::database& { return s.db(context); }))
         out[name] = value;
     auto& gateway = s.outside.card_gateway();
     out["card_gateway"] = json::object{{"charges", static_cast<std::int64_t>(gateway.charges())},
@@ -234,17 +240,19 @@ json::object one_process::state() {
     auto outbox = s.outbox_counts();
     out["data_platform"] = json::object{{"received_orders", std::move(received)},
                                         {"attempts", static_cast<std::int64_t>(platform.attempts())}};
-    out["outbox"] = json::object{{"pending", outbox.pending}, {"delivered", outbox.delivered}, {"failed", outbox.failed}};
+    out["outbox"] =
+        json::object{{"pending", outbox.pending}, {"delivered", outbox.delivered}, {"failed", outbox.failed}};
     return out;
 }
 
 // Products from an earlier run (a restart) count as added with what they hold plus what they sold.
 std::vector<std::string> one_process::check_invariants() {
     auto st = state();
-    audit_sources sources{.initial_stock = initial_stock(),
-                          .net_charged = [this](std::int64_t order) { return impl_->outside.card_gateway().net_charged(order); },
-                          .saga = {},
-                          .holder = {}};
+    audit_sources sources{
+        .initial_stock = initial_stock(),
+        .net_charged = [this](std::int64_t order) { return impl_->outside.card_gateway().net_charged(order); },
+        .saga = {},
+        .holder = {}};
     for (auto& p : st.at("products").as_array())
         sources.initial_stock.try_emplace(p.at("id").as_int64(), p.at("stock").as_int64() + p.at("sold").as_int64());
     if (auto& sagas = impl_->sagas) {

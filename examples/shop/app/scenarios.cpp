@@ -66,8 +66,8 @@ public:
             return false;
         }
     }
-    std::int64_t create(const std::string& what, std::int64_t user, std::vector<std::pair<std::int64_t, std::int64_t>> lines,
-                        std::vector<std::int64_t> coupons) {
+    std::int64_t create(const std::string& what, std::int64_t user,
+                        std::vector<std::pair<std::int64_t, std::int64_t>> lines, std::vector<std::int64_t> coupons) {
         std::int64_t id = 0;
         attempt(what, [&] { id = s.create_order(user, lines, coupons); });
         if (id != 0) note_order(id);
@@ -112,8 +112,9 @@ scenario_outcome happy_path(runner& r, bool by_card) {
                        {r.c.ten_percent, r.c.five_hundred_off});
     r.pay(fmt::format("ann pays order {} by {}", id, by_card ? "card" : "points"), id, by_card);
     bool met = r.status(id) == "COMPLETED" && (by_card || r.s.balance(ann) == 100'000 - 490);
-    return r.finish(fmt::format("order and pay by {}: 1100, minus 10% is 990, minus 500 is 490", by_card ? "card" : "points"),
-                    "order COMPLETED at 490, payment PAID, the data platform told", met);
+    return r.finish(
+        fmt::format("order and pay by {}: 1100, minus 10% is 990, minus 500 is 490", by_card ? "card" : "points"),
+        "order COMPLETED at 490, payment PAID, the data platform told", met);
 }
 
 const std::map<std::string, scenario_fn>& table() {
@@ -146,16 +147,18 @@ const std::map<std::string, scenario_fn>& table() {
              bool paid = r.pay(fmt::format("bob pays order {} by points", id), id, false);
              // One transaction refuses the command itself; a saga commits its start, then rolls back.
              bool refused = r.s.mode() == mode::saga || !paid;
-             return r.finish("paying with too few points",
-                             "the payment fails; the order stays CREATED with its payment PENDING; bob keeps 100 points",
-                             refused && r.status(id) == "CREATED" && r.s.balance(bob) == 100);
+             return r.finish(
+                 "paying with too few points",
+                 "the payment fails; the order stays CREATED with its payment PENDING; bob keeps 100 points",
+                 refused && r.status(id) == "CREATED" && r.s.balance(bob) == 100);
          }},
         {"card-declined",
          [](runner& r) {
              auto id = r.create("ann orders an apple", ann, {{r.c.apple, 1}}, {});
              r.s.set_card(card_behaviour::decline);
              r.pay(fmt::format("ann pays order {} by card; the gateway declines", id), id, true);
-             return r.finish("a declined card", "the order stays CREATED, nothing is charged", r.status(id) == "CREATED");
+             return r.finish("a declined card", "the order stays CREATED, nothing is charged",
+                             r.status(id) == "CREATED");
          }},
         {"card-timeout",
          [](runner& r) {
@@ -218,15 +221,18 @@ const std::map<std::string, scenario_fn>& table() {
              int live = 0;
              bool own = true; // each buyer's order is that buyer's, with the line that buyer ordered
              for (int b = 0; b < 2; ++b) {
-                 r.out.story.push_back(fmt::format("{} orders the last unit at the same time: {}", b == 0 ? "ann" : "bob",
+                 r.out.story.push_back(fmt::format("{} orders the last unit at the same time: {}",
+                                                   b == 0 ? "ann" : "bob",
                                                    errors[b].empty() ? "ok" : "refused: " + errors[b]));
                  if (ids[b]) r.note_order(ids[b]);
                  live += r.not_live(ids[b]) ? 0 : 1;
                  if (auto o = ids[b] ? r.s.order(ids[b]) : std::nullopt) {
                      bool mine = o->at("user").as_int64() == (b == 0 ? ann : bob);
-                     for (auto& item : o->at("items").as_array()) mine = mine && item.at("product").as_int64() == r.c.last_unit;
-                     if (!mine) r.out.story.push_back(fmt::format("  order {} is not {}'s: {}", ids[b], b == 0 ? "ann" : "bob",
-                                                                  boost::json::serialize(*o)));
+                     for (auto& item : o->at("items").as_array())
+                         mine = mine && item.at("product").as_int64() == r.c.last_unit;
+                     if (!mine)
+                         r.out.story.push_back(fmt::format("  order {} is not {}'s: {}", ids[b], b == 0 ? "ann" : "bob",
+                                                           boost::json::serialize(*o)));
                      own = own && mine;
                  }
              }
@@ -271,9 +277,10 @@ scenario_outcome failure_at(runner& r, const std::string& step) {
 } // namespace
 
 std::vector<std::string> scenario_names() {
-    std::vector<std::string> names{"happy-path",     "card-payment",       "out-of-stock",       "coupon-expired",
-                                   "coupon-already-used", "insufficient-points", "card-declined", "card-timeout",
-                                   "card-refund",    "data-platform-down", "data-platform-slow", "last-unit-race"};
+    std::vector<std::string> names{"happy-path",         "card-payment",        "out-of-stock",
+                                   "coupon-expired",     "coupon-already-used", "insufficient-points",
+                                   "card-declined",      "card-timeout",        "card-refund",
+                                   "data-platform-down", "data-platform-slow",  "last-unit-race"};
     for (auto& step : one_process::steps()) names.push_back(slug(step));
     return names;
 }

@@ -15,11 +15,11 @@ struct scenario_outcome {
     std::string name;
     app::mode mode = mode::transactional;
     std::string description;
-    std::vector<std::string> story;   // what happened, step by step
-    std::string expected;             // what the scenario expects
+    std::vector<std::string> story; // what happened, step by step
+    std::string expected;           // what the scenario expects
     bool as_expected = false;
-    std::vector<std::string> broken;  // invariants that do not hold (none, or it is a bug)
-    boost::json::object state;        // every context's final state
+    std::vector<std::string> broken; // invariants that do not hold (none, or it is a bug)
+    boost::json::object state;       // every context's final state
     std::vector<timeline_entry> timeline;
     std::vector<std::string> incidents;
 };

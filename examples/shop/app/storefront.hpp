@@ -19,7 +19,9 @@ namespace shop::app {
 
 enum class mode { transactional, saga };
 
-[[nodiscard]] inline const char* to_string(mode m) noexcept { return m == mode::transactional ? "transactional" : "saga"; }
+[[nodiscard]] inline const char* to_string(mode m) noexcept {
+    return m == mode::transactional ? "transactional" : "saga";
+}
 
 // One dispatch, as the timeline shows it.
 struct timeline_entry {
@@ -35,7 +37,8 @@ inline constexpr std::array<std::string_view, 3> platform_behaviour_names{"up", 
 
 // The behaviour called `name` in `names`; nullopt when none is.
 template <class Behaviour, std::size_t N>
-[[nodiscard]] std::optional<Behaviour> behaviour_named(const std::array<std::string_view, N>& names, std::string_view name) {
+[[nodiscard]] std::optional<Behaviour> behaviour_named(const std::array<std::string_view, N>& names,
+                                                       std::string_view name) {
     for (std::size_t i = 0; i < N; ++i)
         if (names[i] == name) return static_cast<Behaviour>(i);
     return std::nullopt;
@@ -53,13 +56,14 @@ public:
     virtual void charge_points(std::int64_t user_id, std::int64_t amount) = 0;
     virtual std::int64_t balance(std::int64_t user_id) = 0;
     virtual boost::json::array search_products(const std::string& name_part, std::int64_t min_price,
-                                                             std::int64_t max_price) = 0;
+                                               std::int64_t max_price) = 0;
     virtual boost::json::array coupons_of(std::int64_t user_id) = 0; // the user's issued coupons
 
     // The two flows. Transactional: done when they return (or thrown, all rolled back).
     // Saga: the first step is committed when they return; settle() waits for the rest.
     // Safe to call from several threads at once.
-    virtual std::int64_t create_order(std::int64_t user_id, const std::vector<std::pair<std::int64_t, std::int64_t>>& lines,
+    virtual std::int64_t create_order(std::int64_t user_id,
+                                      const std::vector<std::pair<std::int64_t, std::int64_t>>& lines,
                                       const std::vector<std::int64_t>& issued_coupon_ids) = 0;
     virtual void pay(std::int64_t order_id, bool by_card) = 0;
     // Waits until every flow started has ended and nothing is left to deliver.
@@ -74,7 +78,7 @@ public:
     // Views.
     [[nodiscard]] virtual app::mode mode() const noexcept = 0;
     [[nodiscard]] virtual std::string order_status(std::int64_t order_id) = 0; // "NONE" when it does not exist
-    [[nodiscard]] virtual std::string saga_outcome(std::int64_t order_id) = 0;   // saga mode: the sagas' states
+    [[nodiscard]] virtual std::string saga_outcome(std::int64_t order_id) = 0; // saga mode: the sagas' states
     // One order with its items, coupons and payment (app/views.hpp's shape); nullopt when none.
     [[nodiscard]] virtual std::optional<boost::json::object> order(std::int64_t order_id) = 0;
     // Saga mode: a saga's state and its steps in the order they started; nullopt when none.

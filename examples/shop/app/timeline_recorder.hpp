@@ -33,7 +33,8 @@ public:
         std::string outcome{choreo::to_string(t.outcome)};
         if (t.error) outcome += ": " + choreo::describe(t.error);
         log_.push_back({std::string{t.event_type}, phase, choreo::viz::node_of_listener(t.listener),
-                        std::string{t.listener}, thread_name(t.thread), outcome, std::string{t.event_envelope.key.view()}});
+                        std::string{t.listener}, thread_name(t.thread), outcome,
+                        std::string{t.event_envelope.key.view()}});
     }
     void on_saga_trace(const choreo::saga::saga_trace& t) {
         using choreo::saga::saga_work;
@@ -50,8 +51,8 @@ public:
     void on_step_ran(const std::string& step, const char* where) {
         if (!record_) return;
         std::lock_guard lock{mutex_};
-        log_.push_back({"", where, choreo::viz::node_of_listener(step), step, thread_name(std::this_thread::get_id()),
-                        "ok", ""});
+        log_.push_back(
+            {"", where, choreo::viz::node_of_listener(step), step, thread_name(std::this_thread::get_id()), "ok", ""});
     }
     void on_incident(std::string line) {
         std::lock_guard lock{mutex_};

@@ -21,7 +21,9 @@ inline void wire(kernel::wiring& w, repository& coupons, std::function<std::int6
             for (auto id : order.issued_coupon_ids) {
                 scope.hold("coupon:" + std::to_string(id));
                 auto c = coupons.find_issued(id);
-                if (!c) throw kernel::domain_error(kernel::refusal::not_found, "coupon_not_found", fmt::format("no issued coupon with id {}", id));
+                if (!c)
+                    throw kernel::domain_error(kernel::refusal::not_found, "coupon_not_found",
+                                               fmt::format("no issued coupon with id {}", id));
                 check_use(*c, order.user_id, now());
                 coupons.mark_used(id, order.order_id);
                 used.coupons.push_back({id, c->type, c->amount});

@@ -17,9 +17,12 @@ namespace shop::coupon {
 [[nodiscard]] inline boost::json::array coupons_view(const std::vector<issued_coupon>& coupons) {
     boost::json::array found;
     for (auto& c : coupons)
-        found.push_back(boost::json::object{{"issued_coupon", c.id},        {"coupon", c.coupon_id},
-                                            {"type", c.type},               {"amount", c.amount},
-                                            {"expires_at", c.expires_at},   {"used_by_order", c.used_by_order}});
+        found.push_back(boost::json::object{{"issued_coupon", c.id},
+                                            {"coupon", c.coupon_id},
+                                            {"type", c.type},
+                                            {"amount", c.amount},
+                                            {"expires_at", c.expires_at},
+                                            {"used_by_order", c.used_by_order}});
     return found;
 }
 
@@ -41,9 +44,10 @@ struct module {
             table.add("define_coupon", [this](const boost::json::object& args) {
                 auto today = clock_.now();
                 return boost::json::object{
-                    {"coupon", service_.define({0, kernel::text(args, "name"), kernel::text(args, "type"),
-                                                kernel::integer(args, "amount"), kernel::integer(args, "stock"), 0,
-                                                today - 3600, today + 30 * 86400, kernel::integer(args, "valid_for")})}};
+                    {"coupon",
+                     service_.define({0, kernel::text(args, "name"), kernel::text(args, "type"),
+                                      kernel::integer(args, "amount"), kernel::integer(args, "stock"), 0, today - 3600,
+                                      today + 30 * 86400, kernel::integer(args, "valid_for")})}};
             });
             table.add("issue_coupon", [this](const boost::json::object& args) {
                 return boost::json::object{

@@ -22,9 +22,11 @@ public:
     std::int64_t define(const coupon& c) {
         check_definition(c.type, c.amount);
         if (c.stock < 0 || c.valid_for <= 0 || c.issue_from >= c.issue_until)
-            throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_coupon", "a coupon needs a stock, a validity and an issue window");
+            throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_coupon",
+                                       "a coupon needs a stock, a validity and an issue window");
         // The latest expiry a coupon issued in its window can have must be a time.
-        (void)kernel::checked_add(c.issue_until, c.valid_for, "the coupon's latest expiry (end of its issue window + valid_for_seconds)");
+        (void)kernel::checked_add(c.issue_until, c.valid_for,
+                                  "the coupon's latest expiry (end of its issue window + valid_for_seconds)");
         auto unit = bus_.begin(db_);
         auto id = coupons_.add(c);
         unit.commit();
@@ -34,7 +36,9 @@ public:
     std::int64_t issue(std::int64_t coupon_id, std::int64_t user_id) {
         auto unit = bus_.begin(db_);
         auto c = coupons_.find(coupon_id);
-        if (!c) throw kernel::domain_error(kernel::refusal::not_found, "coupon_not_found", fmt::format("no coupon {}", coupon_id));
+        if (!c)
+            throw kernel::domain_error(kernel::refusal::not_found, "coupon_not_found",
+                                       fmt::format("no coupon {}", coupon_id));
         check_issue(*c, now_());
         auto id = coupons_.issue(*c, user_id, now_());
         unit.commit();

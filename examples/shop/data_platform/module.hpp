@@ -30,12 +30,15 @@ struct module {
         platform.send(env.id, e.order_id, e.price);
     }
     // In one process: a durable listener on every outbox.
-    static void wire(kernel::outboxes& out, outside::data_platform_api& platform) { data_platform::wire(out, platform); }
+    static void wire(kernel::outboxes& out, outside::data_platform_api& platform) {
+        data_platform::wire(out, platform);
+    }
     // The world around the shop, for the scenarios: the data platform up, down or slow.
     static void answer(kernel::command_table& table, kernel::outside_systems& outside) {
         table.add("set_data_platform", [&outside](const boost::json::object& args) {
             using behaviour = outside::data_platform_api::behaviour;
-            outside.data_platform().set(kernel::behaviour_in<behaviour>(args, outside::data_platform_api::behaviour_names));
+            outside.data_platform().set(
+                kernel::behaviour_in<behaviour>(args, outside::data_platform_api::behaviour_names));
             return boost::json::object{};
         });
     }

@@ -95,14 +95,16 @@ private:
 // Stopped with SIGTERM when destroyed.
 class serving_processes {
 public:
-    static constexpr std::array<const char*, 6> names{"order", "product", "coupon", "point", "payment", "data_platform"};
+    static constexpr std::array<const char*, 6> names{"order", "product", "coupon",
+                                                      "point", "payment", "data_platform"};
 
     // `order_arguments` go to the order process's command line too (--http ADDRESS:PORT),
     // `common_arguments` to every process's (--kafka URL).
     serving_processes(std::string program, std::string redis_url, std::filesystem::path directory, std::string prefix,
                       std::vector<std::string> order_arguments = {}, std::vector<std::string> common_arguments = {})
-        : program_(std::move(program)), url_(std::move(redis_url)), dir_(std::move(directory)), prefix_(std::move(prefix)),
-          order_arguments_(std::move(order_arguments)), common_arguments_(std::move(common_arguments)) {
+        : program_(std::move(program)), url_(std::move(redis_url)), dir_(std::move(directory)),
+          prefix_(std::move(prefix)), order_arguments_(std::move(order_arguments)),
+          common_arguments_(std::move(common_arguments)) {
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
         for (auto name : names) start(name);
@@ -115,8 +117,8 @@ public:
     // the data platform beside the first (its log is data_platform.2.log).
     void start(const std::string& name) {
         auto [context, instance] = split(name);
-        std::vector<std::string> args{"serve", "--context", context, "--redis", url_, "--dir", databases().string(), "--prefix",
-                                      prefix_};
+        std::vector<std::string> args{"serve", "--context",          context,    "--redis", url_,
+                                      "--dir", databases().string(), "--prefix", prefix_};
         if (!instance.empty()) args.insert(args.end(), {"--instance", instance});
         args.insert(args.end(), common_arguments_.begin(), common_arguments_.end());
         if (context == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
@@ -161,7 +163,8 @@ public:
                 std::this_thread::sleep_for(std::chrono::milliseconds{20});
         for (auto& [name, process] : processes_) process->signal(SIGTERM);
         for (auto& [name, process] : processes_)
-            if (int status = process->wait(); status != 0) failed.push_back(name + " exited with " + std::to_string(status));
+            if (int status = process->wait(); status != 0)
+                failed.push_back(name + " exited with " + std::to_string(status));
         processes_.clear();
         return failed;
     }

@@ -135,8 +135,7 @@ command_client::~command_client() {
     try {
         (void)impl_->writer.command({"DEL", replies_stream(impl_->prefix, impl_->client)});
         (void)impl_->writer.command({"XGROUP", "DESTROY", sagas_stream(impl_->prefix), impl_->client});
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 json::object command_client::call(std::string op, const json::object& args, std::chrono::milliseconds timeout) {
@@ -148,7 +147,7 @@ json::object command_client::call(std::string op, const json::object& args, std:
 }
 
 json::object command_client::call(std::string_view context, std::string op, const json::object& args,
-                               std::chrono::milliseconds timeout) {
+                                  std::chrono::milliseconds timeout) {
     auto& s = *impl_;
     auto number = ++s.requests;
     auto request = std::to_string(number);
@@ -158,7 +157,8 @@ json::object command_client::call(std::string_view context, std::string op, cons
         answer = s.waiting[request].get_future();
     }
     command c{request, replies_stream(s.prefix, s.client), std::move(op), json::serialize(args)};
-    choreo::envelope env{{s.ids_high, number}, {}, {}, std::chrono::system_clock::now(), choreo::event_type_name<command>()};
+    choreo::envelope env{
+        {s.ids_high, number}, {}, {}, std::chrono::system_clock::now(), choreo::event_type_name<command>()};
     // Sent again if the connection dropped with it in flight: a command may then run
     // twice, and the second answer to the same request is ignored.
     for (int attempt = 1;; ++attempt) {
@@ -181,7 +181,8 @@ json::object command_client::call(std::string_view context, std::string op, cons
     return json::parse(reply.result).as_object();
 }
 
-std::optional<choreo::saga::saga_status> command_client::wait_ended(const std::string& key, clock_type::time_point deadline) {
+std::optional<choreo::saga::saga_status> command_client::wait_ended(const std::string& key,
+                                                                    clock_type::time_point deadline) {
     auto& s = *impl_;
     for (;;) {
         auto next_look = std::min(deadline, clock_type::now() + std::chrono::seconds{1});
@@ -219,7 +220,8 @@ std::vector<std::string> command_client::unsettled_streams() {
             auto* pending = field(group, "pending");
             auto* lag = field(group, "lag");
             auto* last_read = field(group, "last-delivered-id");
-            if (!name || !pending || !last_read) throw std::runtime_error("XINFO GROUPS answered with an unexpected shape");
+            if (!name || !pending || !last_read)
+                throw std::runtime_error("XINFO GROUPS answered with an unexpected shape");
             std::int64_t unread = 0;
             if (lag && lag->type == choreo::redis::reply::kind::integer) {
                 unread = lag->integer;
@@ -232,8 +234,8 @@ std::vector<std::string> command_client::unsettled_streams() {
                 unread = *last_written != last_read->text ? 1 : 0;
             }
             if (pending->integer > 0 || unread > 0)
-                left.push_back(fmt::format("{}: group {} has {} pending, {} unread", stream, name->text, pending->integer,
-                                           unread));
+                left.push_back(fmt::format("{}: group {} has {} pending, {} unread", stream, name->text,
+                                           pending->integer, unread));
         }
     }
     return left;

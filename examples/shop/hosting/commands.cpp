@@ -50,11 +50,13 @@ int serve_command(const arguments& a) {
     if (auto it = a.options.find("instance"); it != a.options.end()) {
         o.instance = it->second;
         if (o.instance.empty() || o.instance.size() > 32 ||
-            !std::all_of(o.instance.begin(), o.instance.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+            !std::all_of(o.instance.begin(), o.instance.end(),
+                         [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
             throw usage_error("--instance takes a name of letters and digits (at most 32)");
         if (o.instance != "1" && o.context != data_platform_process)
-            throw usage_error("only the data_platform runs as more than one instance: each saga context is one process, "
-                              "which alone resumes its saga journal");
+            throw usage_error(
+                "only the data_platform runs as more than one instance: each saga context is one process, "
+                "which alone resumes its saga journal");
     }
     if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     o.grace = std::chrono::seconds{count_option(a, "grace", static_cast<std::uint64_t>(o.grace.count()))};
@@ -85,7 +87,8 @@ int remote_scenarios(const arguments& a) {
         throw usage_error("the six processes run in saga mode only");
     if (a.timeline) throw usage_error("--timeline is not available across processes");
     std::vector<std::string> names;
-    if (a.name == "all") names = scenario_names();
+    if (a.name == "all")
+        names = scenario_names();
     else {
         check_scenario_name(a.name);
         names.push_back(a.name);
@@ -95,12 +98,12 @@ int remote_scenarios(const arguments& a) {
     bool all_ok = true;
     for (auto& name : names) {
         scenario_processes_options o{.program = program,
-                         .redis_url = required(a, "redis"),
-                         .kafka_url = a.options.contains("kafka") ? a.options.at("kafka") : std::string{},
-                         .prefix = fmt::format("{}{}:{}:", prefix, name, ::getpid()),
-                         .directory = std::filesystem::temp_directory_path() /
-                                      fmt::format("choreo-shop-{}-{}", ::getpid(), name),
-                         .settle_timeout = std::chrono::seconds{60}};
+                                     .redis_url = required(a, "redis"),
+                                     .kafka_url = a.options.contains("kafka") ? a.options.at("kafka") : std::string{},
+                                     .prefix = fmt::format("{}{}:{}:", prefix, name, ::getpid()),
+                                     .directory = std::filesystem::temp_directory_path() /
+                                                  fmt::format("choreo-shop-{}-{}", ::getpid(), name),
+                                     .settle_timeout = std::chrono::seconds{60}};
         scenario_processes shop{o};
         scenario_outcome outcome;
         try {
@@ -115,8 +118,10 @@ int remote_scenarios(const arguments& a) {
         auto unclean = shop.stop();
         for (auto& u : unclean) outcome.broken.push_back("the " + u);
         bool ok = outcome.as_expected && outcome.broken.empty();
-        if (a.json) print_json(outcome);
-        else print_outcome(outcome, names.size() == 1);
+        if (a.json)
+            print_json(outcome);
+        else
+            print_outcome(outcome, names.size() == 1);
         if (!ok) fmt::print(stderr, "shop: scenario {}: databases and logs kept in {}\n", name, shop.keep_files());
         all_ok &= ok;
         std::fflush(stdout);

@@ -28,14 +28,15 @@ std::string received_text(const boost::json::object& state) {
     if (times.empty()) return "nothing";
     std::string text;
     for (auto& [id, n] : times)
-        text += fmt::format("{}order {} {}", text.empty() ? "" : ", ", id, n == 1 ? "exactly once" : fmt::format("{} times", n));
+        text += fmt::format("{}order {} {}", text.empty() ? "" : ", ", id,
+                            n == 1 ? "exactly once" : fmt::format("{} times", n));
     return text;
 }
 
 std::string outbox_text(const boost::json::object& state) {
     auto& o = state.at("outbox").as_object();
-    return fmt::format("{} pending, {} delivered, {} failed", o.at("pending").as_uint64(), o.at("delivered").as_uint64(),
-                       o.at("failed").as_uint64());
+    return fmt::format("{} pending, {} delivered, {} failed", o.at("pending").as_uint64(),
+                       o.at("delivered").as_uint64(), o.at("failed").as_uint64());
 }
 
 } // namespace

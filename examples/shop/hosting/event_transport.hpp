@@ -77,7 +77,8 @@ public:
         c.block = std::chrono::milliseconds{200};
         c.retry_delay = std::chrono::milliseconds{200};
         c.max_deliveries = 20;
-        c.on_dead_letter = [context = options_.context, stream = c.stream](const std::string& id, const std::string& why) {
+        c.on_dead_letter = [context = options_.context, stream = c.stream](const std::string& id,
+                                                                           const std::string& why) {
             fmt::print(stderr, "{}: entry {} of {} dead-lettered: {}\n", context, id, stream, why);
         };
         consumers_.push_back(std::make_unique<choreo::redis::stream_consumer<>>(new_reader(), std::move(c)));

@@ -2,8 +2,8 @@
 // http_routes.cpp.
 
 #include "http.hpp"
-#include "http_routes.hpp"
 #include "../app/one_process.hpp"
+#include "http_routes.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -17,9 +17,9 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
-#include <limits>
 #include <csignal>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -190,7 +190,8 @@ http_service::~http_service() { stop(); }
 
 void http_service::start() {
     impl_->srv.accept();
-    for (std::size_t i = 0; i < impl_->srv.options().threads; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+    for (std::size_t i = 0; i < impl_->srv.options().threads; ++i)
+        impl_->threads.emplace_back([this] { impl_->io.run(); });
 }
 
 void http_service::stop() {
@@ -216,7 +217,8 @@ extern "C" void request_http_stop(int) { http_stop_requested = true; }
 
 int serve_http(const http_options& o) {
     if (o.directory.empty()) throw std::invalid_argument("serve --http needs --dir, where the databases are kept");
-    one_process s{config{.mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
+    one_process s{config{
+        .mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
     http_service service{s, o};
     std::signal(SIGINT, request_http_stop);
     std::signal(SIGTERM, request_http_stop);

@@ -15,10 +15,10 @@ namespace shop::app {
 
 struct http_options {
     std::string address = "127.0.0.1";
-    unsigned short port = 8080;       // 0: any free port; the one taken is printed
-    std::string directory;            // the one-process shop's SQLite files; kept across restarts
+    unsigned short port = 8080; // 0: any free port; the one taken is printed
+    std::string directory;      // the one-process shop's SQLite files; kept across restarts
     app::mode mode = mode::transactional;
-    std::size_t threads = 4;          // serving requests; each runs its command to the end
+    std::size_t threads = 4; // serving requests; each runs its command to the end
     std::size_t body_limit = 64 * 1024;
 };
 

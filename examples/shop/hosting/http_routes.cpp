@@ -45,7 +45,8 @@ response json_response(http::status status, const json::value& body, unsigned ve
 }
 
 response error_response(const api_error& e, unsigned version) {
-    return json_response(e.status, json::object{{"error", json::object{{"code", e.code}, {"message", e.message}}}}, version);
+    return json_response(e.status, json::object{{"error", json::object{{"code", e.code}, {"message", e.message}}}},
+                         version);
 }
 
 http::status status_of(kernel::refusal kind) {
@@ -121,10 +122,12 @@ private:
 
         if (is({"health"})) {
             only(http::verb::get);
-            return json_response(http::status::ok, json::object{{"status", "up"}, {"mode", to_string(shop_.mode())}}, v);
+            return json_response(http::status::ok, json::object{{"status", "up"}, {"mode", to_string(shop_.mode())}},
+                                 v);
         }
         if (path.size() < 2 || path[0] != "api" || path[1] != "v1")
-            throw api_error{http::status::not_found, "no_route", fmt::format("nothing at {}", std::string_view{req.target()})};
+            throw api_error{http::status::not_found, "no_route",
+                            fmt::format("nothing at {}", std::string_view{req.target()})};
         path.erase(path.begin(), path.begin() + 2);
 
         if (is({"products"})) {
@@ -137,9 +140,12 @@ private:
             std::string name;
             std::int64_t min_price = 0, max_price = std::numeric_limits<std::int64_t>::max();
             for (auto param : parsed->params()) {
-                if (param.key == "name") name = param.value;
-                else if (param.key == "min_price") min_price = whole_number(param.value, "min_price");
-                else if (param.key == "max_price") max_price = whole_number(param.value, "max_price");
+                if (param.key == "name")
+                    name = param.value;
+                else if (param.key == "min_price")
+                    min_price = whole_number(param.value, "min_price");
+                else if (param.key == "max_price")
+                    max_price = whole_number(param.value, "max_price");
                 else
                     throw api_error{http::status::bad_request, "invalid_parameter",
                                     fmt::format("unknown parameter '{}' (name, min_price, max_price)", param.key)};
@@ -150,7 +156,8 @@ private:
             if (method == http::verb::post) {
                 auto body = object_body(req);
                 auto id = shop_.define_coupon(text(body, "name"), text(body, "type"), integer(body, "amount"),
-                                              integer(body, "stock"), std::chrono::seconds{integer(body, "valid_for_seconds")});
+                                              integer(body, "stock"),
+                                              std::chrono::seconds{integer(body, "valid_for_seconds")});
                 return json_response(http::status::created, json::object{{"id", id}}, v);
             }
             only(http::verb::get);
@@ -212,11 +219,13 @@ private:
                 auto& count = orders[o.at("status").as_string()];
                 count = count.is_null() ? 1 : count.as_int64() + 1;
             }
-            return json_response(http::status::ok,
-                                 json::object{{"invariants_hold", holds}, {"broken", std::move(broken)}, {"orders", std::move(orders)}},
-                                 v);
+            return json_response(
+                http::status::ok,
+                json::object{{"invariants_hold", holds}, {"broken", std::move(broken)}, {"orders", std::move(orders)}},
+                v);
         }
-        throw api_error{http::status::not_found, "no_route", fmt::format("nothing at {}", std::string_view{req.target()})};
+        throw api_error{http::status::not_found, "no_route",
+                        fmt::format("nothing at {}", std::string_view{req.target()})};
     }
 
     // POST /api/v1/orders {"items": [{"product": 1, "quantity": 2}], "coupons": [7]}
@@ -229,12 +238,14 @@ private:
             throw api_error{http::status::bad_request, "invalid_field", "'items' must be a non-empty array"};
         for (auto& item : items->as_array()) {
             if (!item.is_object())
-                throw api_error{http::status::bad_request, "invalid_field", "each item is {\"product\": id, \"quantity\": n}"};
+                throw api_error{http::status::bad_request, "invalid_field",
+                                "each item is {\"product\": id, \"quantity\": n}"};
             lines.emplace_back(integer(item.as_object(), "product"), integer(item.as_object(), "quantity"));
         }
         std::vector<std::int64_t> coupons;
         if (auto* c = body.if_contains("coupons")) {
-            if (!c->is_array()) throw api_error{http::status::bad_request, "invalid_field", "'coupons' must be an array"};
+            if (!c->is_array())
+                throw api_error{http::status::bad_request, "invalid_field", "'coupons' must be an array"};
             for (auto& id : c->as_array()) coupons.push_back(integer(id, "coupons"));
         }
         auto id = shop_.create_order(who, lines, coupons);
@@ -269,8 +280,9 @@ private:
         auto s = shop_.saga(key);
         if (!s)
             throw api_error{http::status::not_found, "saga_not_found",
-                            shop_.mode() == mode::saga ? fmt::format("no saga '{}'", key)
-                                                       : std::string{"this shop runs in transactional mode, without sagas"}};
+                            shop_.mode() == mode::saga
+                                ? fmt::format("no saga '{}'", key)
+                                : std::string{"this shop runs in transactional mode, without sagas"}};
         return json_response(http::status::ok, *s, req.version());
     }
 
@@ -309,28 +321,34 @@ private:
     static json::object object_body(const request& req) {
         boost::system::error_code ec;
         auto value = json::parse(req.body(), ec);
-        if (ec) throw api_error{http::status::bad_request, "malformed_json", fmt::format("the body is not JSON: {}", ec.message())};
-        if (!value.is_object()) throw api_error{http::status::bad_request, "invalid_body", "the body must be a JSON object"};
+        if (ec)
+            throw api_error{http::status::bad_request, "malformed_json",
+                            fmt::format("the body is not JSON: {}", ec.message())};
+        if (!value.is_object())
+            throw api_error{http::status::bad_request, "invalid_body", "the body must be a JSON object"};
         return std::move(value.as_object());
     }
     static std::int64_t integer(const json::object& o, std::string_view name) {
         auto* v = o.if_contains(name);
-        if (!v) throw api_error{http::status::bad_request, "invalid_field", fmt::format("'{}' must be an integer", name)};
+        if (!v)
+            throw api_error{http::status::bad_request, "invalid_field", fmt::format("'{}' must be an integer", name)};
         return integer(*v, name);
     }
     // A whole number in 64 bits; one beyond them (2^63, 1e308) is amount_too_large, not
     // wrapped or rounded; a fraction, an exponent or a string is invalid_field.
     static std::int64_t integer(const json::value& v, std::string_view name) {
         if (v.is_int64()) return v.as_int64();
-        bool whole_but_huge = v.is_uint64() || (v.is_double() && std::isfinite(v.as_double()) &&
-                                                std::trunc(v.as_double()) == v.as_double() &&
-                                                std::fabs(v.as_double()) >= 0x1p63);
+        bool whole_but_huge =
+            v.is_uint64() || (v.is_double() && std::isfinite(v.as_double()) &&
+                              std::trunc(v.as_double()) == v.as_double() && std::fabs(v.as_double()) >= 0x1p63);
         if (whole_but_huge)
             throw api_error{http::status::bad_request, "amount_too_large",
                             fmt::format("'{}' must fit in a 64-bit integer ({} to {})", name,
-                                        std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max())};
-        throw api_error{http::status::bad_request, "invalid_field",
-                        fmt::format("'{}' must be an integer, written without a fraction, an exponent or quotes", name)};
+                                        std::numeric_limits<std::int64_t>::min(),
+                                        std::numeric_limits<std::int64_t>::max())};
+        throw api_error{
+            http::status::bad_request, "invalid_field",
+            fmt::format("'{}' must be an integer, written without a fraction, an exponent or quotes", name)};
     }
     static std::string text(const json::object& o, std::string_view name) {
         auto* v = o.if_contains(name);

@@ -14,9 +14,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <optional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -45,21 +45,19 @@ catalog set_up(command_client& shop, const load_options& o) {
     c.stock = std::max<std::int64_t>(1, static_cast<std::int64_t>(o.orders * 8 / (5 * o.products)));
     c.points = 2000;
     for (std::size_t i = 0; i < o.products; ++i) {
-        auto id = shop.call("add_product",
-                            {{"name", fmt::format("item-{}", i + 1)},
-                             {"price", static_cast<std::int64_t>(100 + 50 * i)},
-                             {"stock", c.stock}})
+        auto id = shop.call("add_product", {{"name", fmt::format("item-{}", i + 1)},
+                                            {"price", static_cast<std::int64_t>(100 + 50 * i)},
+                                            {"stock", c.stock}})
                       .at("product")
                       .as_int64();
         c.products.push_back(id);
         c.initial_stock[id] = c.stock;
     }
-    auto coupon = shop.call("define_coupon",
-                            {{"name", "welcome"},
-                             {"type", "FIXED"},
-                             {"amount", 50},
-                             {"stock", static_cast<std::int64_t>(2 * o.users)},
-                             {"valid_for", 86400}})
+    auto coupon = shop.call("define_coupon", {{"name", "welcome"},
+                                              {"type", "FIXED"},
+                                              {"amount", 50},
+                                              {"stock", static_cast<std::int64_t>(2 * o.users)},
+                                              {"valid_for", 86400}})
                       .at("coupon")
                       .as_int64();
     for (std::int64_t user = 1; user <= static_cast<std::int64_t>(o.users); ++user) {
@@ -93,7 +91,8 @@ void run_order(command_client& shop, const load_options& o, const catalog& c, st
     auto first = rng() % c.products.size();
     auto count = std::min<std::size_t>(c.products.size(), 1 + rng() % 2);
     for (std::size_t n = 0; n < count; ++n)
-        lines.push_back(json::array{c.products[(first + n) % c.products.size()], static_cast<std::int64_t>(1 + rng() % 2)});
+        lines.push_back(
+            json::array{c.products[(first + n) % c.products.size()], static_cast<std::int64_t>(1 + rng() % 2)});
     json::array coupons;
     if (rng() % 3 == 0) coupons.push_back(c.coupons_of.at(user)[rng() % 2]);
     bool by_card = rng() % 2 == 0;
@@ -108,11 +107,10 @@ void run_order(command_client& shop, const load_options& o, const catalog& c, st
         if (!problem.empty()) t.problems.push_back(std::move(problem));
     };
     try {
-        auto id = shop.call("create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}})
-                      .at("order")
-                      .as_int64();
-        auto created = shop.wait_ended(std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()},
-                                       deadline);
+        auto id =
+            shop.call("create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}}).at("order").as_int64();
+        auto created = shop.wait_ended(
+            std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()}, deadline);
         if (!created) return finish(outcome::unfinished, 0, fmt::format("order {}: its creation saga did not end", id));
         if (*created != choreo::saga::saga_status::completed) return finish(outcome::cancelled, 1);
         auto attempt = shop.call("pay", {{"order", id}, {"card", by_card}}).at("attempt").as_int64();
@@ -143,11 +141,10 @@ std::vector<std::string> audit(command_client& shop, const load_options& o, cons
     } catch (const std::runtime_error& e) {
         return {e.what()};
     }
-    audit_sources sources{
-        .initial_stock = c.initial_stock,
-        .net_charged = [&databases](std::int64_t order) { return databases->net_charged(order); },
-        .saga = [&shop](const std::string& key) { return shop.saga(key); },
-        .holder = [&shop](const std::string& marker) { return shop.holder(marker); }};
+    audit_sources sources{.initial_stock = c.initial_stock,
+                          .net_charged = [&databases](std::int64_t order) { return databases->net_charged(order); },
+                          .saga = [&shop](const std::string& key) { return shop.saga(key); },
+                          .holder = [&shop](const std::string& marker) { return shop.holder(marker); }};
     auto contexts = databases->contexts();
     // Products an earlier run added (a load on databases that already hold orders, after a
     // restart): their stock is audited as stock + sold, this run's against what it added.
@@ -173,7 +170,8 @@ std::vector<std::string> audit(command_client& shop, const load_options& o, cons
 int load(const load_options& o) {
     if (o.orders == 0 || o.concurrency == 0 || o.products == 0 || o.users == 0)
         throw std::invalid_argument("--orders, --concurrency, --products and --users must be at least 1");
-    if (o.directory.empty()) throw std::invalid_argument("load needs --dir, the serving processes' directory, for its audit");
+    if (o.directory.empty())
+        throw std::invalid_argument("load needs --dir, the serving processes' directory, for its audit");
     fmt::print("load: {} orders, {} at a time, through {} (keys under '{}')\n", o.orders, o.concurrency, o.redis_url,
                o.prefix);
     command_client shop{o.redis_url, o.prefix};
@@ -200,11 +198,12 @@ int load(const load_options& o) {
         std::lock_guard lock{t.mutex};
         auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
         auto ended = t.ended();
-        fmt::print("{}[{:6.1f} s] {:>5}/{} ended: completed {}, cancelled {}, payment failed {}, refused {}, unfinished {}; "
-                   "{:.1f} orders/s\n",
-                   prefix, seconds, ended, o.orders, t.outcomes[outcome::completed], t.outcomes[outcome::cancelled],
-                   t.outcomes[outcome::payment_failed], t.outcomes[outcome::refused], t.outcomes[outcome::unfinished],
-                   seconds > 0 ? static_cast<double>(ended) / seconds : 0.0);
+        fmt::print(
+            "{}[{:6.1f} s] {:>5}/{} ended: completed {}, cancelled {}, payment failed {}, refused {}, unfinished {}; "
+            "{:.1f} orders/s\n",
+            prefix, seconds, ended, o.orders, t.outcomes[outcome::completed], t.outcomes[outcome::cancelled],
+            t.outcomes[outcome::payment_failed], t.outcomes[outcome::refused], t.outcomes[outcome::unfinished],
+            seconds > 0 ? static_cast<double>(ended) / seconds : 0.0);
         std::fflush(stdout);
     };
     for (auto last = clock_type::now();;) {
@@ -225,9 +224,10 @@ int load(const load_options& o) {
     fmt::print("throughput: {:.1f} orders/s and {:.1f} sagas/s over {:.1f} s (an order is a creation saga and, once "
                "created, a payment saga)\n",
                static_cast<double>(o.orders) / elapsed, static_cast<double>(t.sagas_ended) / elapsed, elapsed);
-    fmt::print("latency from create to its last saga's end: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
-               percentile(t.latencies_ms, 50), percentile(t.latencies_ms, 90), percentile(t.latencies_ms, 99),
-               percentile(t.latencies_ms, 100));
+    fmt::print(
+        "latency from create to its last saga's end: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
+        percentile(t.latencies_ms, 50), percentile(t.latencies_ms, 90), percentile(t.latencies_ms, 99),
+        percentile(t.latencies_ms, 100));
     if (auto n = shop.found_in_store())
         fmt::print("  {} saga ends were found in the store, their broadcast lost with a process\n", n);
     for (std::size_t i = 0; i < std::min<std::size_t>(t.problems.size(), 10); ++i) fmt::print("  {}\n", t.problems[i]);

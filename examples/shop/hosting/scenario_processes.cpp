@@ -9,9 +9,9 @@ namespace shop::app {
 
 scenario_processes::scenario_processes(scenario_processes_options o)
     : six_processes(six_processes_options{.redis_url = o.redis_url,
-                                        .prefix = o.prefix,
-                                        .databases = o.directory / "db",
-                                        .settle_timeout = o.settle_timeout}),
+                                          .prefix = o.prefix,
+                                          .databases = o.directory / "db",
+                                          .settle_timeout = o.settle_timeout}),
       options_(std::move(o)) {
     std::vector<std::string> every_process;
     // A scenario's few events need one partition per topic; each scenario has topics of its

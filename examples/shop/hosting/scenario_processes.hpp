@@ -15,7 +15,7 @@ namespace shop::app {
 class serving_processes;
 
 struct scenario_processes_options {
-    std::string program;             // the shop program, run as `program serve ...`
+    std::string program; // the shop program, run as `program serve ...`
     std::string redis_url;
     std::string kafka_url;           // with one, the events between the processes go over Kafka
     std::string prefix;              // before every Redis key; removed when the shop is

@@ -8,13 +8,13 @@
 #ifdef SHOP_WITH_HTTP
 #include "http.hpp"
 #endif
+#include "../app/storefront.hpp"
+#include "../app/views.hpp"
 #include "event_transport.hpp"
 #include "io_thread.hpp"
 #include "serve_and_load.hpp"
-#include "streams.hpp"
-#include "../app/storefront.hpp"
 #include "stop_watch.hpp"
-#include "../app/views.hpp"
+#include "streams.hpp"
 
 #include <boost/json.hpp>
 
@@ -25,9 +25,9 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
-#include <map>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -132,10 +132,12 @@ public:
         transport_.start(stop_requested);
         // What a previous run of this process left unsettled (it was killed mid-saga).
         if (participant_)
-            if (auto n = participant_->resume()) fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
+            if (auto n = participant_->resume())
+                fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
         fmt::print("{}: serving (pid {}{}), database {}, Redis {}{}\n", options_.context, ::getpid(),
                    options_.instance == "1" ? "" : ", instance " + options_.instance, path_of(options_.context),
-                   transport_.redis_options().where(), options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
+                   transport_.redis_options().where(),
+                   options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
         start_web_api();
         std::fflush(stdout);
         auto next_sweep = std::chrono::steady_clock::now();
@@ -166,10 +168,11 @@ private:
     // processes (its own included), as any client's would.
     void start_web_api() {
         if (options_.http_address.empty()) return;
-        if (options_.context != "order") throw std::invalid_argument("only the order process serves the web API (--http)");
+        if (options_.context != "order")
+            throw std::invalid_argument("only the order process serves the web API (--http)");
 #ifdef SHOP_WITH_HTTP
-        web_shop_ = std::make_unique<six_processes>(
-            six_processes_options{.redis_url = options_.redis_url, .prefix = options_.prefix, .databases = options_.directory});
+        web_shop_ = std::make_unique<six_processes>(six_processes_options{
+            .redis_url = options_.redis_url, .prefix = options_.prefix, .databases = options_.directory});
         http_options o;
         o.address = options_.http_address;
         o.port = options_.http_port;
@@ -180,7 +183,6 @@ private:
         throw std::invalid_argument("this shop was built without its web API (Boost.URL)");
 #endif
     }
-
 
     // What this process has done and has still to do, after waiting for its bus and its
     // scheduled saga retries to go idle: the client's settle() asks every process until the
@@ -193,9 +195,11 @@ private:
         if (outbox_) {
             auto counts = outbox_->counts();
             work += static_cast<std::uint64_t>(counts.delivered + counts.failed);
-            out["outbox"] = json::object{{"pending", counts.pending}, {"delivered", counts.delivered}, {"failed", counts.failed}};
+            out["outbox"] =
+                json::object{{"pending", counts.pending}, {"delivered", counts.delivered}, {"failed", counts.failed}};
         }
-        if (auto* platform = outside_.data_platform_if_made()) out["attempts"] = static_cast<std::int64_t>(platform->attempts());
+        if (auto* platform = outside_.data_platform_if_made())
+            out["attempts"] = static_cast<std::int64_t>(platform->attempts());
         out["work"] = work;
         return out;
     }
@@ -221,28 +225,30 @@ private:
         outbox_store_ = std::make_unique<choreo::sqlite::outbox_store>(*db_);
         outbox_ = std::make_unique<kernel::outbox>(
             *bus_, *outbox_store_,
-            choreo::durable::outbox_options{.relay_name = name, .relay = true, .poll_interval = std::chrono::milliseconds{50}});
+            choreo::durable::outbox_options{
+                .relay_name = name, .relay = true, .poll_interval = std::chrono::milliseconds{50}});
         durable_.add(*outbox_);
-        store_ = std::make_unique<redis::saga_store>(transport_.writer(), redis::saga_store_options{.prefix = options_.prefix});
-        sagas_.emplace(*bus_, *store_,
-                       choreo::saga::runtime_options{
-                           // A saga whose process died mid-step is rolled back at its deadline
-                           // and settled from the journals; markers outlast any running saga.
-                           .timeout = std::chrono::seconds{10},
-                           .contention = {.immediate_retries = 0,
-                                          .delayed_retries = 14,
-                                          .initial_delay = std::chrono::milliseconds{2},
-                                          .backoff_multiplier = 2.0,
-                                          .max_delay = std::chrono::milliseconds{200},
-                                          .is_retryable = {}},
-                           .marker_ttl = std::chrono::seconds{15},
-                           .faults = &faults_,
-                           .on_incident =
-                               [name](const choreo::saga::saga_incident& i) {
-                                   if (i.kind == choreo::saga::saga_incident_kind::aggregate_busy) return; // routine
-                                   fmt::print(stderr, "{}: saga {}: {} [{}]: {}\n", name, choreo::saga::to_string(i.kind),
-                                              i.saga, i.step, i.message);
-                               }});
+        store_ = std::make_unique<redis::saga_store>(transport_.writer(),
+                                                     redis::saga_store_options{.prefix = options_.prefix});
+        sagas_.emplace(
+            *bus_, *store_,
+            choreo::saga::runtime_options{// A saga whose process died mid-step is rolled back at its deadline
+                                          // and settled from the journals; markers outlast any running saga.
+                                          .timeout = std::chrono::seconds{10},
+                                          .contention = {.immediate_retries = 0,
+                                                         .delayed_retries = 14,
+                                                         .initial_delay = std::chrono::milliseconds{2},
+                                                         .backoff_multiplier = 2.0,
+                                                         .max_delay = std::chrono::milliseconds{200},
+                                                         .is_retryable = {}},
+                                          .marker_ttl = std::chrono::seconds{15},
+                                          .faults = &faults_,
+                                          .on_incident = [name](const choreo::saga::saga_incident& i) {
+                                              if (i.kind == choreo::saga::saga_incident_kind::aggregate_busy)
+                                                  return; // routine
+                                              fmt::print(stderr, "{}: saga {}: {} [{}]: {}\n", name,
+                                                         choreo::saga::to_string(i.kind), i.saga, i.step, i.message);
+                                          }});
         participant_ = std::make_unique<choreo::saga::participant>(*sagas_, name, *db_);
         bridge_.emplace(*bus_, transport_.writer(), transport_.new_reader(),
                         redis::saga_bridge_options{.stream = sagas_stream(options_.prefix), .process = name});
@@ -257,8 +263,10 @@ private:
         for_each_publisher([&](std::string_view publisher_context, auto publisher) {
             events_of<typename decltype(publisher)::type>::each([&](auto event) {
                 using E = typename decltype(event)::type;
-                if (publisher_context == name) transport_.export_from<E>(*outbox_);
-                else others[choreo::event_type_name<E>()].emplace_back(publisher_context);
+                if (publisher_context == name)
+                    transport_.export_from<E>(*outbox_);
+                else
+                    others[choreo::event_type_name<E>()].emplace_back(publisher_context);
             });
         });
         for_each_publisher([&](std::string_view publisher_context, auto publisher) {
@@ -303,7 +311,10 @@ private:
         } catch (const std::exception& e) {
             reply.error = fmt::format("{} failed: {}", c.op, e.what());
         }
-        choreo::envelope env{{reply_ids_high_, ++replies_}, {}, {}, std::chrono::system_clock::now(),
+        choreo::envelope env{{reply_ids_high_, ++replies_},
+                             {},
+                             {},
+                             std::chrono::system_clock::now(),
                              choreo::event_type_name<command_reply>()};
         // The command ran: if the reply cannot be appended now (Redis away), it is tried
         // again rather than the command, which must not run twice.
@@ -313,7 +324,8 @@ private:
                 return;
             } catch (const std::exception& e) {
                 if (attempt == 30 || stop_requested) {
-                    fmt::print(stderr, "{}: the reply to {} {} was lost: {}\n", options_.context, c.op, c.request, e.what());
+                    fmt::print(stderr, "{}: the reply to {} {} was lost: {}\n", options_.context, c.op, c.request,
+                               e.what());
                     return;
                 }
                 std::this_thread::sleep_for(std::chrono::milliseconds{200});

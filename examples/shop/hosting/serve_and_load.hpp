@@ -11,9 +11,9 @@
 namespace shop::app {
 
 struct serve_options {
-    std::string context;        // order, product, coupon, point, payment or data_platform
-    std::string redis_url;      // redis://[user:password@]host:port[/db] or unix://path
-    std::string directory;      // where its database is: {directory}/{context}.db
+    std::string context;          // order, product, coupon, point, payment or data_platform
+    std::string redis_url;        // redis://[user:password@]host:port[/db] or unix://path
+    std::string directory;        // where its database is: {directory}/{context}.db
     std::string prefix = "shop:"; // before every Redis key, so applications can share one Redis
     // kafka://host:port[,...]: the events between the contexts travel over Kafka topics
     // instead of Redis streams (the saga state, its broadcasts and the commands stay in Redis).

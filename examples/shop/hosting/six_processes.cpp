@@ -1,8 +1,8 @@
 #include "six_processes.hpp"
 #include "../app/audit.hpp"
+#include "../app/views.hpp"
 #include "command_client.hpp"
 #include "streams.hpp"
-#include "../app/views.hpp"
 
 #include "../kernel/errors.hpp"
 
@@ -42,10 +42,12 @@ json::object six_processes::call(std::string op, const json::object& args) {
     }
 }
 
-std::optional<choreo::saga::saga_record> six_processes::saga_record(const std::string& key) { return client_->saga(key); }
+std::optional<choreo::saga::saga_record> six_processes::saga_record(const std::string& key) {
+    return client_->saga(key);
+}
 
 json::object six_processes::call_process(std::string_view process, std::string op, const json::object& args,
-                                        std::chrono::milliseconds timeout) {
+                                         std::chrono::milliseconds timeout) {
     try {
         return client_->call(process, std::move(op), args, timeout);
     } catch (const command_failed& e) {
@@ -135,7 +137,8 @@ json::object six_processes::state() {
     json::array received;
     for (auto id : dbs.received_orders()) received.push_back(id);
     auto activity = activity_of_all(nullptr);
-    out["data_platform"] = json::object{{"received_orders", std::move(received)}, {"attempts", activity.at("attempts")}};
+    out["data_platform"] =
+        json::object{{"received_orders", std::move(received)}, {"attempts", activity.at("attempts")}};
     out["outbox"] = activity.at("outbox");
     return out;
 }

@@ -27,7 +27,8 @@ std::string pending_rows(const std::string& database) {
     if (sqlite3_open_v2(database.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
         sqlite3_busy_timeout(db, 500);
         sqlite3_stmt* count = nullptr;
-        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM choreo_outbox WHERE state = 0", -1, &count, nullptr) == SQLITE_OK &&
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM choreo_outbox WHERE state = 0", -1, &count, nullptr) ==
+                SQLITE_OK &&
             sqlite3_step(count) == SQLITE_ROW)
             text = std::to_string(sqlite3_column_int64(count, 0));
         sqlite3_finalize(count);
@@ -35,7 +36,6 @@ std::string pending_rows(const std::string& database) {
     sqlite3_close(db);
     return text;
 }
-
 
 } // namespace
 
@@ -66,8 +66,7 @@ void stop_watch::watch() {
                       static_cast<long>(std::chrono::nanoseconds{at_most - seconds}.count())};
         return sigtimedwait(&signals_, nullptr, &wait) > 0;
     };
-    while (!stopped_ && !wait_for_signal(std::chrono::milliseconds{100})) {
-    }
+    while (!stopped_ && !wait_for_signal(std::chrono::milliseconds{100})) {}
     if (stopped_) return;
     stop_requested_ = true;
     auto deadline = std::chrono::steady_clock::now() + options_.grace;

@@ -12,7 +12,6 @@
 
 #include <boost/describe/class.hpp>
 
-
 #include <array>
 #include <string>
 #include <string_view>
@@ -45,8 +44,8 @@ BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error, refusal, c
 inline constexpr std::string_view data_platform_process = "data_platform";
 // The processes of `shop serve --context NAME`: the five contexts (contexts.hpp, whose list
 // serve.cpp checks this against) and the data platform.
-inline constexpr std::array<std::string_view, 6> process_names{"order",   "product", "coupon",
-                                                               "point",   "payment", data_platform_process};
+inline constexpr std::array<std::string_view, 6> process_names{"order", "product", "coupon",
+                                                               "point", "payment", data_platform_process};
 
 inline std::string events_stream(std::string_view prefix, std::string_view context, std::string_view type) {
     return std::string{prefix} + "events:" + std::string{context} + ":" + std::string{type};
@@ -56,7 +55,8 @@ inline std::string events_stream(std::string_view prefix, std::string_view conte
 inline std::string events_topic(std::string_view prefix, std::string_view context, std::string_view type) {
     auto name = events_stream(prefix, context, type);
     for (auto& c : name)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) c = '.';
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            c = '.';
     return name;
 }
 inline std::string sagas_stream(std::string_view prefix) { return std::string{prefix} + "sagas"; }

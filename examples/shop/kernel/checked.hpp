@@ -15,7 +15,8 @@ namespace shop::kernel {
 
 [[noreturn]] inline void refuse_too_large(std::string_view what) {
     throw domain_error(refusal::invalid_input, "amount_too_large",
-                       fmt::format("{} does not fit in a 64-bit integer (at most {})", what, std::numeric_limits<std::int64_t>::max()));
+                       fmt::format("{} does not fit in a 64-bit integer (at most {})", what,
+                                   std::numeric_limits<std::int64_t>::max()));
 }
 
 // a + b, or amount_too_large naming `what`.

@@ -24,7 +24,8 @@ class domain_error : public std::runtime_error {
 public:
     domain_error(refusal kind, std::string code, const std::string& message)
         : std::runtime_error(message), kind_(kind), code_(std::move(code)) {}
-    explicit domain_error(const std::string& message) : domain_error(refusal::rule_violated, "rule_violated", message) {}
+    explicit domain_error(const std::string& message)
+        : domain_error(refusal::rule_violated, "rule_violated", message) {}
 
     [[nodiscard]] refusal kind() const noexcept { return kind_; }
     [[nodiscard]] const std::string& code() const noexcept { return code_; }

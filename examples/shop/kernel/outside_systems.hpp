@@ -17,7 +17,8 @@ namespace shop::kernel {
 
 class outside_systems {
 public:
-    explicit outside_systems(std::function<std::string(std::string_view name)> path_of) : path_of_(std::move(path_of)) {}
+    explicit outside_systems(std::function<std::string(std::string_view name)> path_of)
+        : path_of_(std::move(path_of)) {}
 
     outside::card_gateway& card_gateway() { return made(gateway_, "card_gateway"); }
     outside::data_platform_api& data_platform() { return made(platform_, "data_platform"); }

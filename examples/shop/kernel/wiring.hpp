@@ -32,7 +32,8 @@ public:
     wiring(choreo::bus& bus, choreo::saga::participant* participant, choreo::saga::fault_injector* faults,
            std::string context, outboxes* durable)
         : bus_(bus), participant_(participant), faults_(faults), context_(std::move(context)), durable_(durable) {
-        if (participant_ && !durable_) throw std::logic_error("saga mode needs the outboxes that carry the steps' events");
+        if (participant_ && !durable_)
+            throw std::logic_error("saga mode needs the outboxes that carry the steps' events");
     }
 
     [[nodiscard]] choreo::bus& bus() const noexcept { return bus_; }
@@ -57,15 +58,17 @@ public:
             };
             // The step's event comes through the outbox of the database it was committed in.
             auto source = [this, applies](const std::string& listener, const auto& deliver) {
-                    auto filtered = [applies, deliver](const E& e, const choreo::envelope& env) {
-                        if (applies(e)) deliver(e, env);
-                    };
-                    durable_->subscribe<E>(listener, filtered);
-                    if (auto it = importers_.find(std::type_index{typeid(E)}); it != importers_.end())
-                        std::any_cast<importer<E>&>(it->second)(listener, filtered);
+                auto filtered = [applies, deliver](const E& e, const choreo::envelope& env) {
+                    if (applies(e)) deliver(e, env);
+                };
+                durable_->subscribe<E>(listener, filtered);
+                if (auto it = importers_.find(std::type_index{typeid(E)}); it != importers_.end())
+                    std::any_cast<importer<E>&>(it->second)(listener, filtered);
             };
-            if (journal_) participant_->step_from<E>(source, name, act, undo, *journal_);
-            else participant_->step_from<E>(source, name, act, undo);
+            if (journal_)
+                participant_->step_from<E>(source, name, act, undo, *journal_);
+            else
+                participant_->step_from<E>(source, name, act, undo);
             return;
         }
         connections_.push_back(bus_.subscribe<E>(
@@ -82,15 +85,19 @@ public:
     template <class E, class Compensation>
     void starts(const std::string& name, Compensation compensation) {
         if (!participant_) return;
-        if (journal_) participant_->starts<E>(name, std::move(compensation), *journal_);
-        else participant_->starts<E>(name, std::move(compensation));
+        if (journal_)
+            participant_->starts<E>(name, std::move(compensation), *journal_);
+        else
+            participant_->starts<E>(name, std::move(compensation));
     }
     // Saga mode: a fan-in of this context's steps (the transactional mode does its own).
     template <class Action, class Compensation>
     void join(const std::string& name, std::vector<std::string> branches, Action action, Compensation compensation) {
         if (!participant_) return;
-        if (journal_) participant_->join(name, std::move(branches), std::move(action), std::move(compensation), *journal_);
-        else participant_->join(name, std::move(branches), std::move(action), std::move(compensation));
+        if (journal_)
+            participant_->join(name, std::move(branches), std::move(action), std::move(compensation), *journal_);
+        else
+            participant_->join(name, std::move(branches), std::move(action), std::move(compensation));
     }
 
     // When the context runs in a process of its own, its steps are journaled in its database
@@ -102,8 +109,8 @@ public:
     // come from the other processes: `import(listener, deliver)` subscribes the step to
     // them (a consumer group on a Redis stream). Set before the context is wired.
     template <class E>
-    using importer =
-        std::function<void(const std::string& listener, std::function<void(const E&, const choreo::envelope&)> deliver)>;
+    using importer = std::function<void(const std::string& listener,
+                                        std::function<void(const E&, const choreo::envelope&)> deliver)>;
     template <class E>
     void import_with(importer<E> import) {
         importers_[std::type_index{typeid(E)}] = std::move(import);

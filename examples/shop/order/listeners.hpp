@@ -20,9 +20,10 @@ inline void confirm(repository& orders, const publisher& out, std::int64_t id, c
     if (!o) throw kernel::domain_error(kernel::refusal::not_found, "order_not_found", fmt::format("no order {}", id));
     std::int64_t price = 0;
     for (auto& i : o->items)
-        price = kernel::checked_add(
-            price, kernel::checked_multiply(i.unit_price, i.quantity, fmt::format("the price of {} x '{}'", i.quantity, i.name)),
-            fmt::format("the price of order {}", id));
+        price = kernel::checked_add(price,
+                                    kernel::checked_multiply(i.unit_price, i.quantity,
+                                                             fmt::format("the price of {} x '{}'", i.quantity, i.name)),
+                                    fmt::format("the price of order {}", id));
     price = price_after(price, o->coupons);
     orders.set_price(id, price);
     orders.set_status(id, created);
@@ -72,7 +73,9 @@ inline void wire(kernel::wiring& w, repository& orders) {
         [&orders](const events::OrderUsed& e, kernel::step_scope&) { orders.remove_coupons(e.order_id); });
     w.join(
         "confirm order", {"add items", "add coupons"},
-        [&orders, out](choreo::saga::step_context& ctx) { confirm(orders, out, order_of(ctx.saga().view()), ctx.unit()); },
+        [&orders, out](choreo::saga::step_context& ctx) {
+            confirm(orders, out, order_of(ctx.saga().view()), ctx.unit());
+        },
         [&orders](choreo::saga::step_context& ctx) { orders.set_status(order_of(ctx.saga().view()), create_pending); });
     w.step<events::OrderPaymentCreated>(
         "record payment",
@@ -85,14 +88,19 @@ inline void wire(kernel::wiring& w, repository& orders) {
         "complete order",
         [&orders, out](const events::OrderPaymentCompleted& e, kernel::step_scope& scope) {
             auto o = orders.find(e.order_id);
-            if (!o) throw kernel::domain_error(kernel::refusal::not_found, "order_not_found", fmt::format("no order {}", e.order_id));
+            if (!o)
+                throw kernel::domain_error(kernel::refusal::not_found, "order_not_found",
+                                           fmt::format("no order {}", e.order_id));
             if (o->status != std::string{created})
-                throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable", fmt::format("order {} is {}, not CREATED", o->id, o->status));
+                throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable",
+                                           fmt::format("order {} is {}, not CREATED", o->id, o->status));
             orders.set_status(e.order_id, completed);
             out.publish(scope.unit(), events::OrderCompleted{o->id, o->user_id, o->price});
             scope.complete_saga();
         },
-        [&orders](const events::OrderPaymentCompleted& e, kernel::step_scope&) { orders.set_status(e.order_id, created); });
+        [&orders](const events::OrderPaymentCompleted& e, kernel::step_scope&) {
+            orders.set_status(e.order_id, created);
+        });
 }
 
 } // namespace shop::order

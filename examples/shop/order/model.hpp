@@ -35,7 +35,7 @@ struct order {
     std::int64_t id = 0;
     std::int64_t user_id = 0;
     std::string status;
-    std::int64_t price = 0; // after discounts, once CREATED
+    std::int64_t price = 0;      // after discounts, once CREATED
     bool product_status = false; // the stock branch has arrived
     bool coupon_status = false;  // the coupon branch has arrived
     std::int64_t payment_id = 0;
@@ -48,8 +48,10 @@ inline std::int64_t price_after(std::int64_t price, const std::vector<used_coupo
     for (auto& c : coupons) {
         // price * amount / 100 without the product, which overflows for large prices:
         // price = 100q + r, so price * amount / 100 = q * amount + r * amount / 100 exactly.
-        if (c.type == "PERCENT") price -= price / 100 * c.amount + price % 100 * c.amount / 100;
-        else price -= c.amount;
+        if (c.type == "PERCENT")
+            price -= price / 100 * c.amount + price % 100 * c.amount / 100;
+        else
+            price -= c.amount;
         price = std::max<std::int64_t>(price, 0);
     }
     return price;
@@ -57,8 +59,11 @@ inline std::int64_t price_after(std::int64_t price, const std::vector<used_coupo
 
 inline void check_payable(const order& o) {
     if (o.status != std::string{created})
-        throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable", fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
-    if (o.payment_id == 0) throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable", fmt::format("order {} has no payment yet", o.id));
+        throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable",
+                                   fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
+    if (o.payment_id == 0)
+        throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable",
+                                   fmt::format("order {} has no payment yet", o.id));
 }
 
 } // namespace shop::order

@@ -22,9 +22,14 @@ namespace shop::order {
         items.push_back(boost::json::object{
             {"product", i.product_id}, {"name", i.name}, {"unit_price", i.unit_price}, {"quantity", i.quantity}});
     for (auto& c : o.coupons)
-        coupons.push_back(boost::json::object{{"issued_coupon", c.issued_coupon_id}, {"type", c.type}, {"amount", c.amount}});
-    return boost::json::object{{"id", o.id},       {"user", o.user_id},         {"status", o.status},
-                               {"price", o.price}, {"items", std::move(items)}, {"coupons", std::move(coupons)},
+        coupons.push_back(
+            boost::json::object{{"issued_coupon", c.issued_coupon_id}, {"type", c.type}, {"amount", c.amount}});
+    return boost::json::object{{"id", o.id},
+                               {"user", o.user_id},
+                               {"status", o.status},
+                               {"price", o.price},
+                               {"items", std::move(items)},
+                               {"coupons", std::move(coupons)},
                                {"payment", std::move(payment)}};
 }
 
@@ -35,7 +40,8 @@ struct module {
 
     class instance {
     public:
-        explicit instance(kernel::context_host& host) : db_(host.db), orders_(host.db), service_(host.wiring, host.db, orders_) {
+        explicit instance(kernel::context_host& host)
+            : db_(host.db), orders_(host.db), service_(host.wiring, host.db, orders_) {
             orders_.create_schema();
             wire(host.wiring, orders_);
         }
@@ -58,7 +64,8 @@ struct module {
                 return boost::json::object{{"order", service_.create(kernel::integer(args, "user"), lines, coupons)}};
             });
             table.add("pay", [this](const boost::json::object& args) {
-                auto method = kernel::flag(args, "card") ? events::payment_method::card : events::payment_method::points;
+                auto method =
+                    kernel::flag(args, "card") ? events::payment_method::card : events::payment_method::points;
                 return boost::json::object{{"attempt", service_.pay(kernel::integer(args, "order"), method)}};
             });
             // The order, and its payment's id for the payment context to show.

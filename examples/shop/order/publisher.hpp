@@ -6,5 +6,6 @@
 #include "../events/events.hpp"
 
 namespace shop::order {
-using publisher = choreo::publisher<events::OrderCreateStart, events::OrderCreated, events::PayStart, events::OrderCompleted>;
+using publisher =
+    choreo::publisher<events::OrderCreateStart, events::OrderCreated, events::PayStart, events::OrderCompleted>;
 }

@@ -15,12 +15,14 @@ public:
     explicit repository(kernel::database& db) : db_(db) {}
 
     void create_schema() {
-        db_.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
-                    "status TEXT NOT NULL, price INTEGER NOT NULL DEFAULT 0, product_status INTEGER NOT NULL DEFAULT 0, "
-                    "coupon_status INTEGER NOT NULL DEFAULT 0, payment_id INTEGER NOT NULL DEFAULT 0, "
-                    "pay_attempts INTEGER NOT NULL DEFAULT 0)");
-        db_.execute("CREATE TABLE IF NOT EXISTS order_items (order_id INTEGER NOT NULL REFERENCES orders(id), "
-                    "product_id INTEGER NOT NULL, name TEXT NOT NULL, unit_price INTEGER NOT NULL, quantity INTEGER NOT NULL)");
+        db_.execute(
+            "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
+            "status TEXT NOT NULL, price INTEGER NOT NULL DEFAULT 0, product_status INTEGER NOT NULL DEFAULT 0, "
+            "coupon_status INTEGER NOT NULL DEFAULT 0, payment_id INTEGER NOT NULL DEFAULT 0, "
+            "pay_attempts INTEGER NOT NULL DEFAULT 0)");
+        db_.execute(
+            "CREATE TABLE IF NOT EXISTS order_items (order_id INTEGER NOT NULL REFERENCES orders(id), "
+            "product_id INTEGER NOT NULL, name TEXT NOT NULL, unit_price INTEGER NOT NULL, quantity INTEGER NOT NULL)");
         db_.execute("CREATE TABLE IF NOT EXISTS order_coupons (order_id INTEGER NOT NULL REFERENCES orders(id), "
                     "issued_coupon_id INTEGER NOT NULL, type TEXT NOT NULL, amount INTEGER NOT NULL, "
                     "position INTEGER NOT NULL)");
@@ -28,7 +30,9 @@ public:
         db_.execute("CREATE INDEX IF NOT EXISTS order_coupons_by_order ON order_coupons(order_id)");
     }
     std::int64_t create(std::int64_t user_id) {
-        kernel::statement{db_, "INSERT INTO orders (user_id, status) VALUES (?, ?)"}.bind(user_id, create_pending).run();
+        kernel::statement{db_, "INSERT INTO orders (user_id, status) VALUES (?, ?)"}
+            .bind(user_id, create_pending)
+            .run();
         return db_.last_insert_id();
     }
     // Gives order `id` (with nothing attached yet) a number above every order's; returns it.
@@ -40,17 +44,18 @@ public:
     }
     std::optional<order> find(std::int64_t id) {
         kernel::statement s{db_, "SELECT id, user_id, status, price, product_status, coupon_status, payment_id FROM "
-                                   "orders WHERE id = ?"};
+                                 "orders WHERE id = ?"};
         s.bind(id);
         if (!s.step()) return std::nullopt;
-        order o{s.integer(0), s.integer(1), s.text(2), s.integer(3), s.integer(4) != 0,
-                s.integer(5) != 0, s.integer(6), {}, {}};
-        kernel::statement items{db_, "SELECT product_id, name, unit_price, quantity FROM order_items WHERE order_id = ? "
-                                       "ORDER BY rowid"};
+        order o{s.integer(0), s.integer(1), s.text(2), s.integer(3), s.integer(4) != 0, s.integer(5) != 0,
+                s.integer(6), {},           {}};
+        kernel::statement items{db_,
+                                "SELECT product_id, name, unit_price, quantity FROM order_items WHERE order_id = ? "
+                                "ORDER BY rowid"};
         items.bind(id);
         while (items.step()) o.items.push_back({items.integer(0), items.text(1), items.integer(2), items.integer(3)});
         kernel::statement coupons{db_, "SELECT issued_coupon_id, type, amount FROM order_coupons WHERE order_id = ? "
-                                         "ORDER BY position"};
+                                       "ORDER BY position"};
         coupons.bind(id);
         while (coupons.step()) o.coupons.push_back({coupons.integer(0), coupons.text(1), coupons.integer(2)});
         return o;

@@ -17,14 +17,19 @@ namespace shop::order {
 
 class service {
 public:
-    service(kernel::wiring& w, kernel::database& db, repository& orders) : w_(w), db_(db), orders_(orders), out_(w.bus()) {}
+    service(kernel::wiring& w, kernel::database& db, repository& orders)
+        : w_(w), db_(db), orders_(orders), out_(w.bus()) {}
 
     std::int64_t create(std::int64_t user_id, const std::vector<events::order_line>& lines,
                         const std::vector<std::int64_t>& issued_coupon_ids) {
-        if (lines.empty()) throw kernel::domain_error(kernel::refusal::invalid_input, "empty_order", "an order needs at least one product");
+        if (lines.empty())
+            throw kernel::domain_error(kernel::refusal::invalid_input, "empty_order",
+                                       "an order needs at least one product");
         for (auto& l : lines)
             if (l.quantity < 1)
-                throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_quantity", fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
+                throw kernel::domain_error(
+                    kernel::refusal::invalid_input, "invalid_quantity",
+                    fmt::format("quantity must be at least 1 (product {}: {})", l.product_id, l.quantity));
         auto unit = w_.bus().begin(db_);
         auto id = orders_.create(user_id);
         if (auto* p = w_.participant()) {
@@ -54,7 +59,9 @@ public:
     std::int64_t pay(std::int64_t order_id, events::payment_method method) {
         auto unit = w_.bus().begin(db_);
         auto o = orders_.find(order_id);
-        if (!o) throw kernel::domain_error(kernel::refusal::not_found, "order_not_found", fmt::format("no order {}", order_id));
+        if (!o)
+            throw kernel::domain_error(kernel::refusal::not_found, "order_not_found",
+                                       fmt::format("no order {}", order_id));
         check_payable(*o);
         auto attempt = orders_.next_pay_attempt(order_id);
         events::PayStart start{o->id, o->user_id, o->payment_id, o->price, method};

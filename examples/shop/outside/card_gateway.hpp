@@ -5,20 +5,20 @@
 
 #include <algorithm>
 #include <array>
-#include <string_view>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "../kernel/sqlite.hpp"
 #include "../kernel/errors.hpp"
+#include "../kernel/sqlite.hpp"
 
 namespace shop::outside {
 
@@ -29,7 +29,8 @@ public:
 };
 class gateway_timeout : public kernel::outside_unavailable {
 public:
-    explicit gateway_timeout(const std::string& message) : kernel::outside_unavailable("card_gateway_unavailable", message) {}
+    explicit gateway_timeout(const std::string& message)
+        : kernel::outside_unavailable("card_gateway_unavailable", message) {}
 };
 
 class card_gateway {
@@ -90,7 +91,8 @@ public:
     // Net amount charged for an order: charges minus refunds.
     std::int64_t net_charged(std::int64_t order_id) {
         return books_.read([&] {
-            kernel::statement sum{books_, "SELECT COALESCE(SUM(amount), 0) FROM charges WHERE refunded = 0 AND order_id = ?"};
+            kernel::statement sum{books_,
+                                  "SELECT COALESCE(SUM(amount), 0) FROM charges WHERE refunded = 0 AND order_id = ?"};
             return sum.bind(order_id).step() ? sum.integer(0) : 0;
         });
     }

@@ -6,11 +6,11 @@
 
 #include <array>
 #include <chrono>
-#include <string_view>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 

@@ -29,7 +29,9 @@ inline void wire(kernel::wiring& w, repository& payments, outside::card_gateway&
         "charge card",
         [&payments, &gateway, out](const events::PayStart& pay, kernel::step_scope& scope) {
             auto p = payments.find(pay.payment_id);
-            if (!p) throw kernel::domain_error(kernel::refusal::not_found, "payment_not_found", fmt::format("no payment {}", pay.payment_id));
+            if (!p)
+                throw kernel::domain_error(kernel::refusal::not_found, "payment_not_found",
+                                           fmt::format("no payment {}", pay.payment_id));
             check_payable(*p);
             scope.hold("payment:" + std::to_string(p->id));
             auto reference = gateway.charge(pay.order_id, pay.amount);
@@ -59,7 +61,9 @@ inline void wire(kernel::wiring& w, repository& payments, outside::card_gateway&
         "complete payment",
         [&payments, out](const events::PaymentOrderUse& use, kernel::step_scope& scope) {
             auto p = payments.find(use.payment_id);
-            if (!p) throw kernel::domain_error(kernel::refusal::not_found, "payment_not_found", fmt::format("no payment {}", use.payment_id));
+            if (!p)
+                throw kernel::domain_error(kernel::refusal::not_found, "payment_not_found",
+                                           fmt::format("no payment {}", use.payment_id));
             check_payable(*p);
             if (p->amount != use.amount)
                 throw kernel::domain_error(fmt::format("payment {} is for {}, not {}", p->id, p->amount, use.amount));

@@ -35,7 +35,8 @@ struct module {
             : db_(host.db), payments_(host.db), gateway_(host.outside.card_gateway()) {
             payments_.create_schema();
             wire(host.wiring, payments_, gateway_);
-            if (auto n = reconcile(gateway_, payments_, db_)) fmt::print("payment: refunded {} charges no payment refers to\n", n);
+            if (auto n = reconcile(gateway_, payments_, db_))
+                fmt::print("payment: refunded {} charges no payment refers to\n", n);
         }
         void answer(kernel::command_table& table) {
             table.add("payment", [this](const boost::json::object& args) {
@@ -61,8 +62,11 @@ struct module {
         out["payments"] = db.read([&] {
             boost::json::array a;
             for (auto& p : payments.all())
-                a.push_back(boost::json::object{
-                    {"id", p.id}, {"order", p.order_id}, {"amount", p.amount}, {"status", p.status}, {"method", p.method}});
+                a.push_back(boost::json::object{{"id", p.id},
+                                                {"order", p.order_id},
+                                                {"amount", p.amount},
+                                                {"status", p.status},
+                                                {"method", p.method}});
             return a;
         });
     }

@@ -6,5 +6,6 @@
 #include "../events/events.hpp"
 
 namespace shop::payment {
-using publisher = choreo::publisher<events::OrderPaymentCreated, events::PaymentOrderUse, events::OrderPaymentCompleted>;
+using publisher =
+    choreo::publisher<events::OrderPaymentCreated, events::PaymentOrderUse, events::OrderPaymentCompleted>;
 }

@@ -27,7 +27,9 @@ public:
     std::optional<payment> find(std::int64_t id) { return one("WHERE id = ?", id); }
     std::optional<payment> for_order(std::int64_t order_id) { return one("WHERE order_id = ?", order_id); }
     void set_status(std::int64_t id, const char* status, const std::string& method) {
-        kernel::statement{db_, "UPDATE payments SET status = ?, method = ? WHERE id = ?"}.bind(status, method, id).run();
+        kernel::statement{db_, "UPDATE payments SET status = ?, method = ? WHERE id = ?"}
+            .bind(status, method, id)
+            .run();
     }
     void set_reference(std::int64_t id, const std::string& reference) {
         kernel::statement{db_, "UPDATE payments SET reference = ? WHERE id = ?"}.bind(reference, id).run();
@@ -41,7 +43,8 @@ public:
 
 private:
     std::optional<payment> one(const char* where, std::int64_t value) {
-        kernel::statement s{db_, std::string{"SELECT id, order_id, amount, status, method, reference FROM payments "} + where};
+        kernel::statement s{db_, std::string{"SELECT id, order_id, amount, status, method, reference FROM payments "} +
+                                     where};
         s.bind(value);
         if (!s.step()) return std::nullopt;
         return read(s);

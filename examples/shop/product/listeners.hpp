@@ -25,7 +25,9 @@ inline void wire(kernel::wiring& w, repository& products) {
             events::OrderDeduct deducted{.order_id = order.order_id, .items = {}};
             for (auto& line : order.lines) {
                 auto p = products.find(line.product_id);
-                if (!p) throw kernel::domain_error(kernel::refusal::not_found, "product_not_found", fmt::format("no product with id {}", line.product_id));
+                if (!p)
+                    throw kernel::domain_error(kernel::refusal::not_found, "product_not_found",
+                                               fmt::format("no product with id {}", line.product_id));
                 check_deduct(*p, line.quantity);
                 products.deduct(p->id, line.quantity);
                 deducted.items.push_back({p->id, p->name, p->price, line.quantity});

@@ -21,9 +21,13 @@ struct product {
 
 // Stock never goes negative: an order takes 1..stock units.
 inline void check_deduct(const product& p, std::int64_t quantity) {
-    if (quantity < 1) throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_quantity", fmt::format("quantity of '{}' must be at least 1", p.name));
+    if (quantity < 1)
+        throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_quantity",
+                                   fmt::format("quantity of '{}' must be at least 1", p.name));
     if (quantity > p.stock)
-        throw kernel::domain_error(kernel::refusal::conflict, "out_of_stock", fmt::format("out of stock: '{}' has {} left, {} ordered", p.name, p.stock, quantity));
+        throw kernel::domain_error(
+            kernel::refusal::conflict, "out_of_stock",
+            fmt::format("out of stock: '{}' has {} left, {} ordered", p.name, p.stock, quantity));
 }
 
 } // namespace shop::product

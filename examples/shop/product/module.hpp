@@ -33,13 +33,15 @@ struct module {
         }
         void answer(kernel::command_table& table) {
             table.add("add_product", [this](const boost::json::object& args) {
-                return boost::json::object{{"product", service_.add(kernel::text(args, "name"), kernel::integer(args, "price"),
-                                                                    kernel::integer(args, "stock"))}};
+                return boost::json::object{
+                    {"product", service_.add(kernel::text(args, "name"), kernel::integer(args, "price"),
+                                             kernel::integer(args, "stock"))}};
             });
             table.add("search_products", [this](const boost::json::object& args) {
-                return boost::json::object{{"products", products_view(service_.search(kernel::text(args, "name"),
-                                                                                      kernel::integer(args, "min_price"),
-                                                                                      kernel::integer(args, "max_price")))}};
+                return boost::json::object{
+                    {"products",
+                     products_view(service_.search(kernel::text(args, "name"), kernel::integer(args, "min_price"),
+                                                   kernel::integer(args, "max_price")))}};
             });
         }
 

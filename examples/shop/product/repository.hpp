@@ -20,7 +20,9 @@ public:
                     "sold INTEGER NOT NULL DEFAULT 0)");
     }
     std::int64_t add(const std::string& name, std::int64_t price, std::int64_t stock) {
-        kernel::statement{db_, "INSERT INTO products (name, price, stock) VALUES (?, ?, ?)"}.bind(name, price, stock).run();
+        kernel::statement{db_, "INSERT INTO products (name, price, stock) VALUES (?, ?, ?)"}
+            .bind(name, price, stock)
+            .run();
         return db_.last_insert_id();
     }
     std::optional<product> find(std::int64_t id) {
@@ -38,7 +40,7 @@ public:
     // By part of the name and a price range (inclusive), cheapest first.
     std::vector<product> search(const std::string& name_part, std::int64_t min_price, std::int64_t max_price) {
         kernel::statement s{db_, "SELECT id, name, price, stock, sold FROM products WHERE name LIKE ? AND price "
-                                   "BETWEEN ? AND ? ORDER BY price, id"};
+                                 "BETWEEN ? AND ? ORDER BY price, id"};
         s.bind("%" + name_part + "%", min_price, max_price);
         std::vector<product> found;
         while (s.step()) found.push_back(read(s));

@@ -15,6 +15,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <choreo/core/connection.hpp>
+#include <choreo/core/detail/channel.hpp>
+#include <choreo/core/detail/event_buffer.hpp>
+#include <choreo/core/detail/frame.hpp>
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/errors.hpp>
 #include <choreo/core/listener_options.hpp>
@@ -23,20 +26,17 @@
 #include <choreo/core/resource.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/core/unit_of_work.hpp>
-#include <choreo/core/detail/channel.hpp>
-#include <choreo/core/detail/event_buffer.hpp>
-#include <choreo/core/detail/frame.hpp>
 
 namespace choreo {
 
 /// @brief Settings of a bus, fixed at construction.
 struct bus_options {
-    std::size_t threads = 0;            ///< threads of the bus's own pool; 0 means hardware concurrency (at least 2)
-    unsigned max_commit_depth = 32;     ///< before_commit hops one commit may take (a cycle hits this)
+    std::size_t threads = 0;        ///< threads of the bus's own pool; 0 means hardware concurrency (at least 2)
+    unsigned max_commit_depth = 32; ///< before_commit hops one commit may take (a cycle hits this)
     std::size_t max_commit_events = 100'000; ///< events one unit of work may hold
-    std::size_t key_lanes = 64;         ///< strands per executor for per-key ordering
-    incident_handler on_incident{};     ///< the error handler; by default a line on stderr
-    choreo::tracer tracer{};            ///< sees every dispatch; empty costs nothing
+    std::size_t key_lanes = 64;              ///< strands per executor for per-key ordering
+    incident_handler on_incident{};          ///< the error handler; by default a line on stderr
+    choreo::tracer tracer{};                 ///< sees every dispatch; empty costs nothing
 };
 
 /// @brief One registration, as bus::wiring() lists it.
@@ -54,7 +54,7 @@ namespace detail {
 struct async_batch;
 inline thread_local unit_of_work* current_unit = nullptr;
 inline thread_local unit_of_work* committing_unit = nullptr; // runs its before_commit listeners here
-inline thread_local const void* working_for = nullptr; // the bus whose job or commit this thread runs
+inline thread_local const void* working_for = nullptr;       // the bus whose job or commit this thread runs
 } // namespace detail
 
 /// @brief Typed events, transaction-phase listeners and asynchronous delivery.
@@ -149,8 +149,8 @@ private:
                                         phase when, completion outcome, unsigned attempt) noexcept;
     void deliver_sync_after(detail::listener_record& record, const void* event, const envelope& env, phase when,
                             completion outcome) noexcept;
-    bool skip_outside_transaction(const unit_of_work& unit, const detail::listener_record& record,
-                                  const envelope& env, phase when) noexcept;
+    bool skip_outside_transaction(const unit_of_work& unit, const detail::listener_record& record, const envelope& env,
+                                  phase when) noexcept;
     void run_before_commit(unit_of_work& unit, std::size_t index);
     void run_after(unit_of_work& unit, completion outcome);
 

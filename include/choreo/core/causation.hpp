@@ -3,8 +3,8 @@
 /// @brief Continue handling an event outside its dispatch, so that what is published
 /// still carries its correlation key and causation id.
 
-#include <choreo/core/envelope.hpp>
 #include <choreo/core/detail/frame.hpp>
+#include <choreo/core/envelope.hpp>
 
 namespace choreo {
 

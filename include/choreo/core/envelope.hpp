@@ -32,9 +32,12 @@ struct event_id {
         for (std::size_t i = 0; i < 32; ++i) {
             char c = text[i];
             std::uint64_t digit = 0;
-            if (c >= '0' && c <= '9') digit = static_cast<std::uint64_t>(c - '0');
-            else if (c >= 'a' && c <= 'f') digit = static_cast<std::uint64_t>(c - 'a' + 10);
-            else return std::nullopt;
+            if (c >= '0' && c <= '9')
+                digit = static_cast<std::uint64_t>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                digit = static_cast<std::uint64_t>(c - 'a' + 10);
+            else
+                return std::nullopt;
             auto& half = i < 16 ? id.high : id.low;
             half = (half << 4) | digit;
         }
@@ -59,7 +62,9 @@ public:
         : text_(text.empty() ? nullptr : std::make_shared<const std::string>(text)) {}
 
     /// @brief The text of the key; empty for no key.
-    [[nodiscard]] std::string_view view() const noexcept { return text_ ? std::string_view{*text_} : std::string_view{}; }
+    [[nodiscard]] std::string_view view() const noexcept {
+        return text_ ? std::string_view{*text_} : std::string_view{};
+    }
     /// @brief True when there is no key.
     [[nodiscard]] bool empty() const noexcept { return text_ == nullptr; }
     /// @brief A hash of the text, stable within a process.
@@ -75,9 +80,9 @@ private:
 /// @brief The envelope of an event being handled: read it by taking `const envelope&`
 /// (or `const delivery_info&`) as a listener's second parameter.
 struct envelope {
-    event_id id;                                ///< unique per published event
-    event_id causation_id;                      ///< the event being handled when this one was published; nil for a first event
-    correlation_key key;                        ///< inherited from the causing event unless given at publish
+    event_id id;           ///< unique per published event
+    event_id causation_id; ///< the event being handled when this one was published; nil for a first event
+    correlation_key key;   ///< inherited from the causing event unless given at publish
     std::chrono::system_clock::time_point time; ///< when the event was published
     std::string_view type_name;                 ///< choreo::event_type_name of the event
 };

@@ -19,10 +19,10 @@ namespace choreo {
 /// @brief Retries for after_* and asynchronous listeners: first immediate retries, then
 /// delayed retries with exponential backoff on a steady_timer (asynchronous listeners only).
 struct retry_policy {
-    unsigned immediate_retries = 0; ///< extra attempts at once, on the same thread
-    unsigned delayed_retries = 0;   ///< extra attempts after a delay (asynchronous listeners)
-    std::chrono::milliseconds initial_delay{100};                  ///< the first delayed retry's wait
-    double backoff_multiplier = 2.0;                               ///< each further wait is this times the last
+    unsigned immediate_retries = 0;               ///< extra attempts at once, on the same thread
+    unsigned delayed_retries = 0;                 ///< extra attempts after a delay (asynchronous listeners)
+    std::chrono::milliseconds initial_delay{100}; ///< the first delayed retry's wait
+    double backoff_multiplier = 2.0;              ///< each further wait is this times the last
     std::chrono::milliseconds max_delay{std::chrono::seconds{30}}; ///< the longest wait
     /// @brief Whether an error may succeed if retried; by default anything but choreo::permanent_error.
     std::function<bool(const std::exception_ptr&)> is_retryable{};
@@ -63,14 +63,14 @@ struct retry_policy {
 /// @brief Everything about a subscription except the callable. Use designated initialisers:
 /// `{.name = "send to data platform", .when = phase::after_commit, .mode = delivery::asynchronous}`.
 struct listener_options {
-    std::string name{};                                ///< shown in errors, traces and diagrams; generated when empty
-    phase when = phase::immediate;                     ///< the phase it runs in
-    int order = 0;                                     ///< lower runs first within the phase; ties keep registration order
-    delivery mode = delivery::synchronous;             ///< where it runs
-    ordering order_by = ordering::none;                ///< asynchronous only: keep order per correlation key
+    std::string name{};                    ///< shown in errors, traces and diagrams; generated when empty
+    phase when = phase::immediate;         ///< the phase it runs in
+    int order = 0;                         ///< lower runs first within the phase; ties keep registration order
+    delivery mode = delivery::synchronous; ///< where it runs
+    ordering order_by = ordering::none;    ///< asynchronous only: keep order per correlation key
     std::optional<boost::asio::any_io_executor> executor{}; ///< asynchronous only: defaults to the bus's thread pool
     no_transaction_policy without_transaction = no_transaction_policy::error; ///< transactional phases only
-    retry_policy retry{};                              ///< after_* and asynchronous listeners only
+    retry_policy retry{}; ///< after_* and asynchronous listeners only
 };
 
 } // namespace choreo

@@ -16,10 +16,10 @@ namespace choreo {
 
 /// @brief What went wrong, or was skipped, outside the caller's view.
 enum class incident_kind : std::uint8_t {
-    listener_failed,       ///< an after_* or async listener threw and will be retried
-    retries_exhausted,     ///< an after_* or async listener failed for the last time (or with a permanent error)
-    listener_skipped,      ///< a listener with skip_with_warning saw an event with no unit of work
-    rollback_failed,       ///< the resource's rollback() threw
+    listener_failed,   ///< an after_* or async listener threw and will be retried
+    retries_exhausted, ///< an after_* or async listener failed for the last time (or with a permanent error)
+    listener_skipped,  ///< a listener with skip_with_warning saw an event with no unit of work
+    rollback_failed,   ///< the resource's rollback() threw
 };
 
 /// @brief Name of an incident kind.
@@ -36,8 +36,8 @@ enum class incident_kind : std::uint8_t {
 /// @brief One report to the error handler. References are valid only during the call.
 struct incident {
     incident_kind kind;             ///< what happened
-    std::string_view event_type;   ///< empty for rollback_failed
-    std::string_view listener;     ///< the listener's name; empty for rollback_failed
+    std::string_view event_type;    ///< empty for rollback_failed
+    std::string_view listener;      ///< the listener's name; empty for rollback_failed
     phase listener_phase;           ///< the phase the listener is bound to
     const envelope* event_envelope; ///< null when there is no event (rollback_failed)
     std::exception_ptr error;       ///< null for listener_skipped
@@ -77,7 +77,7 @@ struct dispatch_trace {
     dispatch_outcome outcome;          ///< delivered, failed or skipped
     unsigned attempt;                  ///< 1 for the first try
     const envelope& event_envelope;    ///< the event's id, key, causation and time
-    std::exception_ptr error; ///< set when outcome is failed
+    std::exception_ptr error;          ///< set when outcome is failed
 };
 
 /// @brief The tracer; it may be called from any thread of the bus concurrently.

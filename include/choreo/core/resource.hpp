@@ -48,9 +48,15 @@ struct resource_ref {
         }
     }
     [[nodiscard]] bool empty() const noexcept { return object == nullptr; }
-    void begin() const { if (object) begin_fn(object); }
-    void commit() const { if (object) commit_fn(object); }
-    void rollback() const { if (object) rollback_fn(object); }
+    void begin() const {
+        if (object) begin_fn(object);
+    }
+    void commit() const {
+        if (object) commit_fn(object);
+    }
+    void rollback() const {
+        if (object) rollback_fn(object);
+    }
 };
 
 } // namespace detail

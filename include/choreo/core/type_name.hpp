@@ -83,7 +83,7 @@ template <class E>
 
 /// @brief The requirements on an event: a plain object type that can be copied or moved into a buffer.
 template <class E>
-concept event = std::is_object_v<E> && !std::is_const_v<E> && !std::is_volatile_v<E> &&
-                !std::is_array_v<E> && std::is_move_constructible_v<E> && std::is_destructible_v<E>;
+concept event = std::is_object_v<E> && !std::is_const_v<E> && !std::is_volatile_v<E> && !std::is_array_v<E> &&
+                std::is_move_constructible_v<E> && std::is_destructible_v<E>;
 
 } // namespace choreo

@@ -6,10 +6,10 @@
 #include <memory>
 #include <thread>
 
+#include <choreo/core/detail/event_buffer.hpp>
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/phase.hpp>
 #include <choreo/core/resource.hpp>
-#include <choreo/core/detail/event_buffer.hpp>
 
 namespace choreo {
 
@@ -89,10 +89,10 @@ private:
     kind kind_;
     unit_state state_ = unit_state::active;
     std::thread::id thread_;
-    unit_of_work* previous_;                   // the unit that was current before this one
+    unit_of_work* previous_;                       // the unit that was current before this one
     std::unique_ptr<detail::event_buffer> events_; // taken from the bus's pool on first publish
-    std::uint32_t publish_depth_ = 0;          // depth given to events published now
-    std::int32_t publish_parent_ = -1;         // index of the event whose before_commit runs now
+    std::uint32_t publish_depth_ = 0;              // depth given to events published now
+    std::int32_t publish_parent_ = -1;             // index of the event whose before_commit runs now
 };
 
 } // namespace choreo

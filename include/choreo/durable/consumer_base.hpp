@@ -90,7 +90,6 @@ private:
     void launch(std::function<void()> loop) { thread_ = std::thread{std::move(loop)}; }
 
 protected:
-
     /// @brief Asks the loop to stop and waits for it; true if it was running (the transport
     /// then closes what it opened). Idempotent.
     bool stop_loop() {

@@ -48,8 +48,7 @@ private:
     // Checked before Boost.JSON is asked, whose own error for a type it cannot convert
     // runs to some two hundred lines.
     template <class E>
-    static constexpr bool convertible =
-        boost::json::has_value_from<E>::value && boost::json::has_value_to<E>::value;
+    static constexpr bool convertible = boost::json::has_value_from<E>::value&& boost::json::has_value_to<E>::value;
     template <class E>
     static constexpr void require_conversion() {
         static_assert(convertible<E>,
@@ -64,8 +63,8 @@ private:
         boost::system::error_code error;
         boost::json::value json = boost::json::parse(text, error);
         if (error)
-            throw codec_error(std::string{"cannot decode "} + std::string{event_type_name<E>()} +
-                              ": not JSON (" + error.message() + ")");
+            throw codec_error(std::string{"cannot decode "} + std::string{event_type_name<E>()} + ": not JSON (" +
+                              error.message() + ")");
         auto result = boost::json::try_value_to<E>(json);
         if (result.has_error())
             throw codec_error(std::string{"cannot decode "} + std::string{event_type_name<E>()} + " from " +

@@ -19,9 +19,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <limits>
@@ -64,8 +64,7 @@ public:
     outbox(bus& owner, Store& store, outbox_options options = {}, Codec codec = {})
         : bus_(owner), store_(store), options_(std::move(options)), codec_(std::move(codec)),
           executor_(options_.executor ? *options_.executor : owner.executor()),
-          directory_(detail::outbox_directory::of(&owner)), timer_(executor_),
-          batch_deadline_(executor_) {
+          directory_(detail::outbox_directory::of(&owner)), timer_(executor_), batch_deadline_(executor_) {
         if (options_.relay_name.empty()) throw usage_error("outbox_options::relay_name must not be empty");
         if (options_.batch_size == 0) throw usage_error("outbox_options::batch_size must be at least 1");
     }
@@ -183,7 +182,8 @@ private:
         std::string names;
         {
             std::lock_guard lock{wiring_mutex_};
-            for (const auto* listener : entry.listeners) names += fmt::format("{}'{}'", names.empty() ? "" : ", ", listener->name);
+            for (const auto* listener : entry.listeners)
+                names += fmt::format("{}'{}'", names.empty() ? "" : ", ", listener->name);
         }
         throw usage_error(fmt::format(
             "{} was committed in a unit of work {}, and no outbox of this bus writes rows for it there: durable "
@@ -239,7 +239,8 @@ private:
     // What attempt `attempt` of `per_round` in round `round` comes to: nothing when another
     // attempt of the round is due. Failed attempts are reported as incidents.
     std::optional<settlement> conclude(const outbox_row& row, const listener_entry& listener, const envelope& env,
-                                       unsigned round, unsigned attempt, unsigned per_round, const std::exception_ptr& error) {
+                                       unsigned round, unsigned attempt, unsigned per_round,
+                                       const std::exception_ptr& error) {
         if (!error) return settlement{row.id, settlement::outcome::delivered, round, {}, {}};
         const auto& policy = listener.retry;
         const unsigned overall = (round - 1) * per_round + attempt;
@@ -329,10 +330,10 @@ private:
                 unsigned attempt, std::string_view message) noexcept {
         const auto& handler = bus_.options().on_incident;
         if (!handler) return;
-        choreo::detail::hand_to_error_handler(
-            handler, incident{kind, listener ? listener->event_type : std::string_view{},
-                              listener ? std::string_view{listener->name} : std::string_view{}, phase::after_commit,
-                              env, std::move(error), attempt, message});
+        choreo::detail::hand_to_error_handler(handler,
+                                              incident{kind, listener ? listener->event_type : std::string_view{},
+                                                       listener ? std::string_view{listener->name} : std::string_view{},
+                                                       phase::after_commit, env, std::move(error), attempt, message});
     }
 
     enum class pass_state : std::uint8_t { idle, scheduled, running };
@@ -366,5 +367,5 @@ private:
 
 } // namespace choreo::durable
 
-#include <choreo/durable/impl/outbox_writer.hpp>
 #include <choreo/durable/impl/outbox_relay.hpp>
+#include <choreo/durable/impl/outbox_writer.hpp>

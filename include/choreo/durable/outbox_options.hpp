@@ -38,13 +38,13 @@ struct outbox_options {
     std::string relay_name = "relay";
     /// false: only write rows; another process (or start() later) relays them.
     bool relay = true;
-    std::size_t batch_size = 256;                            ///< rows claimed per pass
+    std::size_t batch_size = 256; ///< rows claimed per pass
     /// A claim expires after this (longer than a batch takes); a row handed to an
     /// asynchronous listener whose report has not come by then is retried.
     std::chrono::milliseconds lease{30'000};
-    std::chrono::milliseconds poll_interval{500};            ///< passes also run this often (retries, rows of other writers)
-    std::chrono::milliseconds keep_delivered{600'000};       ///< delivered rows are purged after this
-    std::optional<boost::asio::any_io_executor> executor{};  ///< where the relay runs; the bus's pool by default
+    std::chrono::milliseconds poll_interval{500};      ///< passes also run this often (retries, rows of other writers)
+    std::chrono::milliseconds keep_delivered{600'000}; ///< delivered rows are purged after this
+    std::optional<boost::asio::any_io_executor> executor{}; ///< where the relay runs; the bus's pool by default
 };
 
 } // namespace choreo::durable

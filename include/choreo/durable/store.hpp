@@ -56,18 +56,18 @@ struct outbox_row {
     std::string key;                              ///< the correlation key (a saga's key)
     std::chrono::system_clock::time_point time{}; ///< when the event was published
     std::string payload;                          ///< the event, encoded by the codec
-    unsigned attempts = 0; ///< delivery rounds tried so far
-    row_state state = row_state::pending; ///< pending, delivered or failed
-    std::string last_error;               ///< the last delivery's error, if it failed
-    std::string problem; ///< set when the stored row cannot be read back (a corrupt row)
+    unsigned attempts = 0;                        ///< delivery rounds tried so far
+    row_state state = row_state::pending;         ///< pending, delivered or failed
+    std::string last_error;                       ///< the last delivery's error, if it failed
+    std::string problem;                          ///< set when the stored row cannot be read back (a corrupt row)
 };
 
 /// @brief What became of one claimed row.
 struct settlement {
     /// @brief Delivered; to retry at retry_at; failed for good.
     enum class outcome : std::uint8_t { delivered, retry, failed };
-    std::int64_t id = 0;                 ///< the row
-    outcome result = outcome::delivered; ///< what became of it
+    std::int64_t id = 0;                              ///< the row
+    outcome result = outcome::delivered;              ///< what became of it
     unsigned attempts = 0;                            ///< rounds tried, this one included
     std::chrono::system_clock::time_point retry_at{}; ///< for retry
     std::string error;                                ///< for retry and failed
@@ -84,14 +84,14 @@ struct outbox_counts {
 
 /// @brief An outbox: rows appended in the business transaction, claimed and settled by relays.
 template <class S>
-concept outbox_store = requires(S& store, const S& const_store, const outbox_message& message,
-                                std::string_view relay, std::size_t limit, std::chrono::system_clock::time_point now,
-                                std::chrono::milliseconds lease, std::span<const settlement> settled,
-                                std::int64_t id) {
+concept outbox_store = requires(S& store, const S& const_store, const outbox_message& message, std::string_view relay,
+                                std::size_t limit, std::chrono::system_clock::time_point now,
+                                std::chrono::milliseconds lease, std::span<const settlement> settled, std::int64_t id) {
     /// the transactional resource append() writes through; units of work on it get outbox rows
     const_store.resource();
     store.append(message);
-    /// atomically: up to `limit` pending rows that are due and unclaimed, claimed by `relay` until now + lease, in id order
+    /// atomically: up to `limit` pending rows that are due and unclaimed, claimed by `relay` until now + lease, in id
+    /// order
     { store.claim(relay, limit, now, lease) } -> std::same_as<std::vector<outbox_row>>;
     store.settle(settled);
     /// rows still claimed by `relay` (an earlier run of it) become claimable again

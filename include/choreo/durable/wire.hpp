@@ -37,21 +37,21 @@ public:
 
 /// @brief An envelope as it arrived: its fields checked, the payload still encoded.
 struct wire_envelope {
-    std::string type;    ///< the event's type name
-    int schema = 0;      ///< the payload's schema version
-    event_id event;      ///< the event's id
-    event_id causation;  ///< the id of the event that caused it
-    std::string key;     ///< the correlation key
+    std::string type;                             ///< the event's type name
+    int schema = 0;                               ///< the payload's schema version
+    event_id event;                               ///< the event's id
+    event_id causation;                           ///< the id of the event that caused it
+    std::string key;                              ///< the correlation key
     std::chrono::system_clock::time_point time{}; ///< when it was published
-    std::string payload; ///< the event, encoded by the codec
+    std::string payload;                          ///< the event, encoded by the codec
 };
 
 /// @brief The version of the field layout; a consumer refuses any other.
 inline constexpr std::string_view wire_version = "1";
 
 /// @brief The envelope's fields, name then value, without the payload.
-[[nodiscard]] inline std::vector<std::pair<std::string_view, std::string>> wire_fields(std::string_view type, int schema,
-                                                                                       const envelope& env) {
+[[nodiscard]] inline std::vector<std::pair<std::string_view, std::string>>
+wire_fields(std::string_view type, int schema, const envelope& env) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(env.time.time_since_epoch()).count();
     return {{"v", std::string{wire_version}},
             {"type", std::string{type}},
@@ -69,7 +69,8 @@ T wire_number(std::string_view text, std::string_view field) {
     T value{};
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-        throw envelope_error("field '" + std::string{field} + "' is not a number: '" + std::string{text.substr(0, 40)} + "'");
+        throw envelope_error("field '" + std::string{field} + "' is not a number: '" + std::string{text.substr(0, 40)} +
+                             "'");
     return value;
 }
 
@@ -99,7 +100,8 @@ template <class Lookup>
     e.key = need("key");
     // The clock counts in nanoseconds: milliseconds past about the year 2262 would overflow it.
     constexpr auto latest = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::time_point::max().time_since_epoch()).count();
+                                std::chrono::system_clock::time_point::max().time_since_epoch())
+                                .count();
     auto ms = detail::wire_number<std::int64_t>(need("time"), "time");
     if (ms < 0 || ms > latest) throw envelope_error("field 'time' is out of range: " + std::to_string(ms));
     e.time = std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}};

@@ -34,7 +34,7 @@ namespace choreo::kafka {
 
 /// @brief Settings of a consumer.
 struct consumer_options {
-    client_options client;           ///< the cluster
+    client_options client; ///< the cluster
     /// librdkafka settings for the consumer alone, over client.settings (the dead-letter
     /// producer does not get them): `group.instance.id` for a static member, `session.timeout.ms`.
     std::map<std::string, std::string> settings;
@@ -78,22 +78,22 @@ public:
         if (options_.topics.empty() || options_.group.empty())
             throw usage_error("a Kafka consumer needs at least one topic and a group");
         if (options_.max_attempts == 0) options_.max_attempts = 1;
-        auto conf = detail::make_conf(options_.client, {{"group.id", options_.group},
-                                                        {"enable.auto.commit", "true"},
-                                                        {"auto.commit.interval.ms", "1000"},
-                                                        {"enable.auto.offset.store", "false"},
-                                                        {"auto.offset.reset", "earliest"},
-                                                        {"enable.partition.eof", "false"},
-                                                        // a topic subscribed to before it existed is
-                                                        // noticed within 10 s, not librdkafka's 5 min
-                                                        {"topic.metadata.refresh.interval.ms", "10000"}},
+        auto conf = detail::make_conf(options_.client,
+                                      {{"group.id", options_.group},
+                                       {"enable.auto.commit", "true"},
+                                       {"auto.commit.interval.ms", "1000"},
+                                       {"enable.auto.offset.store", "false"},
+                                       {"auto.offset.reset", "earliest"},
+                                       {"enable.partition.eof", "false"},
+                                       // a topic subscribed to before it existed is
+                                       // noticed within 10 s, not librdkafka's 5 min
+                                       {"topic.metadata.refresh.interval.ms", "10000"}},
                                       options_.settings);
         rd_kafka_conf_set_opaque(conf.get(), &options_.client); // for its log function
         handle_ = detail::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
         rd_kafka_poll_set_consumer(handle_.get());
     }
     ~consumer() { stop(); }
-
 
     /// @brief Joins the group and starts reading. Waits (up to the client's timeout) for the
     /// topics to be in the cluster's metadata first, so that the group's first assignment
@@ -141,7 +141,8 @@ public:
     /// deciding that all is handled asks twice, a moment apart.
     [[nodiscard]] std::optional<std::int64_t> lag(std::chrono::milliseconds wait = std::chrono::seconds{2}) const {
         rd_kafka_topic_partition_list_t* assigned = nullptr;
-        if (rd_kafka_assignment(handle_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || !assigned) return std::nullopt;
+        if (rd_kafka_assignment(handle_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || !assigned)
+            return std::nullopt;
         std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)> owned{
             assigned, &rd_kafka_topic_partition_list_destroy};
         if (assigned->cnt == 0) return std::nullopt;
@@ -151,10 +152,12 @@ public:
         for (int i = 0; i < assigned->cnt; ++i) {
             const auto& p = assigned->elems[i];
             std::int64_t low = -1, high = -1;
-            if (rd_kafka_get_watermark_offsets(handle_.get(), p.topic, p.partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            if (rd_kafka_get_watermark_offsets(handle_.get(), p.topic, p.partition, &low, &high) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
                 high < 0)
                 return std::nullopt; // not fetched yet
-            std::int64_t next = p.offset >= 0 ? p.offset : std::max<std::int64_t>(low, 0); // nothing committed: the earliest
+            std::int64_t next =
+                p.offset >= 0 ? p.offset : std::max<std::int64_t>(low, 0); // nothing committed: the earliest
             {
                 std::lock_guard lock{mutex_};
                 if (auto it = next_.find({p.topic, p.partition}); it != next_.end()) next = std::max(next, it->second);
@@ -187,7 +190,8 @@ private:
 
     void loop() {
         while (!this->stopping()) {
-            rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
+            rd_kafka_message_t* message =
+                rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
             if (!message) continue;
             if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 ++errors_;
@@ -201,7 +205,8 @@ private:
     }
 
     static std::string where(const rd_kafka_message_t* m) {
-        return std::string{rd_kafka_topic_name(m->rkt)} + "/" + std::to_string(m->partition) + "@" + std::to_string(m->offset);
+        return std::string{rd_kafka_topic_name(m->rkt)} + "/" + std::to_string(m->partition) + "@" +
+               std::to_string(m->offset);
     }
 
     void handle(rd_kafka_message_t* m) {
@@ -270,7 +275,8 @@ private:
             const char* name = nullptr;
             const void* value = nullptr;
             std::size_t size = 0;
-            for (std::size_t i = 0; rd_kafka_header_get_all(original, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+            for (std::size_t i = 0;
+                 rd_kafka_header_get_all(original, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
                 headers.push_back({name, value ? std::string{static_cast<const char*>(value), size} : std::string{}});
         }
         std::string_view key{m->key ? static_cast<const char*>(m->key) : "", m->key ? m->key_len : 0};
@@ -299,7 +305,8 @@ private:
     record_producer dead_letters_;
     detail::handle_ptr handle_;
     mutable std::mutex mutex_; // next_ and last_error_
-    std::map<std::pair<std::string, std::int32_t>, std::int64_t> next_; // per partition: the offset after the last handled
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t>
+        next_; // per partition: the offset after the last handled
     std::atomic<std::uint64_t> errors_{0};
     std::string last_error_;
 };

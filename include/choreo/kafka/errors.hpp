@@ -26,7 +26,9 @@ enum class errc {
 BOOST_DESCRIBE_ENUM(errc, bad_configuration, unreachable, delivery_failed, timeout, topic, fatal, closed)
 
 /// @brief A short name for the reason.
-[[nodiscard]] inline std::string_view to_string(errc code) noexcept { return boost::describe::enum_to_string(code, "unknown"); }
+[[nodiscard]] inline std::string_view to_string(errc code) noexcept {
+    return boost::describe::enum_to_string(code, "unknown");
+}
 
 /// @brief A failure talking to Kafka; code() says which kind.
 class kafka_error : public choreo::coded_error<errc> {

@@ -42,8 +42,8 @@ struct client_options {
         auto query_at = url.find('?');
         o.bootstrap_servers = std::string{url.substr(0, query_at)};
         if (o.bootstrap_servers.empty() || o.bootstrap_servers.find('/') != std::string::npos)
-            throw kafka_error(errc::bad_configuration, "a Kafka URL names its brokers as host:port[,host:port...]: '" +
-                                                           std::string{url} + "'");
+            throw kafka_error(errc::bad_configuration,
+                              "a Kafka URL names its brokers as host:port[,host:port...]: '" + std::string{url} + "'");
         if (query_at == std::string_view::npos) return o;
         auto query = url.substr(query_at + 1);
         if (query.find('%') != std::string_view::npos)

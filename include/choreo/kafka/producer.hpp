@@ -72,7 +72,8 @@ public:
         rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         stopping_ = true;
         poller_.join();
-        for (int round = 0; round < 50 && rd_kafka_outq_len(handle_.get()) > 0; ++round) rd_kafka_poll(handle_.get(), 100);
+        for (int round = 0; round < 50 && rd_kafka_outq_len(handle_.get()) > 0; ++round)
+            rd_kafka_poll(handle_.get(), 100);
     }
     record_producer(const record_producer&) = delete;
     record_producer& operator=(const record_producer&) = delete;
@@ -93,13 +94,13 @@ public:
     /// @brief Hands the record to librdkafka; `done` runs once with its fate. Throws
     /// kafka_error at once if it cannot even be queued (a fatal error, a full queue for the
     /// whole timeout, a topic name librdkafka refuses).
-    void send(std::string_view topic, std::string_view key, std::string_view value, const std::vector<record_header>& headers,
-              delivery_handler done) {
+    void send(std::string_view topic, std::string_view key, std::string_view value,
+              const std::vector<record_header>& headers, delivery_handler done) {
         if (auto fatal = fatal_error(); !fatal.empty()) throw kafka_error(errc::fatal, fatal);
         detail::headers_ptr h{rd_kafka_headers_new(headers.size())};
         for (auto& header : headers)
-            rd_kafka_header_add(h.get(), header.name.data(), static_cast<ssize_t>(header.name.size()), header.value.data(),
-                                static_cast<ssize_t>(header.value.size()));
+            rd_kafka_header_add(h.get(), header.name.data(), static_cast<ssize_t>(header.name.size()),
+                                header.value.data(), static_cast<ssize_t>(header.value.size()));
         auto report = std::make_unique<delivery_handler>(std::move(done));
         std::string topic_name{topic};
         auto deadline = std::chrono::steady_clock::now() + options_.timeout;
@@ -148,8 +149,8 @@ public:
                 acknowledged->set_value();
         });
         if (fate.wait_for(options_.timeout + std::chrono::seconds{5}) != std::future_status::ready)
-            throw kafka_error(errc::timeout, "Kafka did not acknowledge a record on '" + std::string{topic} + "' within " +
-                                                 std::to_string(options_.timeout.count()) + " ms");
+            throw kafka_error(errc::timeout, "Kafka did not acknowledge a record on '" + std::string{topic} +
+                                                 "' within " + std::to_string(options_.timeout.count()) + " ms");
         fate.get();
     }
 
@@ -173,10 +174,11 @@ private:
         if (!done || !*done) return;
         std::exception_ptr error;
         if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            bool purged = message->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-            error = std::make_exception_ptr(kafka_error(purged ? errc::closed : errc::delivery_failed,
-                                                        std::string{"Kafka did not acknowledge the record: "} +
-                                                            rd_kafka_err2str(message->err)));
+            bool purged =
+                message->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+            error = std::make_exception_ptr(
+                kafka_error(purged ? errc::closed : errc::delivery_failed,
+                            std::string{"Kafka did not acknowledge the record: "} + rd_kafka_err2str(message->err)));
         }
         try {
             (*done)(error);
@@ -218,9 +220,11 @@ private:
 };
 
 /// @brief The envelope's headers of an event of type `type`.
-[[nodiscard]] inline std::vector<record_header> envelope_headers(std::string_view type, int schema, const envelope& env) {
+[[nodiscard]] inline std::vector<record_header> envelope_headers(std::string_view type, int schema,
+                                                                 const envelope& env) {
     std::vector<record_header> headers;
-    for (auto& [name, value] : durable::wire_fields(type, schema, env)) headers.push_back({std::string{name}, std::move(value)});
+    for (auto& [name, value] : durable::wire_fields(type, schema, env))
+        headers.push_back({std::string{name}, std::move(value)});
     return headers;
 }
 
@@ -245,7 +249,8 @@ public:
     /// @brief As publish(), without waiting: `done(error)` runs once the broker acknowledged
     /// the record (null) or it failed, on the producer's polling thread.
     template <class E>
-    void async_publish(std::string_view topic, const E& event, const envelope& env, record_producer::delivery_handler done) {
+    void async_publish(std::string_view topic, const E& event, const envelope& env,
+                       record_producer::delivery_handler done) {
         records_.send(topic, env.key.view(), encode(event), headers<E>(env), std::move(done));
     }
 
@@ -260,8 +265,9 @@ private:
     std::string encode(const E& event) const {
         auto payload = codec_.encode(event);
         if (payload.size() > max_payload_)
-            throw durable::codec_error(std::string{event_type_name<E>()} + " encodes to " + std::to_string(payload.size()) +
-                                       " bytes, more than the " + std::to_string(max_payload_) + " allowed");
+            throw durable::codec_error(std::string{event_type_name<E>()} + " encodes to " +
+                                       std::to_string(payload.size()) + " bytes, more than the " +
+                                       std::to_string(max_payload_) + " allowed");
         return payload;
     }
     template <class E>

@@ -41,7 +41,8 @@ public:
         state_->start();
     }
     /// @brief Connects to `url` (see parse_url()); throws redis_error (bad_url) for a bad one.
-    connection(boost::asio::any_io_executor executor, std::string_view url) : connection(std::move(executor), parse_url(url)) {}
+    connection(boost::asio::any_io_executor executor, std::string_view url)
+        : connection(std::move(executor), parse_url(url)) {}
     /// @brief Closes: commands not answered yet fail with errc::closed.
     ~connection() { state_->close(); }
     connection(const connection&) = delete;
@@ -64,7 +65,8 @@ public:
             std::size_t left;
             std::function<void(std::exception_ptr, std::vector<reply>)> done;
         };
-        auto shared = std::make_shared<batch>(batch{std::vector<reply>(commands.size()), nullptr, commands.size(), std::move(done)});
+        auto shared = std::make_shared<batch>(
+            batch{std::vector<reply>(commands.size()), nullptr, commands.size(), std::move(done)});
         std::vector<std::pair<std::string, completion>> queued;
         queued.reserve(commands.size());
         for (std::size_t i = 0; i < commands.size(); ++i)
@@ -82,7 +84,8 @@ public:
         check_not_in_strand();
         std::promise<outcome<reply>> promise;
         auto future = promise.get_future();
-        async_command(args, [&promise](std::exception_ptr error, reply r) { promise.set_value(settle(error, std::move(r))); });
+        async_command(
+            args, [&promise](std::exception_ptr error, reply r) { promise.set_value(settle(error, std::move(r))); });
         auto r = future.get().take();
         r.value();
         return r;

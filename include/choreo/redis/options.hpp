@@ -14,22 +14,22 @@ namespace choreo::redis {
 
 /// @brief How a connection reaches Redis and behaves when it cannot.
 struct connection_options {
-    std::string host = "127.0.0.1"; ///< host name or address (TCP)
-    unsigned short port = 6379;     ///< TCP port
-    std::string unix_socket;        ///< a unix socket path; when set, host and port are not used
-    std::string username;           ///< an ACL user (Redis 6+); empty for the default user
-    std::string password;           ///< sent with AUTH when not empty
-    int database = 0;               ///< selected with SELECT after connecting
-    std::string client_name = "choreo"; ///< shown by CLIENT LIST; empty to leave it unset
-    std::chrono::milliseconds connect_timeout{2000};  ///< one connection attempt, handshake included
-    std::chrono::milliseconds command_timeout{5000};  ///< from sending a command to its reply
+    std::string host = "127.0.0.1";                  ///< host name or address (TCP)
+    unsigned short port = 6379;                      ///< TCP port
+    std::string unix_socket;                         ///< a unix socket path; when set, host and port are not used
+    std::string username;                            ///< an ACL user (Redis 6+); empty for the default user
+    std::string password;                            ///< sent with AUTH when not empty
+    int database = 0;                                ///< selected with SELECT after connecting
+    std::string client_name = "choreo";              ///< shown by CLIENT LIST; empty to leave it unset
+    std::chrono::milliseconds connect_timeout{2000}; ///< one connection attempt, handshake included
+    std::chrono::milliseconds command_timeout{5000}; ///< from sending a command to its reply
     /// @brief How long a command may wait while there is no connection (Redis down or
     /// restarting) before failing with errc::unreachable; commands queued meanwhile are sent,
     /// in order, once a connection is back.
     std::chrono::milliseconds wait_for_server{30'000};
     std::chrono::milliseconds reconnect_initial_delay{50}; ///< first wait before reconnecting
     std::chrono::milliseconds reconnect_max_delay{2000};   ///< waits double up to this
-    std::size_t queue_limit = 1'000'000; ///< commands waiting or in flight; beyond, errc::overloaded
+    std::size_t queue_limit = 1'000'000;                   ///< commands waiting or in flight; beyond, errc::overloaded
 
     /// @brief "host:port" or the socket path, for messages.
     [[nodiscard]] std::string where() const {
@@ -53,7 +53,8 @@ inline std::string percent_decode(std::string_view text, std::string_view url) {
         unsigned value = 0;
         if (i + 2 >= text.size()) throw bad_url(url, "a '%' is not followed by two hex digits");
         auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
-        if (ec != std::errc{} || end != text.data() + i + 3) throw bad_url(url, "a '%' is not followed by two hex digits");
+        if (ec != std::errc{} || end != text.data() + i + 3)
+            throw bad_url(url, "a '%' is not followed by two hex digits");
         out += static_cast<char>(value);
         i += 2;
     }

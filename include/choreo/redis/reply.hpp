@@ -18,10 +18,10 @@ struct reply {
     /// @brief The reply's type.
     enum class kind : std::uint8_t { string, status, integer, nil, error, array };
 
-    kind type = kind::nil;        ///< which of the fields below holds the value
-    std::string text;             ///< for string, status and error replies (binary safe)
-    std::int64_t integer = 0;     ///< for integer replies
-    std::vector<reply> elements;  ///< for array replies
+    kind type = kind::nil;       ///< which of the fields below holds the value
+    std::string text;            ///< for string, status and error replies (binary safe)
+    std::int64_t integer = 0;    ///< for integer replies
+    std::vector<reply> elements; ///< for array replies
 
     /// @brief True for an error reply ("-ERR ...", "-NOPERM ...").
     [[nodiscard]] bool is_error() const noexcept { return type == kind::error; }

@@ -44,7 +44,7 @@ struct saga_bridge_options {
     /// hear every broadcast), and the same after a restart (so it resumes where it stopped).
     std::string process;
     trim_policy trim{.max_length = 100'000, .approximate = true}; ///< bounds the stream
-    std::chrono::milliseconds block{200};                          ///< one read's wait
+    std::chrono::milliseconds block{200};                         ///< one read's wait
     /// On destruction, how long broadcasts not yet appended (Redis away) may still be tried.
     std::chrono::milliseconds flush_timeout{5'000};
 };

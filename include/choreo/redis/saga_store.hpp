@@ -82,7 +82,8 @@ inline saga::time_point from_ms(std::int64_t ms) {
 class saga_store {
 public:
     /// @brief A store on `redis` (which must outlive it) with `options`.
-    explicit saga_store(connection& redis, saga_store_options options = {}) : redis_(redis), options_(std::move(options)) {}
+    explicit saga_store(connection& redis, saga_store_options options = {})
+        : redis_(redis), options_(std::move(options)) {}
 
     /// @brief The settings it was made with.
     [[nodiscard]] const saga_store_options& options() const noexcept { return options_; }
@@ -96,9 +97,12 @@ public:
         if (deadline != saga::time_point::max() && deadline > started)
             ttl += std::chrono::duration_cast<std::chrono::milliseconds>(deadline - started);
         if (deadline != saga::time_point::max())
-            detail::retrying([&] { return redis_.command({"ZADD", deadlines_key(), std::to_string(detail::to_ms(deadline)), key}).value(); });
-        auto r = run_saga(key, {"create", std::to_string(detail::to_ms(started)), std::to_string(detail::to_ms(deadline)),
-                                first_step, std::to_string(static_cast<int>(first_state)), std::to_string(ttl.count())});
+            detail::retrying([&] {
+                return redis_.command({"ZADD", deadlines_key(), std::to_string(detail::to_ms(deadline)), key}).value();
+            });
+        auto r =
+            run_saga(key, {"create", std::to_string(detail::to_ms(started)), std::to_string(detail::to_ms(deadline)),
+                           first_step, std::to_string(static_cast<int>(first_state)), std::to_string(ttl.count())});
         return r.as_integer() == 1;
     }
 
@@ -119,7 +123,8 @@ public:
     }
 
     /// @brief A running saga becomes rolling_back (the first caller wins); the step, if claimed, failed.
-    [[nodiscard]] saga::transition roll_back(std::string_view key, std::string_view reason, std::string_view failed_step) {
+    [[nodiscard]] saga::transition roll_back(std::string_view key, std::string_view reason,
+                                             std::string_view failed_step) {
         return transition_of(run_saga(key, {"roll_back", reason, failed_step}));
     }
 
@@ -152,7 +157,8 @@ public:
         check_name(join_step, "step name");
         check_name(branch, "step name");
         auto r = run_saga(key, {"join", join_step, branch});
-        return {.found = element(r, 0) == 1, .added = element(r, 1) == 1,
+        return {.found = element(r, 0) == 1,
+                .added = element(r, 1) == 1,
                 .arrived = static_cast<std::size_t>(element(r, 2))};
     }
 
@@ -191,7 +197,9 @@ public:
     }
 
     /// @brief The keys of running sagas whose deadline is at or before `now`, sorted.
-    [[nodiscard]] std::vector<std::string> overdue(saga::time_point now) const { return due(now, saga::saga_status::running); }
+    [[nodiscard]] std::vector<std::string> overdue(saga::time_point now) const {
+        return due(now, saga::saga_status::running);
+    }
 
     /// @brief The keys of sagas still rolling back whose deadline is at or before `when`, sorted.
     [[nodiscard]] std::vector<std::string> stalled(saga::time_point when) const {
@@ -214,14 +222,19 @@ public:
 
     /// @brief The saga holding a marker at `now`, if any.
     [[nodiscard]] std::optional<std::string> holder(std::string_view marker, saga::time_point now) const {
-        auto r = run(marker_sha_, detail::marker_script, marker_key(marker), {"holder", std::to_string(detail::to_ms(now))});
+        auto r =
+            run(marker_sha_, detail::marker_script, marker_key(marker), {"holder", std::to_string(detail::to_ms(now))});
         if (r.is_nil()) return std::nullopt;
         return r.as_string();
     }
 
 private:
-    [[nodiscard]] std::string saga_key(std::string_view key) const { return options_.prefix + "saga:" + std::string{key}; }
-    [[nodiscard]] std::string marker_key(std::string_view m) const { return options_.prefix + "marker:" + std::string{m}; }
+    [[nodiscard]] std::string saga_key(std::string_view key) const {
+        return options_.prefix + "saga:" + std::string{key};
+    }
+    [[nodiscard]] std::string marker_key(std::string_view m) const {
+        return options_.prefix + "marker:" + std::string{m};
+    }
     [[nodiscard]] std::string deadlines_key() const { return options_.prefix + "deadlines"; }
 
     // Names are stored newline-separated: a newline inside one would corrupt the record.
@@ -246,8 +259,9 @@ private:
     // expired records) are dropped from the index on the way; the index is written by its
     // own command, so it may list a saga that ended, never miss one.
     std::vector<std::string> due(saga::time_point when, saga::saga_status status) const {
-        auto candidates = detail::retrying(
-            [&] { return redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(when))}); });
+        auto candidates = detail::retrying([&] {
+            return redis_.command({"ZRANGEBYSCORE", deadlines_key(), "-inf", std::to_string(detail::to_ms(when))});
+        });
         std::vector<std::string> keys;
         std::vector<std::vector<std::string>> commands;
         for (auto& c : candidates.elements) keys.push_back(c.as_string());
@@ -288,7 +302,9 @@ private:
     }
 
     static saga::transition transition_of(const reply& r) {
-        return {.found = element(r, 0) == 1, .changed = element(r, 1) == 1, .ended_now = element(r, 2) == 1,
+        return {.found = element(r, 0) == 1,
+                .changed = element(r, 1) == 1,
+                .ended_now = element(r, 2) == 1,
                 .status = static_cast<saga::saga_status>(element(r, 3))};
     }
 
@@ -307,7 +323,8 @@ private:
 
     // EVALSHA with the script's digest; the first call, and any after Redis lost its script
     // cache (a restart), loads it with SCRIPT LOAD.
-    reply run(std::string& sha, std::string_view script, const std::string& key, std::vector<std::string_view> args) const {
+    reply run(std::string& sha, std::string_view script, const std::string& key,
+              std::vector<std::string_view> args) const {
         return detail::retrying([&] {
             for (int attempt = 0; attempt < 2; ++attempt) {
                 std::string digest;

@@ -50,7 +50,8 @@ using entry_error = durable::envelope_error;
 namespace detail {
 
 // The fields of an entry, in the order XADD gets them.
-inline std::vector<std::string> entry_fields(std::string_view type, int schema, const envelope& env, std::string payload) {
+inline std::vector<std::string> entry_fields(std::string_view type, int schema, const envelope& env,
+                                             std::string payload) {
     std::vector<std::string> fields;
     for (auto& [name, value] : durable::wire_fields(type, schema, env)) {
         fields.emplace_back(name);
@@ -94,7 +95,8 @@ template <class Codec = durable::json_codec>
 class stream_publisher {
 public:
     /// @brief Publishes on `redis` (which must outlive it), trimming every stream by `trim`.
-    explicit stream_publisher(connection& redis, trim_policy trim = {}, Codec codec = {}, std::size_t max_payload = 1 << 20)
+    explicit stream_publisher(connection& redis, trim_policy trim = {}, Codec codec = {},
+                              std::size_t max_payload = 1 << 20)
         : redis_(redis), trim_(trim), codec_(std::move(codec)), max_payload_(max_payload) {}
 
     /// @brief Appends `event` with its envelope to `stream` and waits for Redis; returns the
@@ -111,7 +113,8 @@ public:
                        std::function<void(std::exception_ptr, std::string)> done) {
         auto command = xadd(stream, event, env);
         redis_.async_command(detail::views(command), [done = std::move(done)](std::exception_ptr error, reply r) {
-            if (!error && r.is_error()) error = std::make_exception_ptr(redis_error(errc::server_reply, "XADD refused: " + r.text));
+            if (!error && r.is_error())
+                error = std::make_exception_ptr(redis_error(errc::server_reply, "XADD refused: " + r.text));
             done(error, error ? std::string{} : r.text);
         });
     }
@@ -121,8 +124,9 @@ private:
     std::vector<std::string> xadd(std::string_view stream, const E& event, const envelope& env) const {
         auto payload = codec_.encode(event);
         if (payload.size() > max_payload_)
-            throw durable::codec_error(std::string{event_type_name<E>()} + " encodes to " + std::to_string(payload.size()) +
-                                       " bytes, more than the " + std::to_string(max_payload_) + " allowed");
+            throw durable::codec_error(std::string{event_type_name<E>()} + " encodes to " +
+                                       std::to_string(payload.size()) + " bytes, more than the " +
+                                       std::to_string(max_payload_) + " allowed");
         std::vector<std::string> command{"XADD", std::string{stream}};
         if (trim_.max_length > 0) {
             command.emplace_back("MAXLEN");
@@ -149,13 +153,13 @@ struct stream_consumer_options {
     /// Where undecodable entries and entries out of deliveries go, with the reason;
     /// "{stream}:dead" when empty.
     std::string dead_letter_stream;
-    std::size_t batch = 128;                          ///< entries per XREADGROUP
-    std::chrono::milliseconds block{200};             ///< how long one XREADGROUP waits for entries
-    std::chrono::milliseconds retry_delay{500};       ///< a failed entry of ours is tried again after this
-    std::chrono::milliseconds reclaim_idle{30'000};   ///< another consumer's entry idle this long is taken over
-    unsigned max_deliveries = 5;                      ///< deliveries before an entry is dead-lettered
-    std::size_t max_payload = 1 << 20;                ///< larger payloads are dead-lettered
-    trim_policy dead_letter_trim{};                   ///< bounds the dead-letter stream
+    std::size_t batch = 128;                        ///< entries per XREADGROUP
+    std::chrono::milliseconds block{200};           ///< how long one XREADGROUP waits for entries
+    std::chrono::milliseconds retry_delay{500};     ///< a failed entry of ours is tried again after this
+    std::chrono::milliseconds reclaim_idle{30'000}; ///< another consumer's entry idle this long is taken over
+    unsigned max_deliveries = 5;                    ///< deliveries before an entry is dead-lettered
+    std::size_t max_payload = 1 << 20;              ///< larger payloads are dead-lettered
+    trim_policy dead_letter_trim{};                 ///< bounds the dead-letter stream
     /// Called with each entry moved to the dead-letter stream and the reason (for logs, metrics).
     std::function<void(const std::string& entry_id, const std::string& reason)> on_dead_letter{};
 };
@@ -192,7 +196,6 @@ public:
     }
     ~stream_consumer() { stop(); }
 
-
     /// @brief Creates the group if needed (reading from the stream's start) and starts reading.
     void start() {
         this->start_loop([this] { create_group(); }, [this] { loop(); });
@@ -210,7 +213,8 @@ private:
     void create_group() {
         auto created = redis_.pipeline({{"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"}})[0];
         if (created.is_error() && !created.text.starts_with("BUSYGROUP"))
-            throw redis_error(errc::server_reply, "cannot create consumer group " + options_.group + ": " + created.text);
+            throw redis_error(errc::server_reply,
+                              "cannot create consumer group " + options_.group + ": " + created.text);
     }
 
     void loop() {
@@ -219,11 +223,12 @@ private:
             try {
                 if (std::chrono::steady_clock::now() >= next_reclaim) {
                     reclaim();
-                    next_reclaim = std::chrono::steady_clock::now() + std::min(options_.retry_delay, options_.reclaim_idle);
+                    next_reclaim =
+                        std::chrono::steady_clock::now() + std::min(options_.retry_delay, options_.reclaim_idle);
                 }
                 auto r = redis_.command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                                         std::to_string(options_.batch), "BLOCK", std::to_string(options_.block.count()),
-                                         "STREAMS", options_.stream, ">"});
+                                         std::to_string(options_.batch), "BLOCK",
+                                         std::to_string(options_.block.count()), "STREAMS", options_.stream, ">"});
                 if (r.is_nil()) continue;
                 for (auto& stream : r.elements)
                     if (stream.elements.size() == 2)
@@ -240,8 +245,8 @@ private:
     // reclaim_idle (their consumer died). Out of deliveries: dead-lettered.
     void reclaim() {
         auto idle = std::min(options_.retry_delay, options_.reclaim_idle);
-        auto pending = redis_.command({"XPENDING", options_.stream, options_.group, "IDLE", std::to_string(idle.count()),
-                                       "-", "+", std::to_string(options_.batch)});
+        auto pending = redis_.command({"XPENDING", options_.stream, options_.group, "IDLE",
+                                       std::to_string(idle.count()), "-", "+", std::to_string(options_.batch)});
         for (auto& p : pending.elements) {
             if (p.elements.size() < 4) continue;
             const auto& id = p.elements[0].text;
@@ -249,11 +254,12 @@ private:
             auto idle_ms = p.elements[2].integer;
             auto deliveries = static_cast<unsigned>(p.elements[3].integer);
             if (owner != options_.consumer && idle_ms < options_.reclaim_idle.count()) continue;
-            auto claimed = redis_.command({"XCLAIM", options_.stream, options_.group, options_.consumer,
-                                           std::to_string(idle.count()), id});
+            auto claimed = redis_.command(
+                {"XCLAIM", options_.stream, options_.group, options_.consumer, std::to_string(idle.count()), id});
             for (auto& entry : claimed.elements) {
                 if (deliveries >= options_.max_deliveries) {
-                    dead_letter(entry, "delivered " + std::to_string(deliveries) + " times without success: " + last_error(id));
+                    dead_letter(entry, "delivered " + std::to_string(deliveries) +
+                                           " times without success: " + last_error(id));
                     continue;
                 }
                 handle(entry, deliveries + 1);
@@ -288,8 +294,8 @@ private:
         if (outcome.what == result::dead_letter) return dead_letter(entry, outcome.reason);
         if (outcome.what == result::retry) {
             if (delivery >= options_.max_deliveries)
-                return dead_letter(entry,
-                                   "delivered " + std::to_string(delivery) + " times without success: " + outcome.reason);
+                return dead_letter(entry, "delivered " + std::to_string(delivery) +
+                                              " times without success: " + outcome.reason);
             remember_error(id, std::move(outcome.reason));
             return; // left pending: reclaim() delivers it again after retry_delay
         }
@@ -306,8 +312,8 @@ private:
             if (options_.dead_letter_trim.approximate) command.emplace_back("~");
             command.push_back(std::to_string(options_.dead_letter_trim.max_length));
         }
-        command.insert(command.end(), {"*", "reason", reason, "stream", options_.stream, "group", options_.group,
-                                       "entry", id});
+        command.insert(command.end(),
+                       {"*", "reason", reason, "stream", options_.stream, "group", options_.group, "entry", id});
         if (entry.elements.size() == 2)
             for (auto& f : entry.elements[1].elements)
                 if (f.type == reply::kind::string) command.push_back(f.text);

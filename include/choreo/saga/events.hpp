@@ -20,8 +20,8 @@ struct saga_rolled_back {
 /// @brief A saga ended (completed, or rolled back with every compensation done):
 /// participants release the in-progress markers they hold for it.
 struct saga_ended {
-    std::string key;                              ///< the saga
-    saga_status outcome = saga_status::completed; ///< completed or rolled_back
+    std::string key;                                                           ///< the saga
+    saga_status outcome = saga_status::completed;                              ///< completed or rolled_back
     static constexpr std::string_view choreo_event_name = "choreo.saga_ended"; ///< stable type name
 };
 

@@ -66,9 +66,8 @@ public:
     /// @brief A listener that checks `name` and then calls `listener`, for subscribing plain listeners under test.
     template <class F>
     [[nodiscard]] auto wrap(std::string name, F listener) {
-        return [this, name = std::move(name), listener = std::move(listener)]<class... Args>(const Args&... args) mutable
-            requires std::invocable<F&, const Args&...>
-        {
+        return [ this, name = std::move(name), listener = std::move(listener) ]<class... Args>(
+            const Args&... args) mutable requires std::invocable<F&, const Args&...> {
             check(name);
             return listener(args...);
         };

@@ -36,13 +36,13 @@ struct journal_entry {
         compensated, ///< committed, then compensated
         abandoned,   ///< never committed; recorded so that it never will
     };
-    std::string key;                  ///< the saga
-    std::string step;                 ///< the step's full name
+    std::string key;                          ///< the saga
+    std::string step;                         ///< the step's full name
     journal_entry::state state = state::done; ///< how far the step got
-    bool completes = false;           ///< the step completed the saga
-    std::string payload;              ///< the event it consumed, encoded (empty for a fan-in)
-    std::vector<std::string> markers; ///< the aggregates held for the saga when it committed
-    std::uint64_t sequence = 0;       ///< order of recording: compensations run newest first
+    bool completes = false;                   ///< the step completed the saga
+    std::string payload;                      ///< the event it consumed, encoded (empty for a fan-in)
+    std::vector<std::string> markers;         ///< the aggregates held for the saga when it committed
+    std::uint64_t sequence = 0;               ///< order of recording: compensations run newest first
 };
 
 /// @brief A step journal on the participant's own transactional resource.
@@ -69,7 +69,7 @@ concept step_journal = requires(J& journal, std::string_view key, std::string_vi
     /// The sagas with rows of committed steps, oldest first: those not heard to end.
     { journal.sagas() } -> std::same_as<std::vector<std::string>>;
     /// Deletes the saga's rows (it ended); abandonments may stay, as tombstones.
-    { journal.forget(key) };
+    {journal.forget(key)};
 };
 
 namespace detail {

@@ -35,8 +35,8 @@ public:
     explicit memory_store(memory_store_options options = {}) : options_(options) {}
 
     /// @brief A running saga whose first step is in `first_state`; false if the key exists.
-    [[nodiscard]] bool create(std::string_view key, time_point started, time_point deadline, std::string_view first_step,
-                              step_state first_state) {
+    [[nodiscard]] bool create(std::string_view key, time_point started, time_point deadline,
+                              std::string_view first_step, step_state first_state) {
         auto& s = shard_for(key);
         std::lock_guard lock{s.mutex};
         auto [it, inserted] = s.sagas.try_emplace(std::string{key});
@@ -79,7 +79,8 @@ public:
                 r.failed_step = std::string{failed_step};
                 t.changed = true;
             }
-            if (auto* s = find_step(r, failed_step); s && s->state == step_state::claimed) s->state = step_state::failed;
+            if (auto* s = find_step(r, failed_step); s && s->state == step_state::claimed)
+                s->state = step_state::failed;
         });
     }
 
@@ -107,7 +108,8 @@ public:
     /// @brief A compensating step becomes compensated.
     [[nodiscard]] transition finish_compensation(std::string_view key, std::string_view step) {
         return update(key, [&](saga_record& r, transition&) {
-            if (auto* s = find_step(r, step); s && s->state == step_state::compensating) s->state = step_state::compensated;
+            if (auto* s = find_step(r, step); s && s->state == step_state::compensating)
+                s->state = step_state::compensated;
         });
     }
 
@@ -169,7 +171,9 @@ public:
     [[nodiscard]] std::vector<std::string> overdue(time_point now) const { return due(saga_status::running, now); }
 
     /// @brief The keys of sagas still rolling back whose deadline is at or before `when`.
-    [[nodiscard]] std::vector<std::string> stalled(time_point when) const { return due(saga_status::rolling_back, when); }
+    [[nodiscard]] std::vector<std::string> stalled(time_point when) const {
+        return due(saga_status::rolling_back, when);
+    }
 
     /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
     [[nodiscard]] marker_outcome acquire(std::string_view marker, std::string_view key, time_point now,

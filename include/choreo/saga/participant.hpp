@@ -13,7 +13,6 @@ public:
     using choreo::error::error;
 };
 
-
 /// @brief What a step or compensation can do: publish in its local transaction (the
 /// events carry the saga key and causation), mark aggregates in progress, complete the saga.
 class step_context {
@@ -57,7 +56,6 @@ private:
     bool compensating_;
     bool complete_ = false;
 };
-
 
 inline void step_context::hold(std::string_view aggregate) {
     if (compensating_) throw usage_error("hold() is for steps: a compensation undoes what its step already held");
@@ -202,10 +200,12 @@ private:
     // The step_from(), join() and starts() overloads, with a journal or none (`Journal` is
     // std::nullptr_t).
     template <event E, class Source, class Action, class Compensation, class Journal>
-    void add_step_from(Source&& source, std::string step_name, Action action, Compensation compensation, Journal* journal);
+    void add_step_from(Source&& source, std::string step_name, Action action, Compensation compensation,
+                       Journal* journal);
 
     template <class Action, class Compensation, class Journal>
-    void add_join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation, Journal* journal);
+    void add_join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation,
+                  Journal* journal);
 
     template <event E, class Compensation, class Journal>
     void add_origin(std::string step_name, Compensation compensation, Journal* journal);
@@ -230,7 +230,7 @@ private:
 
 } // namespace choreo::saga
 
+#include <choreo/saga/detail/impl/participant_recover.hpp>
 #include <choreo/saga/detail/impl/participant_run.hpp>
 #include <choreo/saga/detail/impl/participant_unwind.hpp>
-#include <choreo/saga/detail/impl/participant_recover.hpp>
 #include <choreo/saga/impl/participant.hpp>

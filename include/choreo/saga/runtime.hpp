@@ -20,13 +20,13 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/core/listener_options.hpp>
 #include <choreo/core/observe.hpp>
+#include <choreo/saga/detail/store_ref.hpp>
 #include <choreo/saga/events.hpp>
 #include <choreo/saga/faults.hpp>
 #include <choreo/saga/observe.hpp>
 #include <choreo/saga/scheduler.hpp>
 #include <choreo/saga/status.hpp>
 #include <choreo/saga/store.hpp>
-#include <choreo/saga/detail/store_ref.hpp>
 
 namespace choreo::saga {
 
@@ -98,7 +98,8 @@ public:
 
     // A failing incident handler must neither turn a report into a lost step nor lose the
     // incident: it is printed instead.
-    void report(saga_incident_kind kind, std::string_view key, std::string_view step, std::string_view message) noexcept {
+    void report(saga_incident_kind kind, std::string_view key, std::string_view step,
+                std::string_view message) noexcept {
         saga_incident incident{kind, key, step, message};
         try {
             options_.on_incident(incident);
@@ -107,8 +108,7 @@ public:
                 fmt::print(stderr, "choreo saga: the incident handler threw ({}); the incident it was given:\n",
                            describe(std::current_exception()));
                 print_saga_incident(incident);
-            } catch (...) {
-            }
+            } catch (...) {}
         }
     }
 
@@ -126,7 +126,8 @@ public:
     void register_participant(const std::string& name) {
         std::lock_guard lock{mutex_};
         for (auto& n : participants_)
-            if (n == name) throw usage_error(fmt::format("a participant named '{}' exists already on this runtime", name));
+            if (n == name)
+                throw usage_error(fmt::format("a participant named '{}' exists already on this runtime", name));
         participants_.push_back(name);
     }
     void unregister_participant(const std::string& name) {
@@ -166,7 +167,8 @@ public:
 
     void watch(std::string key, std::chrono::milliseconds timeout) {
         clock().after(
-            timeout, [weak = weak_from_this(), key = std::move(key), timeout] {
+            timeout,
+            [weak = weak_from_this(), key = std::move(key), timeout] {
                 if (auto self = weak.lock()) self->expire(key, timeout);
             },
             task_kind::watchdog);
@@ -225,8 +227,8 @@ class runtime {
 public:
     /// @brief A runtime whose rollback state and markers live in one store (memory_store, for one).
     template <class Store>
-        requires rollback_store<Store> && marker_store<Store>
-    runtime(choreo::bus& events, Store& store, runtime_options options = {})
+    requires rollback_store<Store> && marker_store<Store> runtime(choreo::bus& events, Store& store,
+                                                                  runtime_options options = {})
         : runtime(events, store, store, std::move(options)) {}
 
     /// @brief A runtime with separate rollback-state and marker stores.

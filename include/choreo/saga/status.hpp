@@ -71,12 +71,12 @@ struct step_record {
 struct saga_record {
     std::string key;                           ///< the saga's key
     saga_status status = saga_status::running; ///< running, completed, rolling_back or rolled_back
-    std::string reason;      ///< why it rolled back; empty otherwise
-    std::string failed_step; ///< the step that failed (or empty for a timeout)
-    time_point started{};   ///< when the saga was created
-    time_point deadline{};   ///< past this while running, it is rolled back; max() for none
-    std::vector<step_record> steps; ///< in the order they were first claimed
-    std::vector<std::string> joined; ///< "join/branch" arrivals of fan-ins
+    std::string reason;                        ///< why it rolled back; empty otherwise
+    std::string failed_step;                   ///< the step that failed (or empty for a timeout)
+    time_point started{};                      ///< when the saga was created
+    time_point deadline{};                     ///< past this while running, it is rolled back; max() for none
+    std::vector<step_record> steps;            ///< in the order they were first claimed
+    std::vector<std::string> joined;           ///< "join/branch" arrivals of fan-ins
 
     /// @brief The state of a step, or nothing if it never started.
     [[nodiscard]] std::optional<step_state> state_of(std::string_view step) const {
@@ -102,19 +102,19 @@ enum class claim_outcome : std::uint8_t {
 
 /// @brief The answer to asking whether a step that ran must be compensated.
 enum class compensation_outcome : std::uint8_t {
-    run,         ///< it is done and nobody compensated it: compensate it now
-    duplicate,   ///< compensated already, or being compensated
-    never_ran,   ///< it failed or never started: nothing to undo
-    pending,     ///< it is still running; whoever finishes it will see the rollback
+    run,              ///< it is done and nobody compensated it: compensate it now
+    duplicate,        ///< compensated already, or being compensated
+    never_ran,        ///< it failed or never started: nothing to undo
+    pending,          ///< it is still running; whoever finishes it will see the rollback
     not_rolling_back, ///< the saga is running or completed: there is nothing to compensate
-    unknown,     ///< no saga with that key
+    unknown,          ///< no saga with that key
 };
 
 /// @brief What an operation did to the saga as a whole.
 struct transition {
-    bool found = false;      ///< a saga with that key exists
-    bool changed = false;    ///< this call changed the saga's status (first rollback, completion, expiry)
-    bool ended_now = false;  ///< this call made it end (completed, or the last compensation)
+    bool found = false;     ///< a saga with that key exists
+    bool changed = false;   ///< this call changed the saga's status (first rollback, completion, expiry)
+    bool ended_now = false; ///< this call made it end (completed, or the last compensation)
     saga_status status = saga_status::running; ///< the status after the call
 };
 

@@ -22,8 +22,8 @@ namespace choreo::saga {
 /// docs/sagas.md; memory_store is the reference implementation.
 template <class S>
 concept rollback_store = requires(S& store, const S& cstore, std::string_view key, std::string_view step,
-                                  std::string_view reason, std::string_view branch, time_point when,
-                                  step_state state, bool succeeded) {
+                                  std::string_view reason, std::string_view branch, time_point when, step_state state,
+                                  bool succeeded) {
     /// Creates a running saga started at `when`, due by a deadline, whose first step is in
     /// `state`; false if the key exists.
     { store.create(key, when, when, step, state) } -> std::same_as<bool>;

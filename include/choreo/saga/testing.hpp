@@ -146,7 +146,8 @@ public:
             if (queue_.empty()) return false;
             std::size_t at = 0;
             if (order_ == delivery_order::lifo) at = queue_.size() - 1;
-            if (order_ == delivery_order::shuffled) at = std::uniform_int_distribution<std::size_t>{0, queue_.size() - 1}(random_);
+            if (order_ == delivery_order::shuffled)
+                at = std::uniform_int_distribution<std::size_t>{0, queue_.size() - 1}(random_);
             delivery = std::move(queue_[at]);
             queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(at));
             twice = duplicate_;
@@ -247,8 +248,8 @@ public:
     /// @brief Incidents of one kind so far.
     [[nodiscard]] std::size_t count(saga_incident_kind kind) const {
         std::lock_guard lock{mutex_};
-        return static_cast<std::size_t>(std::count_if(incidents_.begin(), incidents_.end(),
-                                                      [&](const recorded& r) { return r.kind == kind; }));
+        return static_cast<std::size_t>(
+            std::count_if(incidents_.begin(), incidents_.end(), [&](const recorded& r) { return r.kind == kind; }));
     }
     /// @brief Every incident so far, as "kind step: message" lines.
     [[nodiscard]] std::vector<std::string> incidents() const {

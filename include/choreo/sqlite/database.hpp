@@ -206,8 +206,7 @@ public:
     }
     /// @brief Steps to the end.
     void run() {
-        while (step()) {
-        }
+        while (step()) {}
     }
     /// @brief Column `column` of the current row as an integer.
     [[nodiscard]] std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }

@@ -45,9 +45,11 @@ public:
     bool record(std::string_view consumer, const event_id& id) {
         return db_.read([&] {
             if (sqlite3_get_autocommit(db_.handle()))
-                throw usage_error("inbox_store::record() must run inside the consumer's transaction on " + db_.path() +
-                                  " (begin a unit of work on it first), or the record would not commit with the effect");
-            statement insert{db_, "INSERT OR IGNORE INTO choreo_inbox (consumer, event_id, received_at) VALUES (?, ?, ?)"};
+                throw usage_error(
+                    "inbox_store::record() must run inside the consumer's transaction on " + db_.path() +
+                    " (begin a unit of work on it first), or the record would not commit with the effect");
+            statement insert{db_,
+                             "INSERT OR IGNORE INTO choreo_inbox (consumer, event_id, received_at) VALUES (?, ?, ?)"};
             insert.bind(consumer, id.to_string(), now_ms()).run();
             return db_.changes() == 1;
         });

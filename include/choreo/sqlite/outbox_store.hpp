@@ -104,8 +104,9 @@ public:
         db_.transact([&] {
             for (auto& [attempts, ids] : delivered) {
                 ids += ']';
-                statement done{db_, "UPDATE choreo_outbox SET state = 1, attempts = ?, settled_at = ?, claimed_by = NULL, "
-                                    "claimed_until = 0, last_error = NULL WHERE id IN (SELECT value FROM json_each(?))"};
+                statement done{db_,
+                               "UPDATE choreo_outbox SET state = 1, attempts = ?, settled_at = ?, claimed_by = NULL, "
+                               "claimed_until = 0, last_error = NULL WHERE id IN (SELECT value FROM json_each(?))"};
                 done.bind(static_cast<std::int64_t>(attempts), now, ids).run();
             }
             for (const auto& s : settled) {
@@ -159,8 +160,8 @@ public:
     /// @brief Up to `limit` failed rows, oldest first, with their last error.
     [[nodiscard]] std::vector<durable::outbox_row> failed(std::size_t limit) {
         return db_.read([&] {
-            static const std::string sql = "SELECT " + std::string{row_columns} +
-                                           " FROM choreo_outbox WHERE state = 2 ORDER BY id LIMIT ?";
+            static const std::string sql =
+                "SELECT " + std::string{row_columns} + " FROM choreo_outbox WHERE state = 2 ORDER BY id LIMIT ?";
             statement list{db_, sql};
             list.bind(static_cast<std::int64_t>(limit));
             return read_rows(list);
@@ -209,17 +210,20 @@ private:
             row.listener = query.text(2);
             auto event = event_id::parse(query.text(3));
             auto causation = event_id::parse(query.text(4));
-            if (!event) row.problem = "corrupt row: event_id '" + query.text(3) + "' is not 32 hex digits";
-            else if (!causation) row.problem = "corrupt row: causation_id '" + query.text(4) + "' is not 32 hex digits";
+            if (!event)
+                row.problem = "corrupt row: event_id '" + query.text(3) + "' is not 32 hex digits";
+            else if (!causation)
+                row.problem = "corrupt row: causation_id '" + query.text(4) + "' is not 32 hex digits";
             row.event = event.value_or(event_id{});
             row.causation = causation.value_or(event_id{});
             row.key = query.text(5);
-            row.time = std::chrono::system_clock::time_point{
-                std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds{query.integer(6)})};
+            row.time =
+                std::chrono::system_clock::time_point{std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                    std::chrono::nanoseconds{query.integer(6)})};
             row.payload = query.text(7);
             row.attempts = static_cast<unsigned>(std::max<std::int64_t>(0, query.integer(8)));
             auto state = query.integer(9);
-            row.state = state == 1 ? durable::row_state::delivered
+            row.state = state == 1   ? durable::row_state::delivered
                         : state == 2 ? durable::row_state::failed
                                      : durable::row_state::pending;
             row.last_error = query.text(10);

@@ -81,7 +81,9 @@ public:
     }
 
     /// @brief Records that a step never committed (so that it never does); false if it did.
-    bool abandon(std::string_view key, std::string_view step) { return insert(key, step, "abandoned", "", false, "", "abandon"); }
+    bool abandon(std::string_view key, std::string_view step) {
+        return insert(key, step, "abandoned", "", false, "", "abandon");
+    }
 
     /// @brief The step's row, if any.
     [[nodiscard]] std::optional<saga::journal_entry> find(std::string_view key, std::string_view step) {
@@ -109,7 +111,8 @@ public:
     /// @brief The sagas with rows of committed steps, oldest first.
     [[nodiscard]] std::vector<std::string> sagas() {
         return db_.read([&] {
-            statement q{db_, "SELECT saga FROM choreo_saga_journal WHERE state <> 'abandoned' GROUP BY saga ORDER BY MIN(seq)"};
+            statement q{
+                db_, "SELECT saga FROM choreo_saga_journal WHERE state <> 'abandoned' GROUP BY saga ORDER BY MIN(seq)"};
             std::vector<std::string> out;
             while (q.step()) out.push_back(q.text(0));
             return out;
@@ -137,8 +140,9 @@ private:
                 bool completes, const std::string& markers, const char* what) {
         return db_.read([&] {
             require_transaction(what);
-            statement q{db_, "INSERT OR IGNORE INTO choreo_saga_journal "
-                             "(saga, step, state, completes, payload, markers, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)"};
+            statement q{db_,
+                        "INSERT OR IGNORE INTO choreo_saga_journal "
+                        "(saga, step, state, completes, payload, markers, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)"};
             q.bind(key, step, state, completes ? 1 : 0, payload, markers, now_ms()).run();
             return db_.changes() == 1;
         });
@@ -146,8 +150,9 @@ private:
 
     void require_transaction(const char* what) const {
         if (sqlite3_get_autocommit(db_.handle()))
-            throw usage_error(std::string{"saga_journal::"} + what + "() must run inside the participant's transaction on " +
-                              db_.path() + ", or it would not commit with the step");
+            throw usage_error(std::string{"saga_journal::"} + what +
+                              "() must run inside the participant's transaction on " + db_.path() +
+                              ", or it would not commit with the step");
     }
 
     static saga::journal_entry entry_of(statement& q) {
@@ -182,7 +187,8 @@ private:
     }
 
     static std::int64_t now_ms() noexcept {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
             .count();
     }
 

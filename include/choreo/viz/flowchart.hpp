@@ -48,17 +48,18 @@ inline std::string quoted(std::string_view text) {
     if (!title.empty()) out += fmt::format("---\ntitle: {}\n---\n", detail::quoted(title));
     out += "flowchart LR\n";
     for (const auto& a : arrows)
-        out += fmt::format("    {}[\"{}\"] {} \"{}\" {} {}[\"{}\"]\n", detail::mermaid_id(a.from), detail::quoted(a.from),
-                           a.synchronous ? "--" : "-.", detail::quoted(a.event), a.synchronous ? "-->" : ".->",
-                           detail::mermaid_id(a.to), detail::quoted(a.to));
+        out += fmt::format("    {}[\"{}\"] {} \"{}\" {} {}[\"{}\"]\n", detail::mermaid_id(a.from),
+                           detail::quoted(a.from), a.synchronous ? "--" : "-.", detail::quoted(a.event),
+                           a.synchronous ? "-->" : ".->", detail::mermaid_id(a.to), detail::quoted(a.to));
     return out;
 }
 
 /// @brief The arrows as a Graphviz digraph (left to right; dashed: after commit).
 [[nodiscard]] inline std::string to_dot(const std::vector<arrow>& arrows, std::string_view title = {}) {
     std::string out = "digraph wiring {\n";
-    out += fmt::format("    label=\"{}{}solid: before_commit, same transaction; dashed: after_commit, asynchronous\";\n",
-                       detail::quoted(title), title.empty() ? "" : "\\n");
+    out +=
+        fmt::format("    label=\"{}{}solid: before_commit, same transaction; dashed: after_commit, asynchronous\";\n",
+                    detail::quoted(title), title.empty() ? "" : "\\n");
     out += "    labelloc=t;\n    rankdir=LR;\n    node [shape=box, style=rounded, fontname=Helvetica];\n"
            "    edge [fontname=Helvetica, fontsize=10];\n";
     for (const auto& a : arrows)

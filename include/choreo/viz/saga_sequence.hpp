@@ -22,10 +22,10 @@ namespace choreo::viz {
 
 /// @brief One piece of a saga's work, as the runtime's tracer reported it.
 struct saga_entry {
-    std::string step; ///< "participant/step"
+    std::string step;                             ///< "participant/step"
     saga::saga_work work = saga::saga_work::step; ///< a start, a step, a fan-in or a compensation
     bool succeeded = true;                        ///< its local transaction committed
-    std::string error; ///< why it failed
+    std::string error;                            ///< why it failed
 };
 
 /// @brief Keeps what a saga runtime's tracer reports, per saga, to draw it later: give it
@@ -69,10 +69,14 @@ namespace detail {
 inline std::string sequence_text(std::string_view text) {
     std::string out;
     for (char c : text) {
-        if (c == ';') out += ',';
-        else if (c == '#') out += "#35;";
-        else if (c == '\n') out += ' ';
-        else out += c;
+        if (c == ';')
+            out += ',';
+        else if (c == '#')
+            out += "#35;";
+        else if (c == '\n')
+            out += ' ';
+        else
+            out += c;
     }
     return out;
 }
@@ -105,19 +109,21 @@ inline std::string sequence_text(std::string_view text) {
             break;
         case saga::saga_work::step:
         case saga::saga_work::join:
-            out += fmt::format("    {}{}{}: {}{}{}\n", from, e.succeeded ? "->>" : "-x", node, detail::sequence_text(name),
-                               e.work == saga::saga_work::join ? " (fan-in)" : "", failed);
+            out += fmt::format("    {}{}{}: {}{}{}\n", from, e.succeeded ? "->>" : "-x", node,
+                               detail::sequence_text(name), e.work == saga::saga_work::join ? " (fan-in)" : "", failed);
             break;
         case saga::saga_work::compensation:
             out += fmt::format("    {}-->>{}: undo {}{}\n", from, node, detail::sequence_text(name), failed);
             break;
         }
-        if (e.succeeded) last = node;
-        else if (failed_at.empty()) failed_at = node;
+        if (e.succeeded)
+            last = node;
+        else if (failed_at.empty())
+            failed_at = node;
     }
     if (!outcome.empty() && !nodes.empty())
-        out += fmt::format("    Note over {},{}: {}\n", detail::mermaid_id(nodes.front()), detail::mermaid_id(nodes.back()),
-                           detail::sequence_text(outcome));
+        out += fmt::format("    Note over {},{}: {}\n", detail::mermaid_id(nodes.front()),
+                           detail::mermaid_id(nodes.back()), detail::sequence_text(outcome));
     return out;
 }
 

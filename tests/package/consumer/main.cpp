@@ -81,6 +81,6 @@ int main() {
     if (!redis_links()) return 3;
     with += " and choreo::redis";
 #endif
-    fmt::print("consumer ok with choreo {}.{}.{}{}\n", CHOREO_VERSION_MAJOR, CHOREO_VERSION_MINOR,
-               CHOREO_VERSION_PATCH, with);
+    fmt::print("consumer ok with choreo {}.{}.{}{}\n", CHOREO_VERSION_MAJOR, CHOREO_VERSION_MINOR, CHOREO_VERSION_PATCH,
+               with);
 }

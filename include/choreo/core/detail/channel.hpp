@@ -9,8 +9,8 @@
 #include <concepts>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -22,9 +22,9 @@
 #include <boost/signals2/signal.hpp>
 
 #include <choreo/core/delivery_info.hpp>
+#include <choreo/core/detail/reclaim.hpp>
 #include <choreo/core/listener_options.hpp>
 #include <choreo/core/phase.hpp>
-#include <choreo/core/detail/reclaim.hpp>
 
 namespace choreo::detail {
 
@@ -85,7 +85,7 @@ struct typed_listener final : listener_record {
 
 template <class F, class E>
 concept listener_for = std::invocable<F&, const E&> || std::invocable<F&, const E&, const envelope&> ||
-                       std::invocable<F&, const E&, const delivery_info&>;
+    std::invocable<F&, const E&, const delivery_info&>;
 
 // Two words: the function and the listener it was made for.
 struct delegate {
@@ -94,11 +94,11 @@ struct delegate {
 };
 
 struct snapshot {
-    std::vector<delegate> entries; // sorted by (phase, order, registration)
+    std::vector<delegate> entries;                        // sorted by (phase, order, registration)
     std::vector<std::shared_ptr<listener_record>> owners; // parallel to entries
     std::array<std::uint32_t, phase_count + 1> bounds{};
-    bool transactional = false;                        // any listener outside phase::immediate
-    bool async_immediate = false;                      // an immediate listener delivered asynchronously
+    bool transactional = false;                            // any listener outside phase::immediate
+    bool async_immediate = false;                          // an immediate listener delivered asynchronously
     const listener_record* requires_transaction = nullptr; // first with policy error
 
     [[nodiscard]] std::span<const delegate> in(phase p) const noexcept {
@@ -143,8 +143,8 @@ public:
 
 private:
     using group_type = std::pair<int, int>;
-    using signal_type = boost::signals2::signal<void(snapshot_builder&), boost::signals2::optional_last_value<void>,
-                                                group_type>;
+    using signal_type =
+        boost::signals2::signal<void(snapshot_builder&), boost::signals2::optional_last_value<void>, group_type>;
 
     void rebuild_locked() {
         snapshot_builder builder;
@@ -165,7 +165,8 @@ private:
             next->entries.push_back({record->invoke, record.get()});
             next->owners.push_back(record);
         }
-        while (phase_index < phase_count) next->bounds[++phase_index] = static_cast<std::uint32_t>(next->entries.size());
+        while (phase_index < phase_count)
+            next->bounds[++phase_index] = static_cast<std::uint32_t>(next->entries.size());
         const snapshot* old = current_.exchange(next.release(), std::memory_order_acq_rel);
         if (old) retired_.retire(const_cast<snapshot*>(old), [](void* p) { delete static_cast<snapshot*>(p); });
     }

@@ -34,8 +34,8 @@ struct buffered_event {
     std::size_t index; // detail::event_index of the event's type
     void* object;
     envelope env;
-    std::uint32_t depth;  // 0 for events published by the unit's owner; +1 per before_commit hop
-    std::int32_t parent;  // index of the event whose before_commit listener published it, or -1
+    std::uint32_t depth; // 0 for events published by the unit's owner; +1 per before_commit hop
+    std::int32_t parent; // index of the event whose before_commit listener published it, or -1
 };
 
 class event_buffer {
@@ -53,7 +53,8 @@ public:
         void* node_memory = allocate(sizeof(buffered_event), alignof(buffered_event));
         void* object_memory = allocate(sizeof(T), alignof(T));
         T* object = ::new (object_memory) T(std::forward<E>(event));
-        auto* node = ::new (node_memory) buffered_event{&ops_for<T>, event_index<T>(), object, envelope{}, depth, parent};
+        auto* node =
+            ::new (node_memory) buffered_event{&ops_for<T>, event_index<T>(), object, envelope{}, depth, parent};
         nodes_.push_back(node);
         return *node;
     }
@@ -70,7 +71,7 @@ public:
             node->~buffered_event();
         }
         nodes_.clear();
-        for (auto& large : large_) ::operator delete(large.first, std::align_val_t{large.second});
+        for (auto& large : large_) ::operator delete (large.first, std::align_val_t{large.second});
         large_.clear();
         block_ = 0;
         offset_ = 0;
@@ -79,7 +80,7 @@ public:
 private:
     void* allocate(std::size_t size, std::size_t align) {
         if (size + align > block_size / 4) {
-            void* p = ::operator new(size, std::align_val_t{align});
+            void* p = ::operator new (size, std::align_val_t{align});
             large_.emplace_back(p, align);
             return p;
         }

@@ -93,8 +93,7 @@ struct thread_reader {
     bool fence;
 
     thread_reader()
-        : slot(reader_registry::instance().acquire()),
-          sequence(slot->state.load(std::memory_order_relaxed) >> 1),
+        : slot(reader_registry::instance().acquire()), sequence(slot->state.load(std::memory_order_relaxed) >> 1),
           fence(!reader_registry::instance().asymmetric()) {}
     ~thread_reader() { reader_registry::instance().release(slot); }
     thread_reader(const thread_reader&) = delete;

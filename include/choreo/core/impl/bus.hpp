@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 
 #include <choreo/core/bus.hpp>
-#include <choreo/core/detail/reclaim.hpp>
 #include <choreo/core/detail/async_batch.hpp>
+#include <choreo/core/detail/reclaim.hpp>
 
 namespace choreo {
 
@@ -54,10 +54,8 @@ inline void hand_to_error_handler(const incident_handler& handler, const inciden
     } catch (const std::exception& e) {
         try {
             why = e.what();
-        } catch (...) {
-        }
-    } catch (...) {
-    }
+        } catch (...) {}
+    } catch (...) {}
     try {
         fmt::print(stderr, "choreo: the error handler threw ({}); the incident it was given:\n", why);
         print_incident(i);
@@ -190,9 +188,10 @@ connection bus::subscribe(F&& listener, listener_options options) {
         options.name = fmt::format("{}#{}", type_name, next_listener_.fetch_add(1, std::memory_order_relaxed));
     validate(options, type_name);
     if (options.when == phase::immediate && options.mode == delivery::asynchronous && !std::is_copy_constructible_v<E>)
-        throw usage_error(fmt::format("listener '{}': an asynchronous immediate listener needs a copyable event, and {} "
-                                      "is not",
-                                      options.name, type_name));
+        throw usage_error(
+            fmt::format("listener '{}': an asynchronous immediate listener needs a copyable event, and {} "
+                        "is not",
+                        options.name, type_name));
     auto record = std::make_shared<detail::typed_listener<E, fn_type>>(std::forward<F>(listener));
     record->name = options.name;
     record->event_type = type_name;
@@ -293,10 +292,11 @@ void bus::publish_impl(E&& event, const correlation_key* key, unit_of_work* targ
     // Only transactional listeners care about the unit of work: immediate-only events skip the lookup.
     unit_of_work* unit = target ? target : snap->transactional ? current_unit() : nullptr;
     if (!unit && snap->requires_transaction)
-        throw no_transaction_error(fmt::format(
-            "{} was published with no unit of work, and listener '{}' ({}) requires one: publish inside "
-            "bus.begin(...), or subscribe it with a no_transaction_policy of run_now or skip_with_warning",
-            event_type_name<T>(), snap->requires_transaction->name, to_string(snap->requires_transaction->options.when)));
+        throw no_transaction_error(
+            fmt::format("{} was published with no unit of work, and listener '{}' ({}) requires one: publish inside "
+                        "bus.begin(...), or subscribe it with a no_transaction_policy of run_now or skip_with_warning",
+                        event_type_name<T>(), snap->requires_transaction->name,
+                        to_string(snap->requires_transaction->options.when)));
 
     detail::frame f{event_type_name<T>(), key, ids_};
     if (auto immediate = snap->in(phase::immediate); !immediate.empty()) {
@@ -370,7 +370,8 @@ void bus::post_single(const T& event, const detail::frame& f, const std::shared_
     auto buffer = acquire_buffer();
     auto& node = buffer->push(event, 0, -1);
     node.env = f.get();
-    auto* target = record->options.order_by == ordering::per_key ? record->target->for_key(node.env.key) : record->target;
+    auto* target =
+        record->options.order_by == ordering::per_key ? record->target->for_key(node.env.key) : record->target;
     auto* batch = acquire_batch();
     batch->events = std::move(buffer);
     batch->add(target, {0, phase::immediate, completion::none, 1, record});

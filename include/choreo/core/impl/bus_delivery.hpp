@@ -53,9 +53,8 @@ inline void bus::report(incident_kind kind, const detail::listener_record* recor
 // One attempt of an after_* or asynchronous delivery. The listener runs inside a unit of
 // work of its own (no resource), so what it publishes is committed when it returns, and
 // rolled back when it throws: such events are never lost and never half-delivered.
-inline std::exception_ptr bus::attempt_delivery(detail::listener_record& record, const void* event,
-                                                const envelope& env, phase when, completion outcome,
-                                                unsigned attempt) noexcept {
+inline std::exception_ptr bus::attempt_delivery(detail::listener_record& record, const void* event, const envelope& env,
+                                                phase when, completion outcome, unsigned attempt) noexcept {
     detail::frame f{env};
     detail::frame_scope scope{f};
     try {
@@ -68,8 +67,8 @@ inline std::exception_ptr bus::attempt_delivery(detail::listener_record& record,
     }
 }
 
-inline void bus::deliver_sync_after(detail::listener_record& record, const void* event, const envelope& env,
-                                    phase when, completion outcome) noexcept {
+inline void bus::deliver_sync_after(detail::listener_record& record, const void* event, const envelope& env, phase when,
+                                    completion outcome) noexcept {
     const auto& policy = record.options.retry;
     for (unsigned attempt = 1;; ++attempt) {
         auto error = attempt_delivery(record, event, env, when, outcome, attempt);
@@ -134,7 +133,7 @@ inline void bus::run_after(unit_of_work& unit, completion outcome) {
                 if (record.is_async()) {
                     if (!batch) batch = acquire_batch();
                     auto* target = record.options.order_by == ordering::per_key ? record.target->for_key(node.env.key)
-                                                                                 : record.target;
+                                                                                : record.target;
                     batch->add(target, {static_cast<std::uint32_t>(i), when, outcome, 1, snap->owner_of(d)});
                 } else {
                     deliver_sync_after(record, node.object, node.env, when, outcome);

@@ -20,7 +20,8 @@ inline unit_of_work bus::begin() {
 }
 
 inline unit_of_work::unit_of_work(choreo::bus& owner, detail::resource_ref resource, kind k)
-    : bus_(&owner), resource_(resource), kind_(k), thread_(std::this_thread::get_id()), previous_(detail::current_unit) {
+    : bus_(&owner), resource_(resource), kind_(k), thread_(std::this_thread::get_id()),
+      previous_(detail::current_unit) {
     resource_.begin();
     detail::current_unit = this;
 }
@@ -130,7 +131,8 @@ inline void unit_of_work::finish_rollback(completion why) noexcept {
         resource_.rollback();
     } catch (...) {
         auto error = std::current_exception();
-        bus_->report(incident_kind::rollback_failed, nullptr, nullptr, phase::after_rollback, error, 0, describe(error));
+        bus_->report(incident_kind::rollback_failed, nullptr, nullptr, phase::after_rollback, error, 0,
+                     describe(error));
     }
     state_ = unit_state::rolled_back;
     publish_depth_ = 0;

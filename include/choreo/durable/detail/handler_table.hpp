@@ -32,13 +32,14 @@ public:
                       "a consumer's handler takes (const E&, const choreo::envelope&)");
         auto type = std::string{event_type_name<E>()};
         if (handlers_.contains(type)) throw usage_error("a handler for " + type + " is registered already");
-        handlers_.emplace(std::move(type),
-                          entry{schema_version_of<E>(), [&codec, handler = std::move(handler)](const wire_envelope& e) mutable {
-                                    auto event = codec.template decode<E>(e.payload);
-                                    envelope env{e.event, e.causation, e.key.empty() ? correlation_key{} : correlation_key{e.key},
-                                                 e.time, event_type_name<E>()};
-                                    handler(event, env);
-                                }});
+        handlers_.emplace(
+            std::move(type),
+            entry{schema_version_of<E>(), [&codec, handler = std::move(handler)](const wire_envelope& e) mutable {
+                      auto event = codec.template decode<E>(e.payload);
+                      envelope env{e.event, e.causation, e.key.empty() ? correlation_key{} : correlation_key{e.key},
+                                   e.time, event_type_name<E>()};
+                      handler(event, env);
+                  }});
     }
 
     /// @brief A record's handler, or (run null) why it has none: the record goes to the dead letters.

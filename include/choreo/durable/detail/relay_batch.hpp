@@ -27,7 +27,7 @@ struct outbox_listener {
     std::string_view event_type; // event_type_name<E>(): static storage
     std::string name;
     retry_policy retry;
-    std::function<void(std::string_view, const envelope&)> deliver; // subscribe()
+    std::function<void(std::string_view, const envelope&)> deliver;                    // subscribe()
     std::function<void(std::string_view, const envelope&, delivery_report)> hand_over; // subscribe_async()
 };
 
@@ -66,8 +66,8 @@ struct relay_batch {
         {
             std::lock_guard lock{mutex};
             if (complete) return;
-            auto why = std::make_exception_ptr(std::runtime_error(
-                fmt::format("no delivery report within the lease ({} ms)", lease.count())));
+            auto why = std::make_exception_ptr(
+                std::runtime_error(fmt::format("no delivery report within the lease ({} ms)", lease.count())));
             for (auto& row : handed)
                 if (!row.reported) record(row, why);
             then = complete_locked();

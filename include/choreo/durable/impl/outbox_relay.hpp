@@ -150,7 +150,8 @@ template <outbox_store Store, class Codec>
 void outbox<Store, Codec>::arm_timer_locked() {
     auto delay = options_.poll_interval;
     if (next_retry_) {
-        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next_retry_ - std::chrono::system_clock::now());
+        auto until =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*next_retry_ - std::chrono::system_clock::now());
         delay = std::clamp(until, std::chrono::milliseconds{1}, delay);
         next_retry_.reset();
     }

@@ -50,7 +50,8 @@ inline void log_to_options(const rd_kafka_t* k, int level, const char* facility,
 // The configuration: choreo's `defaults` first, then the user's settings over them, then
 // `more` (settings of one kind of client). With a log function in `options`, the handle's
 // opaque must be `&options`, alive as long as the handle.
-inline conf_ptr make_conf(const client_options& options, const std::vector<std::pair<std::string, std::string>>& defaults,
+inline conf_ptr make_conf(const client_options& options,
+                          const std::vector<std::pair<std::string, std::string>>& defaults,
                           const std::map<std::string, std::string>& more = {}) {
     if (options.bootstrap_servers.empty())
         throw kafka_error(errc::bad_configuration, "no Kafka bootstrap servers given (host:port[,host:port...])");
@@ -89,19 +90,21 @@ inline void check_reachable(rd_kafka_t* k, const client_options& options, std::c
 // moment to appear in the metadata a broker gives; a consumer group joined before then sees
 // no partition of it until its next metadata refresh.
 inline bool wait_for_topic(rd_kafka_t* k, const std::string& topic, std::chrono::milliseconds wait) {
-    std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle{rd_kafka_topic_new(k, topic.c_str(), nullptr),
-                                                                                 &rd_kafka_topic_destroy};
+    std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle{
+        rd_kafka_topic_new(k, topic.c_str(), nullptr), &rd_kafka_topic_destroy};
     if (!handle) return false;
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         const rd_kafka_metadata_t* metadata = nullptr;
         bool ready = false;
-        if (rd_kafka_metadata(k, 0, handle.get(), &metadata, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) ==
+        if (rd_kafka_metadata(k, 0, handle.get(), &metadata,
+                              static_cast<int>(std::max<std::int64_t>(left.count(), 1))) ==
             RD_KAFKA_RESP_ERR_NO_ERROR) {
             for (int t = 0; t < metadata->topic_cnt; ++t) {
                 const auto& found = metadata->topics[t];
-                if (topic != found.topic || found.err != RD_KAFKA_RESP_ERR_NO_ERROR || found.partition_cnt == 0) continue;
+                if (topic != found.topic || found.err != RD_KAFKA_RESP_ERR_NO_ERROR || found.partition_cnt == 0)
+                    continue;
                 ready = true;
                 for (int p = 0; p < found.partition_cnt; ++p) ready = ready && found.partitions[p].leader >= 0;
             }

@@ -7,6 +7,9 @@
 #include <choreo/redis/options.hpp>
 #include <choreo/redis/reply.hpp>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -16,9 +19,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
-#include <algorithm>
-#include <array>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -49,17 +49,17 @@ class connection_state : public std::enable_shared_from_this<connection_state> {
 public:
     connection_state(boost::asio::any_io_executor executor, connection_options options)
         : strand_(boost::asio::make_strand(executor)), options_(std::move(options)), socket_(strand_),
-          resolver_(strand_), timer_(strand_), retry_timer_(strand_),
-          delay_(options_.reconnect_initial_delay) {}
+          resolver_(strand_), timer_(strand_), retry_timer_(strand_), delay_(options_.reconnect_initial_delay) {}
 
     void start() {
         boost::asio::post(strand_, [self = shared_from_this()] { self->connect(); });
     }
 
     void submit(std::string bytes, completion done) {
-        boost::asio::post(strand_, [self = shared_from_this(), bytes = std::move(bytes), done = std::move(done)]() mutable {
-            self->enqueue(std::move(bytes), std::move(done));
-        });
+        boost::asio::post(strand_,
+                          [self = shared_from_this(), bytes = std::move(bytes), done = std::move(done)]() mutable {
+                              self->enqueue(std::move(bytes), std::move(done));
+                          });
     }
 
     // Several commands queued together: nothing from another thread comes between them.
@@ -112,14 +112,15 @@ private:
                 boost::asio::local::stream_protocol::endpoint{options_.unix_socket}};
             return connect_to(std::move(endpoints), attempt);
         }
-        resolver_.async_resolve(options_.host, std::to_string(options_.port),
-                                [self, attempt](boost::system::error_code ec, boost::asio::ip::tcp::resolver::results_type found) {
-                                    if (attempt != self->attempt_ || self->phase_ != phase::connecting) return;
-                                    if (ec) return self->attempt_failed("cannot resolve " + self->options_.host + ": " + ec.message());
-                                    std::vector<boost::asio::generic::stream_protocol::endpoint> endpoints;
-                                    for (auto& e : found) endpoints.emplace_back(e.endpoint());
-                                    self->connect_to(std::move(endpoints), attempt);
-                                });
+        resolver_.async_resolve(
+            options_.host, std::to_string(options_.port),
+            [self, attempt](boost::system::error_code ec, boost::asio::ip::tcp::resolver::results_type found) {
+                if (attempt != self->attempt_ || self->phase_ != phase::connecting) return;
+                if (ec) return self->attempt_failed("cannot resolve " + self->options_.host + ": " + ec.message());
+                std::vector<boost::asio::generic::stream_protocol::endpoint> endpoints;
+                for (auto& e : found) endpoints.emplace_back(e.endpoint());
+                self->connect_to(std::move(endpoints), attempt);
+            });
     }
 
     void connect_to(std::vector<boost::asio::generic::stream_protocol::endpoint> endpoints, std::uint64_t attempt) {
@@ -158,10 +159,12 @@ private:
         std::string bytes;
         for (auto& [command, what] : steps) {
             bytes += command;
-            in_flight_.push_back({{}, [self = shared_from_this(), what = what](std::exception_ptr error, reply r) {
+            in_flight_.push_back({{},
+                                  [self = shared_from_this(), what = what](std::exception_ptr error, reply r) {
                                       self->handshake_reply(what, error, std::move(r));
                                   },
-                                  clock::now(), true});
+                                  clock::now(),
+                                  true});
         }
         write_bytes(std::move(bytes));
         read();
@@ -212,41 +215,43 @@ private:
         write_buffer_ = std::move(bytes);
         auto self = shared_from_this();
         auto generation = generation_;
-        boost::asio::async_write(socket_, boost::asio::buffer(write_buffer_),
-                                 [self, generation](boost::system::error_code ec, std::size_t) {
-                                     if (generation != self->generation_) return;
-                                     self->writing_ = false;
-                                     if (ec) return self->connection_failed(errc::connection_lost, "writing to Redis failed: " + ec.message());
-                                     self->write_more();
-                                 });
+        boost::asio::async_write(
+            socket_, boost::asio::buffer(write_buffer_), [self, generation](boost::system::error_code ec, std::size_t) {
+                if (generation != self->generation_) return;
+                self->writing_ = false;
+                if (ec)
+                    return self->connection_failed(errc::connection_lost, "writing to Redis failed: " + ec.message());
+                self->write_more();
+            });
     }
 
     void read() {
         auto self = shared_from_this();
         auto generation = generation_;
-        socket_.async_read_some(boost::asio::buffer(read_buffer_), [self, generation](boost::system::error_code ec, std::size_t n) {
-            if (generation != self->generation_) return;
-            if (ec) {
-                auto what = ec == boost::asio::error::eof ? std::string{"Redis closed the connection"}
-                                                          : "reading from Redis failed: " + ec.message();
-                return self->connection_failed(errc::connection_lost, what);
-            }
-            try {
-                self->reader_.feed(self->read_buffer_.data(), n);
-                while (auto r = self->reader_.next()) {
-                    if (self->in_flight_.empty())
-                        return self->connection_failed(errc::protocol, "Redis sent a reply nobody asked for");
-                    auto p = std::move(self->in_flight_.front());
-                    self->in_flight_.pop_front();
-                    p.done(nullptr, std::move(*r));
-                    if (generation != self->generation_) return; // a handshake reply may have ended the connection
+        socket_.async_read_some(
+            boost::asio::buffer(read_buffer_), [self, generation](boost::system::error_code ec, std::size_t n) {
+                if (generation != self->generation_) return;
+                if (ec) {
+                    auto what = ec == boost::asio::error::eof ? std::string{"Redis closed the connection"}
+                                                              : "reading from Redis failed: " + ec.message();
+                    return self->connection_failed(errc::connection_lost, what);
                 }
-            } catch (const redis_error& e) {
-                return self->connection_failed(e.code(), e.what());
-            }
-            self->watch();
-            self->read();
-        });
+                try {
+                    self->reader_.feed(self->read_buffer_.data(), n);
+                    while (auto r = self->reader_.next()) {
+                        if (self->in_flight_.empty())
+                            return self->connection_failed(errc::protocol, "Redis sent a reply nobody asked for");
+                        auto p = std::move(self->in_flight_.front());
+                        self->in_flight_.pop_front();
+                        p.done(nullptr, std::move(*r));
+                        if (generation != self->generation_) return; // a handshake reply may have ended the connection
+                    }
+                } catch (const redis_error& e) {
+                    return self->connection_failed(e.code(), e.what());
+                }
+                self->watch();
+                self->read();
+            });
     }
 
     // --- failures, retries, deadlines ----------------------------------------------------
@@ -315,7 +320,8 @@ private:
         auto deadline = clock::time_point::max();
         if (phase_ == phase::connecting) deadline = attempt_deadline_;
         if (phase_ == phase::handshaking) deadline = attempt_deadline_;
-        if (phase_ == phase::ready && !in_flight_.empty()) deadline = in_flight_.front().since + options_.command_timeout;
+        if (phase_ == phase::ready && !in_flight_.empty())
+            deadline = in_flight_.front().since + options_.command_timeout;
         if (phase_ != phase::ready && !waiting_.empty())
             deadline = std::min(deadline, waiting_.front().since + options_.wait_for_server);
         if (deadline == armed_) return;
@@ -337,7 +343,8 @@ private:
         if ((phase_ == phase::connecting || phase_ == phase::handshaking) && now >= attempt_deadline_) {
             connection_failed(errc::unreachable, "connecting to Redis at " + options_.where() + " took longer than " +
                                                      std::to_string(options_.connect_timeout.count()) + " ms");
-        } else if (phase_ == phase::ready && !in_flight_.empty() && now >= in_flight_.front().since + options_.command_timeout) {
+        } else if (phase_ == phase::ready && !in_flight_.empty() &&
+                   now >= in_flight_.front().since + options_.command_timeout) {
             // A reply cannot be skipped in a pipeline: the connection is dropped and rebuilt.
             auto late = std::move(in_flight_.front());
             in_flight_.pop_front();
@@ -351,8 +358,8 @@ private:
                 auto p = std::move(waiting_.front());
                 waiting_.pop_front();
                 p.done(failure(errc::unreachable, "Redis at " + options_.where() + " was unreachable for " +
-                                                      std::to_string(options_.wait_for_server.count()) +
-                                                      " ms: " + (last_error_.empty() ? "still connecting" : last_error_)),
+                                                      std::to_string(options_.wait_for_server.count()) + " ms: " +
+                                                      (last_error_.empty() ? "still connecting" : last_error_)),
                        {});
             }
         }

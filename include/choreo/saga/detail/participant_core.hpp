@@ -4,8 +4,20 @@
 // compensations (impl/participant_unwind.hpp) and recovers from the journal
 // (impl/participant_recover.hpp). Not part of the API; saga/participant.hpp includes all.
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
+#include <choreo/core/bus.hpp>
+#include <choreo/core/causation.hpp>
+#include <choreo/core/connection.hpp>
+#include <choreo/core/delivery_info.hpp>
+#include <choreo/core/errors.hpp>
+#include <choreo/core/observe.hpp>
+#include <choreo/core/resource.hpp>
+#include <choreo/core/type_name.hpp>
+#include <choreo/saga/events.hpp>
+#include <choreo/saga/journal.hpp>
+#include <choreo/saga/key.hpp>
+#include <choreo/saga/runtime.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -20,18 +32,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-#include <choreo/core/bus.hpp>
-#include <choreo/core/causation.hpp>
-#include <choreo/core/connection.hpp>
-#include <choreo/core/delivery_info.hpp>
-#include <choreo/core/errors.hpp>
-#include <choreo/core/observe.hpp>
-#include <choreo/core/resource.hpp>
-#include <choreo/core/type_name.hpp>
-#include <choreo/saga/events.hpp>
-#include <choreo/saga/journal.hpp>
-#include <choreo/saga/key.hpp>
-#include <choreo/saga/runtime.hpp>
 
 namespace choreo::saga {
 
@@ -135,7 +135,8 @@ public:
             work();
     }
 
-    void begin_saga(const step_def& def, const correlation_key& key, std::shared_ptr<step_call> call, unit_of_work* unit);
+    void begin_saga(const step_def& def, const correlation_key& key, std::shared_ptr<step_call> call,
+                    unit_of_work* unit);
 
     void check_fault(std::string_view name) {
         if (auto* faults = rt_->options().faults) faults->check(name);
@@ -143,7 +144,8 @@ public:
 
     void run(const std::shared_ptr<step_call>& call, unsigned attempt) noexcept;
 
-    void compensate(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun) noexcept;
+    void compensate(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt,
+                    bool begun) noexcept;
 
     void on_rolled_back(const saga_rolled_back& event, const envelope& env) noexcept;
 
@@ -216,7 +218,8 @@ private:
         std::vector<const step_def*> joins;
         std::lock_guard lock{mutex_};
         for (auto& d : defs_)
-            if (d->type == step_def::kind::join && std::find(d->branches.begin(), d->branches.end(), step) != d->branches.end())
+            if (d->type == step_def::kind::join &&
+                std::find(d->branches.begin(), d->branches.end(), step) != d->branches.end())
                 joins.push_back(d.get());
         return joins;
     }
@@ -278,7 +281,8 @@ private:
     // meanwhile: that is expected, and not reported as a duplicate.
     void unwind(std::string_view key, const envelope& cause, std::uint64_t before, bool rollback_event = false);
 
-    unwinding compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun, bool report_duplicate = true);
+    unwinding compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt,
+                              bool begun, bool report_duplicate = true);
 
     std::shared_ptr<runtime_core> rt_;
     std::string name_;

@@ -33,7 +33,8 @@ correlation_key participant::start_in(unit_of_work* unit, E&& event, std::string
 }
 
 template <event E, class Source, class Action, class Compensation, class Journal>
-void participant::add_step_from(Source&& source, std::string step_name, Action action, Compensation compensation, Journal* journal) {
+void participant::add_step_from(Source&& source, std::string step_name, Action action, Compensation compensation,
+                                Journal* journal) {
     static_assert(std::is_invocable_v<Action&, const E&, step_context&>,
                   "a step's action takes (const E&, choreo::saga::step_context&)");
     static_assert(std::is_invocable_v<Compensation&, const E&, step_context&>,
@@ -43,7 +44,8 @@ void participant::add_step_from(Source&& source, std::string step_name, Action a
 }
 
 template <class Action, class Compensation, class Journal>
-void participant::add_join(std::string join_name, std::vector<std::string> branches, Action action, Compensation compensation, Journal* journal) {
+void participant::add_join(std::string join_name, std::vector<std::string> branches, Action action,
+                           Compensation compensation, Journal* journal) {
     static_assert(std::is_invocable_v<Action&, step_context&>, "a join's action takes (choreo::saga::step_context&)");
     static_assert(std::is_invocable_v<Compensation&, step_context&>,
                   "a join's compensation takes (choreo::saga::step_context&)");
@@ -72,7 +74,9 @@ void participant::add_origin(std::string step_name, Compensation compensation, J
     def.event_type = std::string{event_type_name<E>()};
     if constexpr (!std::is_null_pointer_v<Journal>) {
         def.journal = std::make_shared<detail::journal_adapter<Journal>>(*journal);
-        def.encode = [journal](const void* event) { return std::string{journal->encode(*static_cast<const E*>(event))}; };
+        def.encode = [journal](const void* event) {
+            return std::string{journal->encode(*static_cast<const E*>(event))};
+        };
         def.restore = [shared, journal](const std::string& payload) {
             auto event = std::make_shared<const E>(journal->template decode<E>(payload));
             return std::function<void(step_context&)>{
@@ -98,7 +102,9 @@ auto participant::make_step(std::string step_name, Action action, Compensation c
     if constexpr (!std::is_null_pointer_v<Compensation>) undo = std::make_shared<Compensation>(std::move(compensation));
     if constexpr (!std::is_null_pointer_v<Journal>) {
         def.journal = std::make_shared<detail::journal_adapter<Journal>>(*journal);
-        def.encode = [journal](const void* event) { return std::string{journal->encode(*static_cast<const E*>(event))}; };
+        def.encode = [journal](const void* event) {
+            return std::string{journal->encode(*static_cast<const E*>(event))};
+        };
         def.restore = [undo, journal](const std::string& payload) -> std::function<void(step_context&)> {
             if constexpr (std::is_null_pointer_v<Compensation>) {
                 return {};

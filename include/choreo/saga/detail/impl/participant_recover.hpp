@@ -47,8 +47,10 @@ inline void participant_core::resume_running(journal_ref& journal, const saga_re
         call->key = correlation_key{record.key};
         call->cause = cause;
         call->payload = entry.payload;
-        if (def->type == step_def::kind::join) call->compensation = def->join_compensation;
-        else if (def->restore) call->compensation = def->restore(entry.payload);
+        if (def->type == step_def::kind::join)
+            call->compensation = def->join_compensation;
+        else if (def->restore)
+            call->compensation = def->restore(entry.payload);
         {
             std::lock_guard lock{mutex_};
             auto& markers = memory_[record.key].markers;

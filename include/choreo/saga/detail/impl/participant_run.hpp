@@ -6,7 +6,8 @@
 
 namespace choreo::saga::detail {
 
-inline void participant_core::begin_saga(const step_def& def, const correlation_key& key, std::shared_ptr<step_call> call, unit_of_work* unit) {
+inline void participant_core::begin_saga(const step_def& def, const correlation_key& key,
+                                         std::shared_ptr<step_call> call, unit_of_work* unit) {
     auto& clock = rt_->clock();
     auto now = clock.now();
     auto timeout = rt_->options().timeout;
@@ -26,9 +27,9 @@ inline void participant_core::run(const std::shared_ptr<step_call>& call, unsign
     try {
         run_step(call, attempt);
     } catch (...) {
-        rt_->report(saga_incident_kind::step_failed, call->key.view(), call->def->name,
-                    fmt::format("the saga store or bus failed around the step: {}",
-                                describe(std::current_exception())));
+        rt_->report(
+            saga_incident_kind::step_failed, call->key.view(), call->def->name,
+            fmt::format("the saga store or bus failed around the step: {}", describe(std::current_exception())));
     }
 }
 
@@ -71,9 +72,9 @@ inline void participant_core::run_step(const std::shared_ptr<step_call>& call, u
     std::string_view key = call->key.view();
     causation_scope scope{call->cause};
     if (key.empty()) {
-        rt_->report(saga_incident_kind::missing_saga_key, key, step,
-                    fmt::format("{} arrived with no saga key: start sagas with participant::start()",
-                                call->cause.type_name));
+        rt_->report(
+            saga_incident_kind::missing_saga_key, key, step,
+            fmt::format("{} arrived with no saga key: start sagas with participant::start()", call->cause.type_name));
         return;
     }
     if (attempt == 1) {
@@ -83,8 +84,7 @@ inline void participant_core::run_step(const std::shared_ptr<step_call>& call, u
             rt_->report(saga_incident_kind::duplicate_step, key, step, "delivered again; skipped");
             return;
         case claim_outcome::not_running:
-            rt_->report(saga_incident_kind::step_too_late, key, step,
-                        "the saga has ended or is rolling back; skipped");
+            rt_->report(saga_incident_kind::step_too_late, key, step, "the saga has ended or is rolling back; skipped");
             return;
         case claim_outcome::unknown:
             rt_->report(saga_incident_kind::unknown_saga, key, step, "no such saga in the store; skipped");

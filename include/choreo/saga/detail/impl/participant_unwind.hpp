@@ -6,11 +6,13 @@
 
 namespace choreo::saga::detail {
 
-inline void participant_core::compensate(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun) noexcept {
+inline void participant_core::compensate(const std::shared_ptr<step_call>& call, const envelope& cause,
+                                         unsigned attempt, bool begun) noexcept {
     in_flight guard{*this};
     if (!guard) return;
     try {
-        if (compensate_step(call, cause, attempt, begun) == unwinding::go_on) unwind(call->key.view(), cause, call->order);
+        if (compensate_step(call, cause, attempt, begun) == unwinding::go_on)
+            unwind(call->key.view(), cause, call->order);
     } catch (...) {
         rt_->report(saga_incident_kind::compensation_failed, call->key.view(), call->def->name,
                     fmt::format("the saga store or bus failed around the compensation: {}",
@@ -62,8 +64,9 @@ inline void participant_core::on_ended(const saga_ended& event) noexcept {
                     if (std::find(markers.begin(), markers.end(), m) == markers.end()) markers.push_back(m);
             journal->forget(event.key);
         } catch (...) {
-            rt_->report(saga_incident_kind::compensation_failed, event.key, {},
-                        fmt::format("reading or clearing the step journal failed: {}", describe(std::current_exception())));
+            rt_->report(
+                saga_incident_kind::compensation_failed, event.key, {},
+                fmt::format("reading or clearing the step journal failed: {}", describe(std::current_exception())));
         }
     }
     for (auto& m : markers) {
@@ -91,7 +94,8 @@ inline bool participant_core::newer_to_undo(std::string_view key, std::uint64_t 
     return false;
 }
 
-inline void participant_core::unwind(std::string_view key, const envelope& cause, std::uint64_t before, bool rollback_event) {
+inline void participant_core::unwind(std::string_view key, const envelope& cause, std::uint64_t before,
+                                     bool rollback_event) {
     auto calls = kept_for(key);
     for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
         if ((*it)->order >= before) continue;
@@ -99,7 +103,8 @@ inline void participant_core::unwind(std::string_view key, const envelope& cause
     }
 }
 
-inline auto participant_core::compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause, unsigned attempt, bool begun, bool report_duplicate) -> unwinding {
+inline auto participant_core::compensate_step(const std::shared_ptr<step_call>& call, const envelope& cause,
+                                              unsigned attempt, bool begun, bool report_duplicate) -> unwinding {
     auto& store = rt_->store();
     const std::string& step = call->def->name;
     std::string_view key = call->key.view();
@@ -142,17 +147,17 @@ inline auto participant_core::compensate_step(const std::shared_ptr<step_call>& 
         rt_->trace(key, step, saga_work::compensation, error, started);
         if (attempt <= policy.delayed_retries) {
             auto delay = policy.delay_before(attempt - 1);
-            rt_->report(saga_incident_kind::compensation_failed, key, step,
-                        fmt::format("{}; retry {} of {} in {} ms", error, attempt, policy.delayed_retries,
-                                    delay.count()));
+            rt_->report(
+                saga_incident_kind::compensation_failed, key, step,
+                fmt::format("{}; retry {} of {} in {} ms", error, attempt, policy.delayed_retries, delay.count()));
             retry_later(delay, [call, cause, attempt](participant_core& self) {
                 self.compensate(call, cause, attempt + 1, true);
             });
             return unwinding::stop; // the retry goes on when it is done
         }
-        rt_->report(saga_incident_kind::compensation_exhausted, key, step,
-                    fmt::format("{}; gave up after {} retries, the saga stays rolling_back", error,
-                                policy.delayed_retries));
+        rt_->report(
+            saga_incident_kind::compensation_exhausted, key, step,
+            fmt::format("{}; gave up after {} retries, the saga stays rolling_back", error, policy.delayed_retries));
         {
             std::lock_guard lock{mutex_};
             call->given_up = true;
