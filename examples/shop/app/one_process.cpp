@@ -141,12 +141,7 @@ struct one_process::impl {
         sagas.emplace(*bus, store,
                       choreo::saga::runtime_options{
                           .timeout = std::chrono::seconds{10},
-                          .contention = {.immediate_retries = 0,
-                                         .delayed_retries = 12,
-                                         .initial_delay = std::chrono::milliseconds{2},
-                                         .backoff_multiplier = 2.0,
-                                         .max_delay = std::chrono::milliseconds{100},
-                                         .is_retryable = {}},
+                          .contention = kernel::contention(12, std::chrono::milliseconds{100}),
                           .faults = &faults,
                           .on_incident =
                               [this](const choreo::saga::saga_incident& i) {

@@ -71,16 +71,15 @@ struct module {
     // "coupons": every issued coupon and the order that used it.
     static void read(kernel::database& db, boost::json::object& out) {
         repository coupons{db};
-        out["coupons"] = db.read([&] {
-            boost::json::array a;
-            for (auto& c : coupons.all_issued())
-                a.push_back(boost::json::object{{"issued_coupon", c.id},
-                                                {"user", c.user_id},
-                                                {"type", c.type},
-                                                {"amount", c.amount},
-                                                {"used_by_order", c.used_by_order}});
-            return a;
-        });
+        out["coupons"] = kernel::rows_as_json(
+            db, [&] { return coupons.all_issued(); },
+            [](const issued_coupon& c) {
+                return boost::json::object{{"issued_coupon", c.id},
+                                           {"user", c.user_id},
+                                           {"type", c.type},
+                                           {"amount", c.amount},
+                                           {"used_by_order", c.used_by_order}};
+            });
     }
 };
 

@@ -235,12 +235,7 @@ private:
             choreo::saga::runtime_options{// A saga whose process died mid-step is rolled back at its deadline
                                           // and settled from the journals; markers outlast any running saga.
                                           .timeout = std::chrono::seconds{10},
-                                          .contention = {.immediate_retries = 0,
-                                                         .delayed_retries = 14,
-                                                         .initial_delay = std::chrono::milliseconds{2},
-                                                         .backoff_multiplier = 2.0,
-                                                         .max_delay = std::chrono::milliseconds{200},
-                                                         .is_retryable = {}},
+                                          .contention = kernel::contention(14, std::chrono::milliseconds{200}),
                                           .marker_ttl = std::chrono::seconds{15},
                                           .faults = &faults_,
                                           .on_incident = [name](const choreo::saga::saga_incident& i) {

@@ -22,6 +22,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -89,6 +90,27 @@ private:
 [[nodiscard]] inline bool flag(const boost::json::object& args, std::string_view name) {
     auto* v = args.if_contains(name);
     return v && v->is_bool() && v->as_bool();
+}
+
+// A read model for the audit: `rows()` read in one transaction of `db`, each row as JSON.
+template <class Rows, class Row>
+[[nodiscard]] boost::json::array rows_as_json(database& db, Rows rows, Row row) {
+    return db.read([&] {
+        boost::json::array out;
+        for (const auto& r : rows()) out.push_back(row(r));
+        return out;
+    });
+}
+
+// How a saga step waits for an aggregate another saga holds: retried after 2 ms, doubling up
+// to `longest`, `retries` times, then the saga fails.
+[[nodiscard]] inline choreo::retry_policy contention(unsigned retries, std::chrono::milliseconds longest) {
+    return {.immediate_retries = 0,
+            .delayed_retries = retries,
+            .initial_delay = std::chrono::milliseconds{2},
+            .backoff_multiplier = 2.0,
+            .max_delay = longest,
+            .is_retryable = {}};
 }
 
 // The behaviour of an outside system called `name` in args' "behaviour" (its names listed in

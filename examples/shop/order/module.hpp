@@ -91,14 +91,12 @@ struct module {
     // "orders": every order, its payment as the payment's id (the audit joins the two).
     static void read(kernel::database& db, boost::json::object& out) {
         repository orders{db};
-        out["orders"] = db.read([&] {
-            boost::json::array a;
-            for (auto id : orders.ids()) {
+        out["orders"] = kernel::rows_as_json(
+            db, [&] { return orders.ids(); },
+            [&](std::int64_t id) {
                 auto o = *orders.find(id);
-                a.push_back(order_view(o, o.payment_id));
-            }
-            return a;
-        });
+                return order_view(o, o.payment_id);
+            });
     }
 };
 

@@ -59,16 +59,15 @@ struct module {
     // "payments": every payment with its order, amount, status and method.
     static void read(kernel::database& db, boost::json::object& out) {
         repository payments{db};
-        out["payments"] = db.read([&] {
-            boost::json::array a;
-            for (auto& p : payments.all())
-                a.push_back(boost::json::object{{"id", p.id},
-                                                {"order", p.order_id},
-                                                {"amount", p.amount},
-                                                {"status", p.status},
-                                                {"method", p.method}});
-            return a;
-        });
+        out["payments"] = kernel::rows_as_json(
+            db, [&] { return payments.all(); },
+            [](const payment& p) {
+                return boost::json::object{{"id", p.id},
+                                           {"order", p.order_id},
+                                           {"amount", p.amount},
+                                           {"status", p.status},
+                                           {"method", p.method}};
+            });
     }
 };
 

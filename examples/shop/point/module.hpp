@@ -42,18 +42,16 @@ struct module {
     // "points": every user's balance with what was charged, used and refunded.
     static void read(kernel::database& db, boost::json::object& out) {
         repository points{db};
-        out["points"] = db.read([&] {
-            boost::json::array a;
-            for (auto& [user, balance] : points.balances()) {
-                auto t = points.history(user);
-                a.push_back(boost::json::object{{"user", user},
-                                                {"balance", balance},
-                                                {"charged", t.charged},
-                                                {"used", t.used},
-                                                {"refunded", t.refunded}});
-            }
-            return a;
-        });
+        out["points"] = kernel::rows_as_json(
+            db, [&] { return points.balances(); },
+            [&](const auto& entry) {
+                auto t = points.history(entry.first);
+                return boost::json::object{{"user", entry.first},
+                                           {"balance", entry.second},
+                                           {"charged", t.charged},
+                                           {"used", t.used},
+                                           {"refunded", t.refunded}};
+            });
     }
 };
 

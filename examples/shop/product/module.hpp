@@ -53,13 +53,12 @@ struct module {
     // "products": every product with its stock and units sold.
     static void read(kernel::database& db, boost::json::object& out) {
         repository products{db};
-        out["products"] = db.read([&] {
-            boost::json::array a;
-            for (auto& p : products.all())
-                a.push_back(boost::json::object{
-                    {"id", p.id}, {"name", p.name}, {"price", p.price}, {"stock", p.stock}, {"sold", p.sold}});
-            return a;
-        });
+        out["products"] = kernel::rows_as_json(
+            db, [&] { return products.all(); },
+            [](const product& p) {
+                return boost::json::object{
+                    {"id", p.id}, {"name", p.name}, {"price", p.price}, {"stock", p.stock}, {"sold", p.sold}};
+            });
     }
 };
 
