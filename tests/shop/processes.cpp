@@ -274,7 +274,7 @@ void stop_with_broker_down(const test_support::redis_server& redis, const std::s
         bounded = bounded && (status == 0 || status == 75);
     }
     up();
-    for (auto name : serving_processes::names) shop.start(name);
+    for (auto name : serving_processes::names) shop.start(std::string{name});
     auto again = shop.load({"--orders", "20", "--concurrency", "4", "--products", "20", "--users", "40"});
     bool held = check_run(shop, finish(*again, 240s));
     test_support::record_fault("shop, six processes", "SIGTERM to every process while the broker is down", transport, 1,

@@ -4,6 +4,8 @@
 // the tests start them to kill and restart them. POSIX only; header-only so that the tests
 // use it without linking the shop.
 
+#include "streams.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -95,8 +97,7 @@ private:
 // Stopped with SIGTERM when destroyed.
 class serving_processes {
 public:
-    static constexpr std::array<const char*, 6> names{"order", "product", "coupon",
-                                                      "point", "payment", "data_platform"};
+    static constexpr const auto& names = process_names; // streams.hpp
 
     // `order_arguments` go to the order process's command line too (--http ADDRESS:PORT),
     // `common_arguments` to every process's (--kafka URL).
@@ -107,7 +108,7 @@ public:
           common_arguments_(std::move(common_arguments)) {
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
-        for (auto name : names) start(name);
+        for (auto name : names) start(std::string{name});
     }
     ~serving_processes() { (void)stop(); }
     serving_processes(const serving_processes&) = delete;
@@ -121,7 +122,7 @@ public:
                                       "--dir", databases().string(), "--prefix", prefix_};
         if (!instance.empty()) args.insert(args.end(), {"--instance", instance});
         args.insert(args.end(), common_arguments_.begin(), common_arguments_.end());
-        if (context == "order") args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
+        if (context == web_api_process) args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
         auto log = dir_ / (name + ".log");
         std::error_code absent;
         auto size = std::filesystem::file_size(log, absent);

@@ -60,6 +60,7 @@ constexpr bool processes_are_the_contexts() {
 }
 static_assert(processes_are_the_contexts(), "hosting/streams.hpp's process_names and contexts.hpp disagree");
 static_assert(data_platform_process == data_platform::module::name);
+static_assert(web_api_process == order::module::name, "the web API is served where orders are taken");
 
 // Set by the stop watch (stop_watch.hpp) at the first SIGTERM or SIGINT.
 std::atomic<bool> stop_requested{false};
@@ -168,8 +169,9 @@ private:
     // processes (its own included), as any client's would.
     void start_web_api() {
         if (options_.http_address.empty()) return;
-        if (options_.context != "order")
-            throw std::invalid_argument("only the order process serves the web API (--http)");
+        if (options_.context != web_api_process)
+            throw std::invalid_argument("only the " + std::string{web_api_process} +
+                                        " process serves the web API (--http)");
 #ifdef SHOP_WITH_HTTP
         web_shop_ = std::make_unique<six_processes>(six_processes_options{
             .redis_url = options_.redis_url, .prefix = options_.prefix, .databases = options_.directory});

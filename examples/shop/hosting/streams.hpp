@@ -43,9 +43,12 @@ BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error, refusal, c
 // The process of the data platform, which takes completed orders to the outside data platform.
 inline constexpr std::string_view data_platform_process = "data_platform";
 // The processes of `shop serve --context NAME`: the five contexts (contexts.hpp, whose list
-// serve.cpp checks this against) and the data platform.
+// serve.cpp checks this against at compile time) and the data platform. The one list of
+// process names: the child processes, the clients and the load go over it.
 inline constexpr std::array<std::string_view, 6> process_names{"order", "product", "coupon",
                                                                "point", "payment", data_platform_process};
+// The process that may serve the web API (`--http`): the one whose context takes orders.
+inline constexpr std::string_view web_api_process = process_names[0];
 
 inline std::string events_stream(std::string_view prefix, std::string_view context, std::string_view type) {
     return std::string{prefix} + "events:" + std::string{context} + ":" + std::string{type};
