@@ -135,13 +135,17 @@ inline json::object payable_order(const server& s, std::int64_t id, std::int64_t
         s, id, user, [](const json::object& o) { return !o.at("payment").is_null() || o.at("status") == "CANCELLED"; });
 }
 
-// Saga `key` (URL-encoded: "PayStart:7%231") once it ended (completed or rolled back), or
+// Saga `key` (URL-encoded: "PayStart:7%231") once it ended (completed or rolled back, not
+// running nor rolling back), or
 // as it is after 20 s.
 inline json::object ended_saga(const server& s, const std::string& key, std::int64_t user) {
     auto deadline = std::chrono::steady_clock::now() + 20s;
     for (;;) {
         auto r = s.get("/api/v1/sagas/" + key, user);
-        if (r.status == 200 && r.body.as_object().at("status") != "running") return r.body.as_object();
+        if (r.status == 200) {
+            const auto& status = r.body.as_object().at("status");
+            if (status != "running" && status != "rolling_back") return r.body.as_object();
+        }
         if (std::chrono::steady_clock::now() > deadline)
             return r.body.is_object() ? r.body.as_object() : json::object{};
         std::this_thread::sleep_for(20ms);
