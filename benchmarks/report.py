@@ -116,6 +116,10 @@ if over_redis in runs and over_kafka in runs:
     red = counter(over_redis, "sagas_per_second")
     kaf = counter(over_kafka, "sagas_per_second")
     emit(f"| three-step sagas per second, each hop through a consumer group | {red:,.0f} | {kaf:,.0f} | {kaf / red:.2f}x |")
+    for stage in ("relay", "transport", "queue", "handle", "whole"):
+        r50, r99 = counter(over_redis, f"hop_{stage}_p50_us"), counter(over_redis, f"hop_{stage}_p99_us")
+        k50, k99 = counter(over_kafka, f"hop_{stage}_p50_us"), counter(over_kafka, f"hop_{stage}_p99_us")
+        emit(f"| a hop's {stage} stage, p50 / p99 in µs | {r50:,.0f} / {r99:,.0f} | {k50:,.0f} / {k99:,.0f} | |")
     emit()
 emit(f"Saga state: {counter('memory_store_bytes_per_saga/iterations:1', 'bytes_per_saga'):.0f} bytes per in-flight "
      f"saga in memory_store (a start, seven steps, a fan-in); "

@@ -107,6 +107,10 @@ public:
     void stop() {
         for (auto& c : consumers_) c->stop();
     }
+    // What its consumers measured of each hop (choreo::durable::hop_latency).
+    void add_hops_to(choreo::durable::hop_latency& hops) const {
+        for (auto& c : consumers_) hops.add(c->hops());
+    }
 
 private:
     choreo::redis::stream_publisher<> publisher_;
@@ -151,6 +155,10 @@ public:
     }
     void stop() {
         for (auto& c : consumers_) c->stop();
+    }
+    // What its consumers measured of each hop (choreo::durable::hop_latency).
+    void add_hops_to(choreo::durable::hop_latency& hops) const {
+        for (auto& c : consumers_) hops.add(c->hops());
     }
 
 private:
@@ -226,6 +234,14 @@ void run_sagas(benchmark::State& state) {
     }
     state.counters["sagas_per_second"] =
         benchmark::Counter(static_cast<double>(state.iterations() * per_round), benchmark::Counter::kIsRate);
+    // Where a hop's time went, by stage (docs/redis.md#where-a-hops-time-goes), in µs.
+    choreo::durable::hop_latency hops;
+    link->add_hops_to(hops);
+    for (auto stage : choreo::durable::hop_latency::stages) {
+        auto name = "hop_" + std::string{choreo::durable::to_string(stage)};
+        state.counters[name + "_p50_us"] = static_cast<double>(hops.of(stage).percentile(50).count());
+        state.counters[name + "_p99_us"] = static_cast<double>(hops.of(stage).percentile(99).count());
+    }
 }
 
 void sagas_over(benchmark::State& state) {

@@ -1,23 +1,65 @@
 #!/usr/bin/env bash
-# The shop as six processes under `shop load`, twice in one run: the events between the
-# processes over Redis Streams, then over Kafka (the saga state and the commands in Redis
-# both times). Starts a redis-server and a single-node Kafka broker of its own on free
-# loopback ports (Release build), prints each load's progress and audit, then both
-# throughputs side by side with their ratio.
-#   scripts/shop_load.sh [ORDERS] [CONCURRENCY] [PRODUCTS]
-# On a fresh Debian 12 machine it first installs what is missing.
+# The shop as six processes under `shop load`: the events between the processes over Redis
+# Streams, then over Kafka (the saga state and the commands in Redis both times). Starts a
+# redis-server and a single-node Kafka broker of its own on free loopback ports (Release
+# build), measures Redis's own one-client, one-command-at-a-time XADD rate on that server
+# (redis-benchmark -c 1 -P 1), prints each load's progress, its hops by stage and its audit,
+# then every throughput side by side with its ratios.
+#
+#   scripts/shop_load.sh [--baseline REV] [--only redis|kafka] [ORDERS] [CONCURRENCY] [PRODUCTS]
+#
+# --baseline REV builds revision REV side by side (a git worktree under build-tools/, its own
+# Release build) and runs each load against REV's shop first, then against this checkout's,
+# so a claim of "faster" is a ratio from one run. On a fresh Debian 12 machine it first
+# installs what is missing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$choreo_root"
 
-orders=${1:-1000}
-concurrency=${2:-16}
-products=${3:-200}
-ensure_packages "${core_packages[@]}" python3
-kafka_libs=$(ensure_kafka_broker)
+baseline=""
+only=""
+positional=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --baseline) baseline=${2:?--baseline needs a revision}; shift 2 ;;
+    --only) only=${2:?--only needs redis or kafka}; shift 2 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -*) fail_step "unknown option $1 (see scripts/shop_load.sh --help)" ;;
+    *) positional+=("$1"); shift ;;
+  esac
+done
+case $only in "" | redis | kafka) ;; *) fail_step "--only takes redis or kafka, not '$only'" ;; esac
+orders=${positional[0]:-1000}
+concurrency=${positional[1]:-16}
+products=${positional[2]:-200}
+for n in "$orders" "$concurrency" "$products"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || fail_step "ORDERS, CONCURRENCY and PRODUCTS are positive whole numbers, not '$n'"
+done
+
+ensure_packages "${core_packages[@]}" python3 git
+transports=(redis kafka)
+[ -n "$only" ] && transports=("$only")
+kafka_libs=""
+[[ " ${transports[*]} " == *" kafka "* ]] && kafka_libs=$(ensure_kafka_broker)
+
+echo "==> building this checkout's shop (Release)"
 configure_and_build build-release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DCHOREO_BUILD_TESTS=OFF \
   -DCHOREO_BUILD_BENCHMARKS=OFF >/dev/null
-shop=build-release/examples/shop/shop
+shops=(current)
+declare -A shop_of=([current]=build-release/examples/shop/shop)
+if [ -n "$baseline" ]; then
+  rev=$(git rev-parse --verify --quiet "$baseline^{commit}") || fail_step "--baseline: no revision '$baseline' in this repository"
+  tree=build-tools/baseline-${rev:0:12}
+  if [ ! -d "$tree" ]; then
+    git worktree add --detach "$tree" "$rev" >/dev/null || fail_step "git worktree add $tree $rev failed"
+  fi
+  echo "==> building the baseline's shop ($(git log -1 --format='%h %s' "$rev"), in $tree)"
+  cmake -S "$tree" -B "$tree/build-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+    -DCHOREO_BUILD_TESTS=OFF -DCHOREO_BUILD_BENCHMARKS=OFF >/dev/null || fail_step "configuring the baseline failed"
+  cmake --build "$tree/build-release" -j "$(nproc)" --target shop >/dev/null || fail_step "building the baseline's shop failed"
+  shops=(baseline current)
+  shop_of[baseline]=$tree/build-release/examples/shop/shop
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -33,22 +75,32 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --d
 pids+=($!)
 wait_for_port "$redis_port" 30
 redis_url=redis://127.0.0.1:$redis_port
-echo "==> Redis on $redis_url; starting a Kafka broker"
-read -r broker_pid kafka_port < <(start_kafka_broker "$kafka_libs" "$work/kafka")
-pids+=("$broker_pid")
-kafka_url=kafka://127.0.0.1:$kafka_port
+echo "==> Redis on $redis_url: its own XADD rate, one client, one command at a time"
+xadd_rate=$(redis-benchmark -p "$redis_port" -c 1 -P 1 -n 100000 -q XADD choreo:benchmark '*' f v |
+  sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -n 1)
+[ -n "$xadd_rate" ] || fail_step "redis-benchmark printed no rate"
+redis-cli -p "$redis_port" DEL choreo:benchmark >/dev/null
+echo "redis-benchmark -c 1 -P 1 XADD: $xadd_rate per second"
+kafka_url=""
+if [ -n "$kafka_libs" ]; then
+  echo "==> starting a Kafka broker"
+  read -r broker_pid kafka_port < <(start_kafka_broker "$kafka_libs" "$work/kafka")
+  pids+=("$broker_pid")
+  kafka_url=kafka://127.0.0.1:$kafka_port
+fi
 
-# run_load NAME [--kafka URL]: six serving processes, `shop load` through them, then SIGTERM.
+# run_load SHOP TRANSPORT: six serving processes of SHOP, `shop load` through them, then SIGTERM.
 run_load() {
-  local name=$1
-  shift
-  local dir=$work/$name serving=()
+  local which=$1 transport=$2 name=$1-$2
+  local shop=${shop_of[$which]} dir=$work/$name serving=() extra=()
+  [ "$transport" = kafka ] && extra=(--kafka "$kafka_url")
   mkdir -p "$dir"
   for context in order product coupon point payment data_platform; do
-    "$shop" serve --context "$context" --redis "$redis_url" --dir "$dir" --prefix "$name:" "$@" >"$dir/$context.log" 2>&1 &
+    "$shop" serve --context "$context" --redis "$redis_url" --dir "$dir" --prefix "$name:" "${extra[@]}" \
+      >"$dir/$context.log" 2>&1 &
     serving+=($!)
   done
-  echo "==> $orders orders, $concurrency at a time, $products products, events over $name"
+  echo "==> $which shop: $orders orders, $concurrency at a time, $products products, events over $transport"
   local status=0
   "$shop" load --redis "$redis_url" --dir "$dir" --prefix "$name:" --orders "$orders" --concurrency "$concurrency" \
     --products "$products" --users 100 --timeout 600 | tee "$work/$name.out" || status=$?
@@ -56,18 +108,34 @@ run_load() {
   wait "${serving[@]}" || true
   if [ "$status" -ne 0 ]; then
     for context in order product coupon point payment data_platform; do tail -5 "$dir/$context.log"; done
-    return "$status"
+    fail_step "the load of the $which shop over $transport failed"
   fi
 }
 
-run_load redis
-run_load kafka --kafka "$kafka_url"
+for transport in "${transports[@]}"; do
+  for which in "${shops[@]}"; do run_load "$which" "$transport"; done
+done
 
-# "throughput: 312.0 orders/s and 516.4 sagas/s over 9.6 s (...)"
+# "throughput: 312.0 orders/s and 516.4 sagas/s over 9.6 s (...)"; "latency ...: p50 6.1 ms, ..."
 figure() { sed -n "s/^throughput: \([0-9.]*\) orders\/s and \([0-9.]*\) sagas\/s.*/\\$2/p" "$work/$1.out"; }
+latency() { sed -n "s/^latency from create.*p50 \([0-9.]*\) ms, p90 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\\$2/p" "$work/$1.out"; }
 echo
-echo "| events between the processes | orders/s | sagas/s |"
-echo "|---|---:|---:|"
-echo "| Redis Streams | $(figure redis 1) | $(figure redis 2) |"
-echo "| Kafka | $(figure kafka 1) | $(figure kafka 2) |"
-python3 -c "print(f'Kafka / Redis Streams, sagas per second: {$(figure kafka 2) / $(figure redis 2):.2f}x')"
+echo "| shop | events over | orders/s | sagas/s | order p50 ms | p99 ms | sagas/s per XADD/s |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for transport in "${transports[@]}"; do
+  for which in "${shops[@]}"; do
+    name=$which-$transport
+    per_xadd=$(python3 -c "print(f'{$(figure "$name" 2) / $xadd_rate:.4f}')")
+    echo "| $which | $transport | $(figure "$name" 1) | $(figure "$name" 2) | $(latency "$name" 1) | $(latency "$name" 3) | $per_xadd |"
+  done
+done
+echo "(Redis's own XADD rate in this run, one client, one command at a time: $xadd_rate per second)"
+ratio() { python3 -c "print(f'{$(figure "$1" 2) / $(figure "$2" 2):.2f}x')"; }
+if [ -n "$baseline" ]; then
+  for transport in "${transports[@]}"; do
+    echo "current / baseline ($baseline), sagas per second over $transport: $(ratio "current-$transport" "baseline-$transport")"
+  done
+fi
+if [ ${#transports[@]} -eq 2 ]; then
+  echo "Kafka / Redis Streams, sagas per second (current): $(ratio current-kafka current-redis)"
+fi

@@ -8,6 +8,7 @@
 #include <choreo/core/delivery_info.hpp>
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/errors.hpp>
+#include <choreo/core/latency_histogram.hpp>
 #include <choreo/core/listener_options.hpp>
 #include <choreo/core/observe.hpp>
 #include <choreo/core/phase.hpp>

@@ -46,8 +46,9 @@ inline choreo::envelope envelope_for(std::uint64_t n) {
     auto unique = (run++ << 20) | n;
     return {choreo::event_id{0xabc, unique}, choreo::event_id{0xdef, unique},
             choreo::correlation_key{"order:" + std::to_string(n)},
+            // Microseconds too: the envelope's time travels to the microsecond.
             std::chrono::system_clock::time_point{
-                std::chrono::milliseconds{1'700'000'000'000 + static_cast<std::int64_t>(n)}},
+                std::chrono::microseconds{1'700'000'000'000'123 + 1000 * static_cast<std::int64_t>(n)}},
             choreo::event_type_name<order_paid>()};
 }
 
@@ -85,6 +86,11 @@ void round_trip(Transport& t) {
     }
     CHECK(std::set<std::int64_t>{seen[0].first.order_id, seen[1].first.order_id, seen[2].first.order_id}.size() == 3);
     CHECK(consumer->dead_lettered() == 0);
+    // The sender stamped its hand-over, so each record's hop counts in every stage.
+    for (auto stage : choreo::durable::hop_latency::stages) {
+        CAPTURE(choreo::durable::to_string(stage));
+        CHECK(consumer->hops().of(stage).total() == 3);
+    }
     t.settled();
 }
 

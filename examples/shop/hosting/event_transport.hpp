@@ -208,6 +208,16 @@ public:
         return taken;
     }
 
+    // The hops of the events of other contexts this process took, stage by stage (the
+    // commands are not hops between contexts).
+    void add_hops_to(choreo::durable::hop_latency& all) const {
+        for (auto& c : consumers_)
+            if (c->options().group != "commands") all.add(c->hops());
+#ifdef SHOP_WITH_KAFKA
+        for (auto& c : kafka_consumers_) all.add(c->hops());
+#endif
+    }
+
     // What the Kafka consumers have still to handle; -1 while one cannot tell (its group is
     // forming or rebalancing, a broker is away); nothing without Kafka.
     [[nodiscard]] std::optional<std::int64_t> kafka_lag() const {

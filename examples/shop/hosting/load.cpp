@@ -4,6 +4,7 @@
 
 #include "../app/audit.hpp"
 #include "command_client.hpp"
+#include "hop_report.hpp"
 #include "serve_and_load.hpp"
 #include "streams.hpp"
 
@@ -228,6 +229,9 @@ int load(const load_options& o) {
         "latency from create to its last saga's end: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
         percentile(t.latencies_ms, 50), percentile(t.latencies_ms, 90), percentile(t.latencies_ms, 99),
         percentile(t.latencies_ms, 100));
+    choreo::durable::hop_latency hops;
+    for (auto name : process_names) add_hops_json(hops, shop.call(name, "hops", {}));
+    print_hops(hops);
     if (auto n = shop.found_in_store())
         fmt::print("  {} saga ends were found in the store, their broadcast lost with a process\n", n);
     for (std::size_t i = 0; i < std::min<std::size_t>(t.problems.size(), 10); ++i) fmt::print("  {}\n", t.problems[i]);

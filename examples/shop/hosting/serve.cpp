@@ -11,6 +11,7 @@
 #include "../app/storefront.hpp"
 #include "../app/views.hpp"
 #include "event_transport.hpp"
+#include "hop_report.hpp"
 #include "io_thread.hpp"
 #include "serve_and_load.hpp"
 #include "stop_watch.hpp"
@@ -334,6 +335,11 @@ private:
         const auto& name = options_.context;
         if (op == "ping") return {{"context", name}, {"pid", static_cast<std::int64_t>(::getpid())}};
         if (op == "activity") return activity();
+        if (op == "hops") {
+            choreo::durable::hop_latency hops;
+            transport_.add_hops_to(hops);
+            return hops_to_json(hops);
+        }
         // The world around the shop, for the scenarios: a step's next call fails.
         if (op == "fail_step" && participant_) {
             auto step = kernel::text(args, "step");

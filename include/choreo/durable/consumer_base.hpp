@@ -8,9 +8,11 @@
 
 #include <choreo/core/errors.hpp>
 #include <choreo/durable/detail/handler_table.hpp>
+#include <choreo/durable/hop_latency.hpp>
 #include <choreo/durable/wire.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -54,6 +56,8 @@ public:
     [[nodiscard]] std::uint64_t handled() const noexcept { return handled_.load(); }
     /// @brief Records moved to the dead letters.
     [[nodiscard]] std::uint64_t dead_lettered() const noexcept { return dead_.load(); }
+    /// @brief How long the records whose handler ran spent in each stage of their hop.
+    [[nodiscard]] const hop_latency& hops() const noexcept { return hops_; }
 
 protected:
     /// @brief `kind` names the consumer in usage errors ("kafka::consumer").
@@ -101,17 +105,19 @@ protected:
     /// @brief Whether stop was asked for: the loop returns soon.
     [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
 
-    /// @brief Hands `record` to the handler of its type; consumer group `group` is named in
-    /// the refusal when there is none.
-    handling hand(const wire_envelope& record, std::string_view group) {
+    /// @brief Hands `record`, read at `received`, to the handler of its type; consumer group
+    /// `group` is named in the refusal when there is none. A run of the handler counts in hops().
+    handling hand(const wire_envelope& record, std::string_view group, std::chrono::system_clock::time_point received) {
         typename detail::handler_table<Codec>::match handler;
         {
             std::lock_guard lock{mutex_};
             handler = handlers_.find(record, group);
         }
         if (!handler.run) return {handling::result::dead_letter, std::move(handler.refusal)};
+        const auto started = std::chrono::system_clock::now();
         try {
             (*handler.run)(record);
+            hops_.record(record, received, started, std::chrono::system_clock::now());
             return {};
         } catch (const permanent_error& e) {
             return {handling::result::dead_letter, e.what()};
@@ -137,6 +143,7 @@ private:
     std::thread thread_;
     std::atomic<std::uint64_t> handled_{0};
     std::atomic<std::uint64_t> dead_{0};
+    hop_latency hops_;
 };
 
 } // namespace choreo::durable

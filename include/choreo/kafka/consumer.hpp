@@ -215,7 +215,7 @@ private:
         std::optional<durable::wire_envelope> decoded;
         try {
             std::map<std::string, std::string, std::less<>> fields;
-            for (const char* name : {"v", "type", "schema", "id", "causation", "time"}) {
+            for (const char* name : {"v", "type", "schema", "id", "causation", "time", "time_us", "sent_us"}) {
                 std::string value;
                 if (detail::header(headers, name, value)) fields[name] = std::move(value);
             }
@@ -231,8 +231,9 @@ private:
             return dead_letter(m, e.what());
         }
         using result = durable::handling::result;
+        const auto received = std::chrono::system_clock::now();
         for (unsigned attempt = 1;; ++attempt) {
-            auto outcome = this->hand(*decoded, options_.group);
+            auto outcome = this->hand(*decoded, options_.group, received);
             if (outcome.what == result::handled) break;
             if (outcome.what == result::dead_letter) return dead_letter(m, outcome.reason);
             if (this->stopping()) return; // not stored: the next member gets it again

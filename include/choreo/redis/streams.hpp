@@ -230,9 +230,10 @@ private:
                                          std::to_string(options_.batch), "BLOCK",
                                          std::to_string(options_.block.count()), "STREAMS", options_.stream, ">"});
                 if (r.is_nil()) continue;
+                const auto received = std::chrono::system_clock::now();
                 for (auto& stream : r.elements)
                     if (stream.elements.size() == 2)
-                        for (auto& entry : stream.elements[1].elements) handle(entry, 1);
+                        for (auto& entry : stream.elements[1].elements) handle(entry, 1, received);
                 acknowledge();
             } catch (const std::exception&) {
                 ++read_failures_;
@@ -256,13 +257,14 @@ private:
             if (owner != options_.consumer && idle_ms < options_.reclaim_idle.count()) continue;
             auto claimed = redis_.command(
                 {"XCLAIM", options_.stream, options_.group, options_.consumer, std::to_string(idle.count()), id});
+            const auto received = std::chrono::system_clock::now();
             for (auto& entry : claimed.elements) {
                 if (deliveries >= options_.max_deliveries) {
                     dead_letter(entry, "delivered " + std::to_string(deliveries) +
                                            " times without success: " + last_error(id));
                     continue;
                 }
-                handle(entry, deliveries + 1);
+                handle(entry, deliveries + 1, received);
             }
         }
         acknowledge();
@@ -280,7 +282,7 @@ private:
         handled_in_batch_ = 0;
     }
 
-    void handle(const reply& entry, unsigned delivery) {
+    void handle(const reply& entry, unsigned delivery, std::chrono::system_clock::time_point received) {
         if (entry.elements.size() != 2 || entry.elements[0].type != reply::kind::string) return;
         const std::string& id = entry.elements[0].text;
         std::optional<stream_entry> decoded;
@@ -290,7 +292,7 @@ private:
             return dead_letter(entry, e.what());
         }
         using result = durable::handling::result;
-        auto outcome = this->hand(*decoded, options_.group);
+        auto outcome = this->hand(*decoded, options_.group, received);
         if (outcome.what == result::dead_letter) return dead_letter(entry, outcome.reason);
         if (outcome.what == result::retry) {
             if (delivery >= options_.max_deliveries)
