@@ -156,6 +156,36 @@ TEST_CASE("kafka: a failing handler is retried in place; poison and malformed re
                                "each dead-lettered with its reason; the partition moved on to the next record");
 }
 
+TEST_CASE("kafka: stop() ends a retry's delay at once; the record is not stored, so the next member gets it") {
+    REQUIRE(create_topic(client(), "orders.stop_in_retry", 1));
+    producer<> out{client()};
+    out.publish("orders.stop_in_retry", order_paid_named{1}, envelope_for("k"));
+    auto options = reading("orders.stop_in_retry", "stop_in_retry");
+    options.retry_delay = std::chrono::minutes{10}; // the old sleep held stop() this long
+    std::atomic<int> attempts{0};
+    {
+        consumer<> failing{options};
+        failing.on<order_paid_named>([&](const order_paid_named&, const choreo::envelope&) {
+            ++attempts;
+            throw std::runtime_error("database busy");
+        });
+        failing.start();
+        REQUIRE(eventually([&] { return attempts.load() == 1; }, 60s));
+        failing.stop(); // returns, rather than after the ten minutes
+        CHECK(failing.handled() == 0);
+        CHECK(failing.dead_lettered() == 0);
+    }
+    consumer<> next{options};
+    std::atomic<int> handled{0};
+    next.on<order_paid_named>([&](const order_paid_named& e, const choreo::envelope&) {
+        if (e.order_id == 1) ++handled;
+    });
+    next.start();
+    CHECK(eventually([&] { return handled.load() == 1; }, 60s));
+    next.stop();
+    CHECK(attempts.load() == 1);
+}
+
 TEST_CASE("kafka: a second member joining mid-run (a rebalance) and a member stopped and replaced lose nothing") {
     REQUIRE(create_topic(client(), "orders.rebalance", 4));
     // A record is acknowledged or reported failed within the producer's timeout: generous

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -97,13 +98,24 @@ protected:
     /// @brief Asks the loop to stop and waits for it; true if it was running (the transport
     /// then closes what it opened). Idempotent.
     bool stop_loop() {
-        stopping_ = true;
+        {
+            std::lock_guard lock{pause_mutex_}; // a pause() between its check and its wait still wakes
+            stopping_ = true;
+        }
+        paused_.notify_all();
         if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
         std::lock_guard lock{mutex_};
         return std::exchange(running_, false);
     }
     /// @brief Whether stop was asked for: the loop returns soon.
     [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
+
+    /// @brief Waits `delay` (a retry's delay, a back-off after a failed read), or until stop
+    /// is asked for, which ends the wait at once; false when stopping.
+    bool pause(std::chrono::milliseconds delay) {
+        std::unique_lock lock{pause_mutex_};
+        return !paused_.wait_for(lock, delay, [this] { return stopping_.load(); });
+    }
 
     /// @brief Hands `record`, read at `received`, to the handler of its type; consumer group
     /// `group` is named in the refusal when there is none. A run of the handler counts in hops().
@@ -140,6 +152,8 @@ private:
     detail::handler_table<Codec> handlers_;
     bool running_ = false;
     std::atomic<bool> stopping_{false};
+    std::mutex pause_mutex_;
+    std::condition_variable paused_;
     std::thread thread_;
     std::atomic<std::uint64_t> handled_{0};
     std::atomic<std::uint64_t> dead_{0};

@@ -39,9 +39,8 @@ public:
     /// @brief How many stages there are.
     static constexpr std::size_t stage_count = 5;
     /// @brief Every stage, in order.
-    static constexpr std::array<hop_stage, stage_count> stages{hop_stage::relay, hop_stage::transport,
-                                                               hop_stage::queue, hop_stage::handle,
-                                                               hop_stage::whole};
+    static constexpr std::array<hop_stage, stage_count> stages{hop_stage::relay, hop_stage::transport, hop_stage::queue,
+                                                               hop_stage::handle, hop_stage::whole};
 
     /// @brief Records a record's hop: `received` when the read returned it, `started` and
     /// `ended` around its handler. A record without a hand-over time (a sender older than

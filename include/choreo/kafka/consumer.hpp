@@ -239,7 +239,7 @@ private:
             if (this->stopping()) return; // not stored: the next member gets it again
             if (attempt >= options_.max_attempts)
                 return dead_letter(m, "failed " + std::to_string(attempt) + " times: " + outcome.reason);
-            std::this_thread::sleep_for(options_.retry_delay);
+            if (!this->pause(options_.retry_delay)) return; // stopping: not stored, redelivered
         }
         store(m);
         this->count_handled();
@@ -293,7 +293,7 @@ private:
                     std::lock_guard lock{mutex_};
                     last_error_ = "cannot dead-letter " + where(m) + ": " + e.what();
                 }
-                std::this_thread::sleep_for(options_.retry_delay);
+                (void)this->pause(options_.retry_delay); // stop ends it, and the loop
             }
         }
         if (!sent) return; // stopping: not stored, so the next member dead-letters it

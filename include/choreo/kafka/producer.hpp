@@ -15,6 +15,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <future>
@@ -120,6 +122,7 @@ public:
         fields[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
         fields[5].u.ptr = report.get();
         for (;;) {
+            const auto reports_before = reports();
             rd_kafka_error_t* refused = rd_kafka_produceva(handle_.get(), fields, 6);
             if (!refused) {
                 (void)h.release(); // librdkafka owns the headers now
@@ -132,7 +135,9 @@ public:
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() > deadline)
                 throw kafka_error(err == RD_KAFKA_RESP_ERR__FATAL ? errc::fatal : errc::delivery_failed,
                                   "cannot produce to topic '" + topic_name + "': " + why);
-            std::this_thread::sleep_for(std::chrono::milliseconds{5}); // the poller drains the queue
+            // Every delivery report frees a place in the queue: wait for the next one.
+            std::unique_lock lock{room_mutex_};
+            room_.wait_until(lock, deadline, [&] { return reports_ != reports_before; });
         }
     }
 
@@ -169,7 +174,20 @@ public:
     [[nodiscard]] const client_options& options() const noexcept { return options_; }
 
 private:
-    static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+    // How many delivery reports came: a producer waiting for room in a full queue waits for it to move.
+    std::uint64_t reports() {
+        std::lock_guard lock{room_mutex_};
+        return reports_;
+    }
+
+    static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
+        if (auto* self = static_cast<record_producer*>(opaque)) {
+            {
+                std::lock_guard lock{self->room_mutex_};
+                ++self->reports_;
+            }
+            self->room_.notify_all();
+        }
         std::unique_ptr<delivery_handler> done{static_cast<delivery_handler*>(message->_private)};
         if (!done || !*done) return;
         std::exception_ptr error;
@@ -217,6 +235,9 @@ private:
     std::atomic<bool> stopping_{false};
     mutable std::mutex mutex_;
     std::string last_error_, fatal_;
+    std::mutex room_mutex_;
+    std::condition_variable room_;
+    std::uint64_t reports_ = 0;
 };
 
 /// @brief The envelope's headers of an event of type `type`.

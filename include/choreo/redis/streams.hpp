@@ -237,7 +237,7 @@ private:
                 acknowledge();
             } catch (const std::exception&) {
                 ++read_failures_;
-                std::this_thread::sleep_for(std::min(options_.block, std::chrono::milliseconds{100}));
+                (void)this->pause(std::min(options_.block, std::chrono::milliseconds{100})); // stop ends it
             }
         }
     }
