@@ -6,34 +6,17 @@
 
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace viz_sequence_test {
-
-struct order_placed {
-    int order_id;
-    long amount;
-};
-struct stock_reserved {
-    int order_id;
-    long amount;
-};
-
-struct database {
-    void begin() {}
-    void commit() {}
-    void rollback() {}
-};
-
-} // namespace viz_sequence_test
-
-using viz_sequence_test::database;
-using viz_sequence_test::order_placed;
-using viz_sequence_test::stock_reserved;
+using viz_test::database;
+using viz_test::order_placed;
+using viz_test::stock_reserved;
 
 TEST_CASE("viz: a saga that failed is drawn with its start, the step crossed out and the compensation going back") {
     using namespace choreo::saga;
@@ -83,7 +66,7 @@ TEST_CASE("viz: a saga that failed is drawn with its start, the step crossed out
     in_order.push_back({"order/place order", saga_work::compensation, true, {}});
     CHECK(choreo::viz::to_mermaid_sequence(key.view(), in_order, to_string(state->status)) ==
           "sequenceDiagram\n"
-          "    title saga viz_sequence_test::order_placed:7\n"
+          "    title saga viz_test::order_placed:7\n"
           "    participant order\n"
           "    participant product\n"
           "    participant payment\n"

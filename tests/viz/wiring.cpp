@@ -7,30 +7,13 @@
 
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-namespace viz_test {
-
-struct order_placed {
-    int order_id;
-    long amount;
-};
-struct stock_reserved {
-    int order_id;
-    long amount;
-};
-
-struct database {
-    void begin() {}
-    void commit() {}
-    void rollback() {}
-};
-
-} // namespace viz_test
 
 using viz_test::database;
 using viz_test::order_placed;
