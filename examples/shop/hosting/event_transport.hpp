@@ -7,6 +7,7 @@
 
 #include "io_thread.hpp"
 #include "serve_and_load.hpp"
+#include "stop_watch.hpp"
 #include "streams.hpp"
 
 #include <choreo/core/envelope.hpp>
@@ -168,13 +169,13 @@ public:
     // Serving means reading: the Kafka consumers first join their groups (a fresh broker
     // takes seconds to set up its group coordinator), then the Redis consumers (commands
     // among them) start.
-    void start(const std::atomic<bool>& stop_requested) {
+    void start(stop_signal& stop) {
 #ifdef SHOP_WITH_KAFKA
         for (auto& c : kafka_consumers_) c->start();
         auto since = std::chrono::steady_clock::now();
         bool told = false;
         for (auto& c : kafka_consumers_)
-            while (!c->assigned() && !stop_requested &&
+            while (!c->assigned() && !stop.raised() &&
                    std::chrono::steady_clock::now() < since + std::chrono::seconds{120}) {
                 if (!told && std::chrono::steady_clock::now() > since + std::chrono::seconds{5}) {
                     fmt::print("{}: waiting for the Kafka consumer group {} to give it partitions\n", options_.context,
@@ -182,10 +183,10 @@ public:
                     std::fflush(stdout);
                     told = true;
                 }
-                std::this_thread::sleep_for(std::chrono::milliseconds{20});
+                (void)stop.wait_for(std::chrono::milliseconds{20}); // a stop ends the wait
             }
 #else
-        (void)stop_requested;
+        (void)stop;
 #endif
         for (auto& c : consumers_) c->start();
     }

@@ -63,8 +63,8 @@ static_assert(processes_are_the_contexts(), "hosting/streams.hpp's process_names
 static_assert(data_platform_process == data_platform::module::name);
 static_assert(web_api_process == order::module::name, "the web API is served where orders are taken");
 
-// Set by the stop watch (stop_watch.hpp) at the first SIGTERM or SIGINT.
-std::atomic<bool> stop_requested{false};
+// Raised by the stop watch (stop_watch.hpp) at the first SIGTERM or SIGINT.
+stop_signal stop_requested;
 
 // The event types of a context's publisher, one call of `f(std::type_identity<E>{})` each.
 template <class Publisher>
@@ -142,15 +142,13 @@ public:
                    options_.kafka_url.empty() ? "" : ", events on " + options_.kafka_url);
         start_web_api();
         std::fflush(stdout);
-        auto next_sweep = std::chrono::steady_clock::now();
-        while (!stop_requested) {
-            std::this_thread::sleep_for(std::chrono::milliseconds{100});
-            // The order process's timers die with it; every process sweeps for sagas past
-            // their deadline, so a saga whose starter crashed is still rolled back, and
-            // announces again the rollbacks still unfinished well after it (their
-            // announcement, or a participant's handling of it, died with a process).
-            if (sagas_ && std::chrono::steady_clock::now() >= next_sweep) {
-                next_sweep = std::chrono::steady_clock::now() + std::chrono::seconds{1};
+        // Until the stop, which ends the wait at once: every second, the order process's
+        // timers having died with it, every process sweeps for sagas past their deadline, so a
+        // saga whose starter crashed is still rolled back, and announces again the rollbacks
+        // still unfinished well after it (their announcement, or a participant's handling of
+        // it, died with a process).
+        while (!stop_requested.wait_for(std::chrono::seconds{1})) {
+            if (sagas_) {
                 try {
                     sagas_->expire_overdue();
                     sagas_->announce_stalled(std::chrono::seconds{5});
@@ -321,12 +319,12 @@ private:
                 transport_.publisher().publish(c.reply_to, reply, env);
                 return;
             } catch (const std::exception& e) {
-                if (attempt == 30 || stop_requested) {
+                if (attempt == 30 || stop_requested.raised()) {
                     fmt::print(stderr, "{}: the reply to {} {} was lost: {}\n", options_.context, c.op, c.request,
                                e.what());
                     return;
                 }
-                std::this_thread::sleep_for(std::chrono::milliseconds{200});
+                (void)stop_requested.wait_for(std::chrono::milliseconds{200}); // then the loop gives up
             }
         }
     }

@@ -39,8 +39,7 @@ std::string pending_rows(const std::string& database) {
 
 } // namespace
 
-stop_watch::stop_watch(const serve_options& options, std::atomic<bool>& stop_requested)
-    : options_(options), stop_requested_(stop_requested) {
+stop_watch::stop_watch(const serve_options& options, stop_signal& stop) : options_(options), stop_(stop) {
     sigemptyset(&signals_);
     sigaddset(&signals_, SIGTERM);
     sigaddset(&signals_, SIGINT);
@@ -68,7 +67,7 @@ void stop_watch::watch() {
     };
     while (!stopped_ && !wait_for_signal(std::chrono::milliseconds{100})) {}
     if (stopped_) return;
-    stop_requested_ = true;
+    stop_.raise();
     auto deadline = std::chrono::steady_clock::now() + options_.grace;
     bool again = false;
     while (!stopped_ && !again && std::chrono::steady_clock::now() < deadline)
