@@ -6,11 +6,13 @@
 # (redis-benchmark -c 1 -P 1), prints each load's progress, its hops by stage and its audit,
 # then every throughput side by side with its ratios.
 #
-#   scripts/shop_load.sh [--baseline REV] [--only redis|kafka] [ORDERS] [CONCURRENCY] [PRODUCTS]
+#   scripts/shop_load.sh [--baseline REV] [--rounds N] [--only redis|kafka] [ORDERS] [CONCURRENCY] [PRODUCTS]
 #
 # --baseline REV builds revision REV side by side (a git worktree under build-tools/, its own
-# Release build) and runs each load against REV's shop first, then against this checkout's,
-# so a claim of "faster" is a ratio from one run. On a fresh Debian 12 machine it first
+# Release build) and runs each load against REV's shop and this checkout's in turn, so a
+# claim of "faster" is a ratio from one run. --rounds N (default 1; 3 with --baseline) runs
+# each shop N times, alternating, and reports each one's median round: which shop runs first
+# and the machine's drift then weigh on both alike. On a fresh Debian 12 machine it first
 # installs what is missing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -18,12 +20,14 @@ cd "$choreo_root"
 
 baseline=""
 only=""
+rounds=""
 positional=()
 while [ $# -gt 0 ]; do
   case $1 in
     --baseline) baseline=${2:?--baseline needs a revision}; shift 2 ;;
     --only) only=${2:?--only needs redis or kafka}; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) fail_step "unknown option $1 (see scripts/shop_load.sh --help)" ;;
     *) positional+=("$1"); shift ;;
   esac
@@ -32,8 +36,9 @@ case $only in "" | redis | kafka) ;; *) fail_step "--only takes redis or kafka, 
 orders=${positional[0]:-1000}
 concurrency=${positional[1]:-16}
 products=${positional[2]:-200}
-for n in "$orders" "$concurrency" "$products"; do
-  [[ $n =~ ^[1-9][0-9]*$ ]] || fail_step "ORDERS, CONCURRENCY and PRODUCTS are positive whole numbers, not '$n'"
+[ -n "$rounds" ] || rounds=$([ -n "$baseline" ] && echo 3 || echo 1)
+for n in "$orders" "$concurrency" "$products" "$rounds"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || fail_step "ORDERS, CONCURRENCY, PRODUCTS and --rounds are positive whole numbers, not '$n'"
 done
 
 ensure_packages "${core_packages[@]}" python3 git
@@ -89,9 +94,9 @@ if [ -n "$kafka_libs" ]; then
   kafka_url=kafka://127.0.0.1:$kafka_port
 fi
 
-# run_load SHOP TRANSPORT: six serving processes of SHOP, `shop load` through them, then SIGTERM.
+# run_load SHOP TRANSPORT ROUND: six serving processes of SHOP, `shop load` through them, then SIGTERM.
 run_load() {
-  local which=$1 transport=$2 name=$1-$2
+  local which=$1 transport=$2 name=$1-$2-$3
   local shop=${shop_of[$which]} dir=$work/$name serving=() extra=()
   [ "$transport" = kafka ] && extra=(--kafka "$kafka_url")
   mkdir -p "$dir"
@@ -100,7 +105,7 @@ run_load() {
       >"$dir/$context.log" 2>&1 &
     serving+=($!)
   done
-  echo "==> $which shop: $orders orders, $concurrency at a time, $products products, events over $transport"
+  echo "==> $which shop, round $3 of $rounds: $orders orders, $concurrency at a time, $products products, events over $transport"
   local status=0
   "$shop" load --redis "$redis_url" --dir "$dir" --prefix "$name:" --orders "$orders" --concurrency "$concurrency" \
     --products "$products" --users 100 --timeout 600 | tee "$work/$name.out" || status=$?
@@ -113,12 +118,22 @@ run_load() {
 }
 
 for transport in "${transports[@]}"; do
-  for which in "${shops[@]}"; do run_load "$which" "$transport"; done
+  for ((round = 1; round <= rounds; round++)); do
+    for which in "${shops[@]}"; do run_load "$which" "$transport" "$round"; done
+  done
 done
 
 # "throughput: 312.0 orders/s and 516.4 sagas/s over 9.6 s (...)"; "latency ...: p50 6.1 ms, ..."
-figure() { sed -n "s/^throughput: \([0-9.]*\) orders\/s and \([0-9.]*\) sagas\/s.*/\\$2/p" "$work/$1.out"; }
-latency() { sed -n "s/^latency from create.*p50 \([0-9.]*\) ms, p90 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\\$2/p" "$work/$1.out"; }
+figure_of() { sed -n "s/^throughput: \([0-9.]*\) orders\/s and \([0-9.]*\) sagas\/s.*/\\$2/p" "$work/$1.out"; }
+latency_of() { sed -n "s/^latency from create.*p50 \([0-9.]*\) ms, p90 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\\$2/p" "$work/$1.out"; }
+# The median round of SHOP-TRANSPORT by sagas per second: its name.
+median_round() {
+  local name=$1 r
+  for ((r = 1; r <= rounds; r++)); do echo "$(figure_of "$name-$r" 2) $name-$r"; done | sort -n | awk '{ a[NR] = $2 } END { print a[int((NR + 1) / 2)] }'
+}
+figure() { figure_of "$(median_round "$1")" "$2"; }
+latency() { latency_of "$(median_round "$1")" "$2"; }
+[ "$rounds" -gt 1 ] && echo && echo "(each row is its shop's median round of $rounds by sagas per second; the rounds alternated between the shops)"
 echo
 echo "| shop | events over | orders/s | sagas/s | order p50 ms | p99 ms | sagas/s per XADD/s |"
 echo "|---|---|---:|---:|---:|---:|---:|"
