@@ -30,6 +30,10 @@ struct connection_options {
     std::chrono::milliseconds reconnect_initial_delay{50}; ///< first wait before reconnecting
     std::chrono::milliseconds reconnect_max_delay{2000};   ///< waits double up to this
     std::size_t queue_limit = 1'000'000;                   ///< commands waiting or in flight; beyond, errc::overloaded
+    /// @brief Blocking calls from a thread with no asynchronous command outstanding run on a
+    /// socket of the caller's own while the connection is up (see redis::connection); false
+    /// sends every command through the connection's strand.
+    bool direct_blocking_calls = true;
 
     /// @brief "host:port" or the socket path, for messages.
     [[nodiscard]] std::string where() const {
