@@ -208,3 +208,27 @@ TEST_CASE("the trimming policy keeps a stream bounded") {
     CHECK_THROWS_AS(stream_publisher(f.writer, {}, {}, 16).publish("orders", order_paid{1, 1}, sample_envelope(1)),
                     choreo::durable::codec_error);
 }
+
+TEST_CASE("a batch's acknowledgement goes with the next read: settled while the consumer runs, and at its stop") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    connection reader{f.io.executor(), f.options()};
+    stream_consumer consumer{reader, consumer_options()};
+    consumer.on<order_paid>([](const order_paid&, const choreo::envelope&) {});
+    consumer.start();
+    for (std::uint64_t n = 1; n <= 20; ++n) {
+        publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
+        REQUIRE(eventually([&] { return consumer.handled() == n; }));
+        // Settled without waiting for another entry: the XACK runs before the next read blocks.
+        REQUIRE(eventually([&] { return f.pending("orders", "platform") == 0; }));
+    }
+    publisher.publish("orders", order_paid{21, 1}, sample_envelope(21));
+    REQUIRE(eventually([&] { return consumer.handled() == 21; }));
+    consumer.stop();
+    CHECK(f.pending("orders", "platform") == 0);
+    // One XACK per batch, each sent with a read: never more acknowledgements than entries.
+    auto stats = f.writer.command({"INFO", "commandstats"}).as_string();
+    auto at = stats.find("cmdstat_xack:calls=");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoi(stats.substr(at + 19)) <= 21);
+}

@@ -226,20 +226,40 @@ private:
                     next_reclaim =
                         std::chrono::steady_clock::now() + std::min(options_.retry_delay, options_.reclaim_idle);
                 }
-                auto r = redis_.command({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                                         std::to_string(options_.batch), "BLOCK",
-                                         std::to_string(options_.block.count()), "STREAMS", options_.stream, ">"});
+                auto r = read_next();
                 if (r.is_nil()) continue;
                 const auto received = std::chrono::system_clock::now();
                 for (auto& stream : r.elements)
                     if (stream.elements.size() == 2)
                         for (auto& entry : stream.elements[1].elements) handle(entry, 1, received);
-                acknowledge();
             } catch (const std::exception&) {
                 ++read_failures_;
                 (void)this->pause(std::min(options_.block, std::chrono::milliseconds{100})); // stop ends it
             }
         }
+        // The last batch's acknowledgement, unless Redis is away: then its entries are
+        // delivered again after a restart (and recognised by the handlers' inboxes).
+        try {
+            if (redis_.connected()) acknowledge();
+        } catch (const std::exception&) {
+            ++read_failures_;
+        }
+    }
+
+    // The next XREADGROUP, with the acknowledgement of the batch before it in front, in one
+    // round trip: Redis runs the XACK before the read blocks, so the entries are settled as
+    // soon as without it, and a batch costs one round trip, not two.
+    reply read_next() {
+        const auto count = std::to_string(options_.batch);
+        const auto block = std::to_string(options_.block.count());
+        const std::vector<std::string_view> read{
+            "XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT", count,
+            "BLOCK",      block,   "STREAMS",      options_.stream,   ">"};
+        if (to_ack_.empty()) return redis_.command(read);
+        auto replies = redis_.pipeline({ack_command(), read});
+        settled(replies[0]);
+        replies[1].value();
+        return std::move(replies[1]);
     }
 
     // Entries pending too long: ours after retry_delay (a handler failed), others' after
@@ -270,16 +290,23 @@ private:
         acknowledge();
     }
 
-    // One XACK for every entry of the batch that was handled or dead-lettered: after their
+    // One XACK for every entry handled or dead-lettered since the last one: after their
     // handlers returned, so a crash before it only means they are delivered again.
     void acknowledge() {
         if (to_ack_.empty()) return;
+        settled(redis_.pipeline({ack_command()})[0]);
+    }
+
+    [[nodiscard]] std::vector<std::string_view> ack_command() const {
         std::vector<std::string_view> command{"XACK", options_.stream, options_.group};
         command.insert(command.end(), to_ack_.begin(), to_ack_.end());
-        redis_.command(command);
-        this->count_handled(handled_in_batch_);
+        return command;
+    }
+
+    // The XACK's reply: the entries are settled (an error keeps them for the next one).
+    void settled(const reply& answer) {
+        answer.value();
         to_ack_.clear();
-        handled_in_batch_ = 0;
     }
 
     void handle(const reply& entry, unsigned delivery, std::chrono::system_clock::time_point received) {
@@ -302,7 +329,7 @@ private:
             return; // left pending: reclaim() delivers it again after retry_delay
         }
         to_ack_.push_back(id);
-        ++handled_in_batch_;
+        this->count_handled();
         forget_error(id);
     }
 
@@ -346,7 +373,6 @@ private:
     std::mutex mutex_; // errors_
     std::map<std::string, std::string> errors_;
     std::vector<std::string> to_ack_; // the read loop's thread only
-    std::uint64_t handled_in_batch_ = 0;
     std::atomic<std::uint64_t> read_failures_{0};
 };
 
