@@ -4,6 +4,7 @@
 // redis::saga_store in the Redis tests. A store under test is made by
 // store_under_test<S>::make(), which returns something whose store() is a fresh, empty S.
 
+#include <choreo/saga/detail/store_ref.hpp>
 #include <choreo/saga/status.hpp>
 
 #include <atomic>
@@ -152,6 +153,47 @@ TEST_CASE_TEMPLATE_DEFINE("the rollback-state and marker store contract", S, sto
         auto two = store.join("s", "o/confirm", "o/coupons");
         CHECK((two.added && two.arrived == 2));
         CHECK_FALSE(store.join("nope", "o/confirm", "o/items").found);
+    }
+    SUBCASE("finish_step: the step done, its fan-in arrivals and the completion, as the calls one by one") {
+        // Through the runtime's adapter: the store's own finish_step if it has one, the
+        // calls one by one otherwise; the answers are the same.
+        auto made = store_under_test<S>::make();
+        auto& store = made.store();
+        choreo::saga::detail::store_adapter<S, S> runtime_view{store, store};
+        REQUIRE(store.create("s", t0, t0 + 1s, "a/start", step_state::done));
+        REQUIRE(store.claim("s", "o/items") == claim_outcome::claimed);
+        REQUIRE(store.claim("s", "o/coupons") == claim_outcome::claimed);
+        auto items = runtime_view.finish_step("s", "o/items", {"o/confirm", "o/other"}, false);
+        CHECK((items.finished.found && items.finished.status == saga_status::running));
+        REQUIRE(items.arrivals.size() == 2);
+        CHECK((items.arrivals[0].found && items.arrivals[0].added && items.arrivals[0].arrived == 1));
+        CHECK(items.arrivals[1].arrived == 1);
+        CHECK_FALSE(items.completed);
+        auto again = runtime_view.finish_step("s", "o/items", {"o/confirm"}, false);
+        REQUIRE(again.arrivals.size() == 1);
+        CHECK((!again.arrivals[0].added && again.arrivals[0].arrived == 1));
+        auto coupons = runtime_view.finish_step("s", "o/coupons", {"o/confirm"}, true);
+        REQUIRE(coupons.arrivals.size() == 1);
+        CHECK((coupons.arrivals[0].added && coupons.arrivals[0].arrived == 2));
+        REQUIRE(coupons.completed);
+        CHECK((coupons.completed->changed && coupons.completed->ended_now));
+        CHECK(coupons.completed->status == saga_status::completed);
+        auto r = store.get("s");
+        REQUIRE(r);
+        CHECK(r->status == saga_status::completed);
+        CHECK(r->steps == std::vector<step_record>{{"a/start", step_state::done},
+                                                   {"o/items", step_state::done},
+                                                   {"o/coupons", step_state::done}});
+        // A saga no longer running: the finish alone, no arrival, no completion.
+        REQUIRE(store.create("r", t0, t0 + 1s, "a/start", step_state::done));
+        REQUIRE(store.claim("r", "o/items") == claim_outcome::claimed);
+        REQUIRE(store.roll_back("r", "out of stock", "p/deduct").changed);
+        auto late = runtime_view.finish_step("r", "o/items", {"o/confirm"}, true);
+        CHECK((late.finished.found && late.finished.status == saga_status::rolling_back));
+        CHECK(late.arrivals.empty());
+        CHECK_FALSE(late.completed);
+        CHECK(store.get("r")->steps.back() == step_record{"o/items", step_state::done}); // to be compensated
+        CHECK_FALSE(runtime_view.finish_step("nope", "o/items", {}, false).finished.found);
     }
     SUBCASE("markers: one holder at a time, re-entrant, released by the holder only, expiring") {
         auto made = store_under_test<S>::make();

@@ -162,6 +162,28 @@ public:
                 .arrived = static_cast<std::size_t>(element(r, 2))};
     }
 
+    /// @brief A step done, its fan-in arrivals and the completion, in one round trip
+    /// (choreo::saga::step_finishing_store).
+    [[nodiscard]] saga::step_finish finish_step(std::string_view key, std::string_view step,
+                                                const std::vector<std::string_view>& joins, bool complete) {
+        check_name(step, "step name");
+        std::vector<std::string_view> args{"finish_step", step, complete ? "1" : "0"};
+        for (auto join : joins) {
+            check_name(join, "step name");
+            args.push_back(join);
+        }
+        auto r = run_saga(key, std::move(args));
+        saga::step_finish out{.finished = transition_of(r), .arrivals = {}, .completed = {}};
+        if (!out.finished.found || out.finished.status != saga::saga_status::running) return out;
+        std::size_t at = 4;
+        for (std::size_t i = 0; i < joins.size(); ++i, at += 3)
+            out.arrivals.push_back({.found = element(r, at) == 1,
+                                    .added = element(r, at + 1) == 1,
+                                    .arrived = static_cast<std::size_t>(element(r, at + 2))});
+        if (complete) out.completed = transition_of(r, at);
+        return out;
+    }
+
     /// @brief The saga's status, or nothing for an unknown key.
     [[nodiscard]] std::optional<saga::saga_status> status(std::string_view key) const {
         auto r = detail::retrying([&] { return redis_.command({"HGET", saga_key(key), "st"}); });
@@ -301,11 +323,11 @@ private:
         return r.elements[i].as_integer();
     }
 
-    static saga::transition transition_of(const reply& r) {
-        return {.found = element(r, 0) == 1,
-                .changed = element(r, 1) == 1,
-                .ended_now = element(r, 2) == 1,
-                .status = static_cast<saga::saga_status>(element(r, 3))};
+    static saga::transition transition_of(const reply& r, std::size_t at = 0) {
+        return {.found = element(r, at) == 1,
+                .changed = element(r, at + 1) == 1,
+                .ended_now = element(r, at + 2) == 1,
+                .status = static_cast<saga::saga_status>(element(r, at + 3))};
     }
 
     // A saga operation under a fresh operation id, so that repeating it is safe.
@@ -356,5 +378,6 @@ private:
 
 static_assert(saga::rollback_store<saga_store>);
 static_assert(saga::marker_store<saga_store>);
+static_assert(saga::step_finishing_store<saga_store>);
 
 } // namespace choreo::redis

@@ -125,6 +125,14 @@ struct join_outcome {
     std::size_t arrived = 0; ///< distinct branches arrived so far
 };
 
+/// @brief The answer to finishing a step with what follows it in one operation
+/// (choreo::saga::step_finishing_store).
+struct step_finish {
+    transition finished;                 ///< the step's finish
+    std::vector<join_outcome> arrivals;  ///< one per fan-in named, in order; empty unless the saga still runs
+    std::optional<transition> completed; ///< the completion, when asked for and the saga still ran
+};
+
 /// @brief The answer to marking an aggregate in progress.
 struct marker_outcome {
     bool acquired = false; ///< the caller's saga holds it now

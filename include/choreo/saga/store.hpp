@@ -55,6 +55,18 @@ concept rollback_store = requires(S& store, const S& cstore, std::string_view ke
     { cstore.stalled(when) } -> std::same_as<std::vector<std::string>>;
 };
 
+/// @brief A rollback_store that also finishes a step together with what follows it, in one
+/// operation (one round trip for a store over a network): the step becomes done; if the saga
+/// still runs, the step's arrival is recorded at each fan-in of `joins` (as join() does, in
+/// order); then, if `complete` and the saga still runs, it completes (as complete() does).
+/// Optional: for a store without it the runtime makes the same calls one by one.
+template <class S>
+concept step_finishing_store = rollback_store<S> &&
+    requires(S& store, std::string_view key, std::string_view step, const std::vector<std::string_view>& joins,
+             bool complete) {
+    { store.finish_step(key, step, joins, complete) } -> std::same_as<step_finish>;
+};
+
 /// @brief In-progress markers on aggregate roots: at most one saga holds a marker;
 /// a marker expires at its deadline so a crashed holder cannot block an aggregate forever.
 template <class M>

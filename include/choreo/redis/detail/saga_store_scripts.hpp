@@ -59,6 +59,33 @@ local function settle(changed, ended)
   return {1, changed, ended, status}
 end
 
+-- A claimed step (or one never claimed: a start) becomes done or failed.
+local function finish(step, succeeded)
+  local s = state_of(step)
+  if s == nil then add_step(step, CLAIMED) s = CLAIMED end
+  if s == CLAIMED then
+    local to = FAILED
+    if succeeded then to = DONE end
+    redis.call('HSET', key, 's:' .. step, to)
+  end
+end
+-- A fan-in arrival, counted once: {found, added, arrived}.
+local function join(join_step, branch)
+  local entry = join_step .. '/' .. branch
+  local added = 0
+  if redis.call('HSETNX', key, 'j:' .. entry, 1) == 1 then
+    append('joined', entry)
+    added = 1
+  end
+  local arrived, prefix, list = 0, join_step .. '/', redis.call('HGET', key, 'joined')
+  if list then
+    for e in string.gmatch(list, '[^\n]+') do
+      if string.sub(e, 1, #prefix) == prefix then arrived = arrived + 1 end
+    end
+  end
+  return {1, added, arrived}
+end
+
 local function apply()
   if op == 'create' then
     if redis.call('EXISTS', key) == 1 then return 0 end
@@ -91,34 +118,32 @@ local function apply()
   end
   if op == 'join' then
     if not exists then return {0, 0, 0} end
-    local entry = ARGV[2] .. '/' .. ARGV[3]
-    local added = 0
-    if redis.call('HSETNX', key, 'j:' .. entry, 1) == 1 then
-      append('joined', entry)
-      added = 1
-    end
-    local arrived, prefix, list = 0, ARGV[2] .. '/', redis.call('HGET', key, 'joined')
-    if list then
-      for e in string.gmatch(list, '[^\n]+') do
-        if string.sub(e, 1, #prefix) == prefix then arrived = arrived + 1 end
-      end
-    end
+    local answer = join(ARGV[2], ARGV[3])
     keep_ttl()
-    return {1, added, arrived}
+    return answer
   end
 
   -- The operations that answer a transition: {found, changed, ended_now, status}.
   if not exists then return {0, 0, 0, 0} end
   local status = tonumber(redis.call('HGET', key, 'st'))
   if op == 'finish' then
-    local s = state_of(ARGV[2])
-    if s == nil then add_step(ARGV[2], CLAIMED) s = CLAIMED end
-    if s == CLAIMED then
-      local to = FAILED
-      if ARGV[3] == '1' then to = DONE end
-      redis.call('HSET', key, 's:' .. ARGV[2], to)
-    end
+    finish(ARGV[2], ARGV[3] == '1')
     return settle(0, 0)
+  end
+  if op == 'finish_step' then
+    -- The step done, then (while the saga runs) its fan-in arrivals and the completion:
+    -- {finish's transition, then found, added, arrived per join, then complete's transition}.
+    finish(ARGV[2], true)
+    local answer = settle(0, 0)
+    if answer[4] ~= RUNNING then return answer end
+    for i = 4, #ARGV - 1 do
+      for _, v in ipairs(join(ARGV[i], ARGV[2])) do answer[#answer + 1] = v end
+    end
+    if ARGV[3] == '1' then
+      redis.call('HSET', key, 'st', COMPLETED)
+      for _, v in ipairs(settle(1, 1)) do answer[#answer + 1] = v end
+    end
+    return answer
   end
   if op == 'roll_back' then
     local changed = 0

@@ -241,6 +241,10 @@ private:
     // asked for. `resuming`: after a restart, when the arrival may be recorded already.
     void after_finish(const std::shared_ptr<step_call>& call, bool complete, bool resuming);
 
+    // Runs `join` when `arrival` was the last of its branches (or, `resuming`, found them all).
+    void run_join_if_complete(const std::shared_ptr<step_call>& call, const step_def& join, const join_outcome& arrival,
+                              bool resuming);
+
 public:
     // After a restart: every saga this participant's journals hold rows of (it has not heard
     // it end) is settled. A running saga gets what the dead process did not tell the store:

@@ -26,6 +26,9 @@ public:
     virtual transition complete(std::string_view key) = 0;
     virtual transition expire(std::string_view key, time_point now, std::string_view reason) = 0;
     virtual join_outcome join(std::string_view key, std::string_view join_step, std::string_view branch) = 0;
+    // A finished step with its fan-in arrivals and the completion (step_finishing_store).
+    virtual step_finish finish_step(std::string_view key, std::string_view step,
+                                    const std::vector<std::string_view>& joins, bool complete) = 0;
     [[nodiscard]] virtual std::optional<saga_status> status(std::string_view key) const = 0;
     [[nodiscard]] virtual std::optional<saga_record> get(std::string_view key) const = 0;
     [[nodiscard]] virtual std::vector<std::string> overdue(time_point now) const = 0;
@@ -62,6 +65,18 @@ public:
     }
     join_outcome join(std::string_view key, std::string_view join_step, std::string_view branch) override {
         return states_.join(key, join_step, branch);
+    }
+    step_finish finish_step(std::string_view key, std::string_view step, const std::vector<std::string_view>& joins,
+                            bool complete) override {
+        if constexpr (step_finishing_store<States>) {
+            return states_.finish_step(key, step, joins, complete);
+        } else {
+            step_finish out{.finished = states_.finish(key, step, true), .arrivals = {}, .completed = {}};
+            if (!out.finished.found || out.finished.status != saga_status::running) return out;
+            for (auto join : joins) out.arrivals.push_back(states_.join(key, join, step));
+            if (complete) out.completed = states_.complete(key);
+            return out;
+        }
     }
     std::optional<saga_status> status(std::string_view key) const override { return states_.status(key); }
     std::optional<saga_record> get(std::string_view key) const override { return states_.get(key); }

@@ -155,7 +155,15 @@ inline void participant_core::run_step(const std::shared_ptr<step_call>& call, u
         return;
     }
 
-    auto t = store.finish(key, step, true);
+    // The finish, the fan-ins waiting for the step and the completion in one store operation
+    // (one round trip to Redis). A completion waits for the fan-ins' own steps, which run
+    // below, so it goes with the finish only when no fan-in waits for this step.
+    const auto joins = joins_waiting_for(step);
+    std::vector<std::string_view> join_names;
+    for (const step_def* join : joins) join_names.push_back(join->name);
+    const bool complete_with_finish = complete && joins.empty();
+    auto finished = store.finish_step(key, step, join_names, complete_with_finish);
+    const auto& t = finished.finished;
     if (!t.found) {
         rt_->report(saga_incident_kind::unknown_saga, key, step, "the saga vanished from the store while the step ran");
         return;
@@ -165,20 +173,27 @@ inline void participant_core::run_step(const std::shared_ptr<step_call>& call, u
         undo_late(call, call->cause);
         return;
     }
-    after_finish(call, complete, false);
+    for (std::size_t i = 0; i < joins.size() && i < finished.arrivals.size(); ++i)
+        run_join_if_complete(call, *joins[i], finished.arrivals[i], false);
+    if (complete_with_finish && finished.completed)
+        rt_->announce(key, *finished.completed, {}, {});
+    else if (complete)
+        rt_->announce(key, store.complete(key), {}, {});
+}
+
+inline void participant_core::run_join_if_complete(const std::shared_ptr<step_call>& call, const step_def& join,
+                                                   const join_outcome& arrival, bool resuming) {
+    if (!arrival.found || !(arrival.added || resuming) || arrival.arrived != join.branches.size()) return;
+    auto joined = std::make_shared<step_call>(
+        step_call{&join, call->key, call->cause, join.join_action, join.join_compensation, {}});
+    run_step(joined, 1); // a join claimed already is refused by the barrier
 }
 
 inline void participant_core::after_finish(const std::shared_ptr<step_call>& call, bool complete, bool resuming) {
     auto& store = rt_->store();
     std::string_view key = call->key.view();
-    for (const step_def* join : joins_waiting_for(call->def->name)) {
-        auto arrival = store.join(key, join->name, call->def->name);
-        if (arrival.found && (arrival.added || resuming) && arrival.arrived == join->branches.size()) {
-            auto joined = std::make_shared<step_call>(
-                step_call{join, call->key, call->cause, join->join_action, join->join_compensation, {}});
-            run_step(joined, 1); // a join claimed already is refused by the barrier
-        }
-    }
+    for (const step_def* join : joins_waiting_for(call->def->name))
+        run_join_if_complete(call, *join, store.join(key, join->name, call->def->name), resuming);
     if (complete) rt_->announce(key, store.complete(key), {}, {});
 }
 
