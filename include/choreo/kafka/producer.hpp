@@ -56,7 +56,7 @@ public:
     explicit record_producer(client_options options) : options_(std::move(options)) {
         auto conf = detail::make_conf(options_, {{"enable.idempotence", "true"},
                                                  {"max.in.flight.requests.per.connection", "1"},
-                                                 {"linger.ms", "2"},
+                                                 {"linger.ms", "0"},
                                                  {"message.timeout.ms", std::to_string(options_.timeout.count())}});
         rd_kafka_conf_set_opaque(conf.get(), this);
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &record_producer::on_delivery);
