@@ -1,16 +1,20 @@
 // Kafka's consumer: the transport contract (round trip, retry then dead letter, outbox to
-// inbox once), a topic created after its consumer started, retries in place and dead
-// letters for poison and malformed records, a rebalance mid-run, a broker killed and restarted.
+// inbox once), a topic created after its consumer started, retries and dead letters for
+// poison and malformed records, a failing key that holds no other key, a rebalance mid-run,
+// a broker killed and restarted.
 
 #include "../support/fault_log.hpp"
 #include "support.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -57,7 +61,7 @@ TEST_CASE("kafka: a consumer started before its topic exists reads the topic onc
     in.stop();
 }
 
-TEST_CASE("kafka: a failing handler is retried in place; poison and malformed records go to the dead letters") {
+TEST_CASE("kafka: a failing handler is retried; poison and malformed records go to the dead letters") {
     REQUIRE(create_topic(client(), "orders.poison", 1));
     record_producer raw{client()};
     producer<> out{client()};
@@ -154,6 +158,78 @@ TEST_CASE("kafka: a failing handler is retried in place; poison and malformed re
                                "undecodable, always failing and permanently refused records",
                                "Kafka", 10, reasons.size() == 10 && handled == std::vector<std::int64_t>{100, 400},
                                "each dead-lettered with its reason; the partition moved on to the next record");
+}
+
+TEST_CASE("kafka: a failing key waits alone: the partition's other keys go on, its own later records wait behind it") {
+    REQUIRE(create_topic(client(), "orders.by_key", 1)); // one partition: every key shares it
+    producer<> out{client()};
+    // saga A's first event fails until the last of saga B's is handled: with the partition
+    // held in place, that would never happen, and A1 would go to the dead letters.
+    out.publish("orders.by_key", order_paid_named{101}, envelope_for("saga:A"));
+    for (std::int64_t n = 201; n <= 203; ++n) out.publish("orders.by_key", order_paid_named{n}, envelope_for("saga:B"));
+    out.publish("orders.by_key", order_paid_named{102}, envelope_for("saga:A"));
+    out.publish("orders.by_key", order_paid_named{204}, envelope_for("saga:B"));
+    auto options = reading("orders.by_key", "by_key");
+    options.retry_delay = 20ms;
+    options.max_attempts = 1'000;
+    std::mutex mutex;
+    std::vector<std::int64_t> handled;
+    consumer<> in{options};
+    in.on<order_paid_named>([&](const order_paid_named& e, const choreo::envelope&) {
+        std::lock_guard lock{mutex};
+        if (e.order_id == 101 && std::find(handled.begin(), handled.end(), 204) == handled.end())
+            throw std::runtime_error("saga A's order row is locked");
+        handled.push_back(e.order_id);
+    });
+    in.start();
+    REQUIRE(eventually(
+        [&] {
+            std::lock_guard lock{mutex};
+            return handled.size() == 6;
+        },
+        60s));
+    // Everything done is stored: nothing is left for the group.
+    CHECK(eventually([&] { return in.lag() == std::optional<std::int64_t>{0}; }, 30s));
+    in.stop();
+    std::lock_guard lock{mutex};
+    CHECK(handled == std::vector<std::int64_t>{201, 202, 203, 204, 101, 102});
+    CHECK(in.dead_lettered() == 0);
+    test_support::record_fault("Kafka transport",
+                               "a saga's record failing while other sagas' records follow it in "
+                               "its partition",
+                               "Kafka", 1, handled == std::vector<std::int64_t>{201, 202, 203, 204, 101, 102},
+                               "the other saga's records went on; the failing one's later record waited behind it");
+}
+
+TEST_CASE("kafka: a partition's offset to commit is its oldest record not done; keys wait in lanes until due") {
+    using choreo::kafka::detail::partition_progress;
+    partition_progress p;
+    for (std::int64_t o = 10; o < 15; ++o) p.taken(o);
+    CHECK(p.done(11) == std::nullopt); // 10 is not done
+    CHECK(p.done(10) == std::optional<std::int64_t>{12});
+    CHECK(p.done(13) == std::nullopt);
+    CHECK(p.done(12) == std::optional<std::int64_t>{14});
+    CHECK(p.done(14) == std::optional<std::int64_t>{15});
+    CHECK(p.idle());
+
+    using lanes_type = choreo::kafka::detail::key_lanes<int>;
+    using choreo::kafka::detail::lane;
+    using choreo::kafka::detail::lane_id;
+    lanes_type lanes;
+    auto now = lanes_type::clock::now();
+    CHECK(lanes.earliest() == lanes_type::clock::time_point::max());
+    lanes.put({{"t", 0}, "a"}, lane<int>{{1, 2}, 1, now + 1s});
+    lanes.put({{"t", 0}, "b"}, lane<int>{{3}, 2, now + 2s});
+    lanes.put({{"t", 1}, "a"}, lane<int>{{4}, 1, now + 3s});
+    CHECK(lanes.earliest() == now + 1s);
+    REQUIRE(lanes.find({{"t", 0}, "a"}));
+    lanes.find({{"t", 0}, "a"})->records.push_back(5);
+    auto due = lanes.take_due(now + 2s);
+    REQUIRE(due.size() == 2);
+    CHECK(due.begin()->second.records == std::deque<int>{1, 2, 5});
+    CHECK(lanes.earliest() == now + 3s);
+    lanes.drop_unless([](const choreo::kafka::detail::partition_id& p) { return p.partition != 1; });
+    CHECK(lanes.empty());
 }
 
 TEST_CASE("kafka: stop() ends a retry's delay at once; the record is not stored, so the next member gets it") {

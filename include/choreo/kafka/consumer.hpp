@@ -2,8 +2,8 @@
 /// @file
 /// @brief Consuming events from Kafka as one member of a consumer group: offsets are stored
 /// only after the handler returned (its local transaction, with the inbox, committed), a
-/// failing record is retried with a delay, and a record that cannot be handled goes to a
-/// dead-letter topic with the reason while the partition moves on.
+/// failing record is retried with a delay while the other keys of its partition go on, and
+/// a record that cannot be handled goes to a dead-letter topic with the reason.
 
 #include <choreo/core/envelope.hpp>
 #include <choreo/core/errors.hpp>
@@ -12,6 +12,7 @@
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/kafka/detail/client.hpp>
+#include <choreo/kafka/detail/key_lanes.hpp>
 #include <choreo/kafka/errors.hpp>
 #include <choreo/kafka/options.hpp>
 #include <choreo/kafka/producer.hpp>
@@ -25,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -61,11 +63,14 @@ struct consumer_options {
 /// rebalance therefore redelivers at most the records whose offsets were not committed: a
 /// handler makes its effect and records the event id in its inbox in one local transaction,
 /// so a redelivered record is recognised and skipped. A handler that throws is called again
-/// after `retry_delay`, in place (the partition's order holds); after `max_attempts`, or at
-/// once for a choreo::permanent_error or a record that cannot be decoded (no envelope, an
-/// unknown type, a wrong version, an oversized payload), the record goes to the dead-letter
-/// topic with the reason and the source's topic, partition and offset, and the consumer
-/// moves on. A new group starts from the topics' earliest records.
+/// after `retry_delay`; meanwhile the later records of its key (the saga key: the producer
+/// partitions by it) wait behind it, and the partition's other keys go on, so order holds per
+/// key and one failing key holds nothing else. A partition's offset is stored up to its
+/// oldest record not done, so a crash redelivers the waiting records and those after them.
+/// After `max_attempts`, or at once for a choreo::permanent_error or a record that cannot be
+/// decoded (no envelope, an unknown type, a wrong version, an oversized payload), the record
+/// goes to the dead-letter topic with the reason and the source's topic, partition and
+/// offset, and its key moves on. A new group starts from the topics' earliest records.
 template <class Codec = durable::json_codec>
 class consumer : public durable::consumer_base<Codec> {
     using base = durable::consumer_base<Codec>;
@@ -188,19 +193,30 @@ private:
             throw kafka_error(errc::topic, std::string{"cannot subscribe to the topics: "} + rd_kafka_err2str(err));
     }
 
+    using steady = std::chrono::steady_clock;
+    struct record {
+        std::unique_ptr<rd_kafka_message_t, decltype(&rd_kafka_message_destroy)> message;
+        std::chrono::system_clock::time_point received;
+    };
+    enum class tried : std::uint8_t { done, again, stopped };
+
     void loop() {
         while (!this->stopping()) {
-            rd_kafka_message_t* message =
-                rd_kafka_consumer_poll(handle_.get(), static_cast<int>(options_.poll.count()));
-            if (!message) continue;
-            if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                ++errors_;
-                std::lock_guard lock{mutex_};
-                last_error_ = rd_kafka_message_errstr(message);
-            } else {
-                handle(message);
+            auto wait = options_.poll; // shorter when a key's retry is due sooner
+            if (!lanes_.empty())
+                wait = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(lanes_.earliest() - steady::now()),
+                                  std::chrono::milliseconds{0}, options_.poll);
+            if (auto* m = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(wait.count()))) {
+                record r{{m, &rd_kafka_message_destroy}, std::chrono::system_clock::now()};
+                if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    take(std::move(r));
+                } else {
+                    ++errors_;
+                    std::lock_guard lock{mutex_};
+                    last_error_ = rd_kafka_message_errstr(m);
+                }
             }
-            rd_kafka_message_destroy(message);
+            retry_due();
         }
     }
 
@@ -209,50 +225,105 @@ private:
                std::to_string(m->offset);
     }
 
-    void handle(rd_kafka_message_t* m) {
-        rd_kafka_headers_t* headers = nullptr;
-        if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) headers = nullptr;
-        std::optional<durable::wire_envelope> decoded;
-        try {
-            std::map<std::string, std::string, std::less<>> fields;
-            for (const char* name : {"v", "type", "schema", "id", "causation", "time", "time_us", "sent_us"}) {
-                std::string value;
-                if (detail::header(headers, name, value)) fields[name] = std::move(value);
-            }
-            fields["key"] = m->key ? std::string{static_cast<const char*>(m->key), m->key_len} : std::string{};
-            fields["payload"] = m->payload ? std::string{static_cast<const char*>(m->payload), m->len} : std::string{};
-            decoded = durable::decode_wire(
-                [&](std::string_view name) -> const std::string* {
-                    auto it = fields.find(name);
-                    return it == fields.end() ? nullptr : &it->second;
-                },
-                options_.max_payload);
-        } catch (const durable::envelope_error& e) {
-            return dead_letter(m, e.what());
-        }
-        using result = durable::handling::result;
-        const auto received = std::chrono::system_clock::now();
-        for (unsigned attempt = 1;; ++attempt) {
-            auto outcome = this->hand(*decoded, options_.group, received);
-            if (outcome.what == result::handled) break;
-            if (outcome.what == result::dead_letter) return dead_letter(m, outcome.reason);
-            if (this->stopping()) return; // not stored: the next member gets it again
-            if (attempt >= options_.max_attempts)
-                return dead_letter(m, "failed " + std::to_string(attempt) + " times: " + outcome.reason);
-            if (!this->pause(options_.retry_delay)) return; // stopping: not stored, redelivered
-        }
-        store(m);
-        this->count_handled();
+    // A record from the broker: tried now, or queued behind the failed record of its key.
+    void take(record r) {
+        const auto* m = r.message.get();
+        detail::lane_id id{{rd_kafka_topic_name(m->rkt), m->partition},
+                           m->key ? std::string{static_cast<const char*>(m->key), m->key_len} : std::string{}};
+        progress_[id.where].taken(m->offset);
+        if (auto* waiting = lanes_.find(id)) return waiting->records.push_back(std::move(r));
+        detail::lane<record> alone;
+        alone.records.push_back(std::move(r));
+        run_lane(id, std::move(alone));
     }
 
-    // Done with the record: its offset is committed with the next commit.
-    void store(rd_kafka_message_t* m) {
+    // Tries a key's records in order; the first that fails waits for its retry, the rest
+    // of the key behind it, while other keys go on.
+    void run_lane(const detail::lane_id& id, detail::lane<record> lane) {
+        while (!lane.records.empty()) {
+            auto outcome = try_record(lane.records.front(), lane.attempts + 1);
+            if (outcome == tried::stopped) return; // not stored: the next member gets them
+            if (outcome == tried::again) {
+                ++lane.attempts;
+                lane.next_try = steady::now() + options_.retry_delay;
+                return lanes_.put(id, std::move(lane));
+            }
+            lane.records.pop_front();
+            lane.attempts = 0;
+        }
+    }
+
+    void retry_due() {
+        if (lanes_.empty() || lanes_.earliest() > steady::now()) return;
+        drop_revoked();
+        for (auto& [id, lane] : lanes_.take_due(steady::now())) run_lane(id, std::move(lane));
+    }
+
+    // The keys waiting in partitions a rebalance took away are forgotten: their records were
+    // not stored, so the partition's next owner gets them.
+    void drop_revoked() {
+        rd_kafka_topic_partition_list_t* assigned = nullptr;
+        if (rd_kafka_assignment(handle_.get(), &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR || !assigned) return;
+        std::set<detail::partition_id> mine;
+        for (int i = 0; i < assigned->cnt; ++i) mine.insert({assigned->elems[i].topic, assigned->elems[i].partition});
+        rd_kafka_topic_partition_list_destroy(assigned);
+        lanes_.drop_unless([&](const detail::partition_id& p) { return mine.contains(p); });
+        std::erase_if(progress_, [&](const auto& entry) { return !mine.contains(entry.first); });
+    }
+
+    tried try_record(const record& r, unsigned attempt) {
+        auto* m = r.message.get();
+        std::optional<durable::wire_envelope> decoded;
+        try {
+            decoded = decode(m);
+        } catch (const durable::envelope_error& e) {
+            return dead_letter(m, e.what()) ? tried::done : tried::stopped;
+        }
+        using result = durable::handling::result;
+        auto outcome = this->hand(*decoded, options_.group, r.received);
+        if (outcome.what == result::handled) {
+            finished(m);
+            this->count_handled();
+            return tried::done;
+        }
+        std::string reason = std::move(outcome.reason);
+        if (outcome.what != result::dead_letter) {
+            if (this->stopping()) return tried::stopped;
+            if (attempt < options_.max_attempts) return tried::again;
+            reason = "failed " + std::to_string(attempt) + " times: " + reason;
+        }
+        return dead_letter(m, reason) ? tried::done : tried::stopped;
+    }
+
+    durable::wire_envelope decode(const rd_kafka_message_t* m) const {
+        rd_kafka_headers_t* headers = nullptr;
+        if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) headers = nullptr;
+        std::map<std::string, std::string, std::less<>> fields;
+        for (const char* name : {"v", "type", "schema", "id", "causation", "time", "time_us", "sent_us"}) {
+            std::string value;
+            if (detail::header(headers, name, value)) fields[name] = std::move(value);
+        }
+        fields["key"] = m->key ? std::string{static_cast<const char*>(m->key), m->key_len} : std::string{};
+        fields["payload"] = m->payload ? std::string{static_cast<const char*>(m->payload), m->len} : std::string{};
+        return durable::decode_wire(
+            [&](std::string_view name) -> const std::string* {
+                auto it = fields.find(name);
+                return it == fields.end() ? nullptr : &it->second;
+            },
+            options_.max_payload);
+    }
+
+    // Done with the record (handled or dead-lettered): the partition's offset is stored up to
+    // its oldest record not done yet, and committed with the next commit.
+    void finished(rd_kafka_message_t* m) {
+        auto next = progress_[{rd_kafka_topic_name(m->rkt), m->partition}].done(m->offset);
+        if (!next) return;
         {
             std::lock_guard lock{mutex_};
-            auto& next = next_[{rd_kafka_topic_name(m->rkt), m->partition}];
-            next = std::max<std::int64_t>(next, m->offset + 1);
+            auto& after = next_[{rd_kafka_topic_name(m->rkt), m->partition}];
+            after = std::max(after, *next);
         }
-        auto err = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        auto err = rd_kafka_offset_store(m->rkt, m->partition, *next - 1); // stores *next
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) { // the partition was revoked meanwhile: its next owner redelivers
             ++errors_;
             std::lock_guard lock{mutex_};
@@ -263,7 +334,7 @@ private:
     // Copies the record to the dead-letter topic with the reason and where it came from,
     // waits for the broker, then moves on. If that fails the record stays unstored and is
     // tried again after retry_delay: nothing is dropped.
-    void dead_letter(rd_kafka_message_t* m, const std::string& reason) {
+    bool dead_letter(rd_kafka_message_t* m, const std::string& reason) {
         auto source = std::string{rd_kafka_topic_name(m->rkt)};
         auto topic = options_.dead_letter_topic.empty() ? source + ".dead" : options_.dead_letter_topic;
         std::vector<record_header> headers{{"dead.reason", reason},
@@ -296,10 +367,11 @@ private:
                 (void)this->pause(options_.retry_delay); // stop ends it, and the loop
             }
         }
-        if (!sent) return; // stopping: not stored, so the next member dead-letters it
-        store(m);
+        if (!sent) return false; // stopping: not stored, so the next member dead-letters it
+        finished(m);
         this->count_dead_letter();
         if (options_.on_dead_letter) options_.on_dead_letter(where(m), reason);
+        return true;
     }
 
     consumer_options options_;
@@ -310,6 +382,9 @@ private:
         next_; // per partition: the offset after the last handled
     std::atomic<std::uint64_t> errors_{0};
     std::string last_error_;
+    // The read loop's thread only: what each partition took and finished, the keys waiting.
+    std::map<detail::partition_id, detail::partition_progress> progress_;
+    detail::key_lanes<record> lanes_;
 };
 
 } // namespace choreo::kafka
