@@ -6,10 +6,10 @@
 
 #include <boost/describe/class.hpp>
 
-#include <chrono>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <thread>
+#include <future>
 
 struct order_paid {
     std::int64_t order_id = 0;
@@ -31,6 +31,8 @@ int main() {
     choreo::sqlite::outbox_store store{orders};  // table choreo_outbox, created on first use
     choreo::sqlite::inbox_store inbox{platform}; // table choreo_inbox
     choreo::durable::outbox outbox{bus, store};
+    std::promise<void> both_received; // the two committed orders reached the platform
+    std::atomic<int> received{0};
 
     outbox.subscribe<order_paid>(
         [&](const order_paid& e, const choreo::envelope& env) {
@@ -41,6 +43,7 @@ int main() {
             unit.commit();
             std::printf("data platform got order %lld (%lld)\n", static_cast<long long>(e.order_id),
                         static_cast<long long>(e.amount));
+            if (++received == 2) both_received.set_value();
         },
         {.name = "send to data platform"});
     outbox.start(); // first relays whatever an earlier run left undelivered
@@ -56,7 +59,8 @@ int main() {
     pay(2, 500, false);
     pay(3, 700, true);
 
-    while (outbox.counts().pending != 0) std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    both_received.get_future().wait();
+    outbox.stop(); // waits for the pass in flight, which records the deliveries
     auto counts = outbox.counts();
     std::printf("outbox: %llu pending, %llu delivered, %llu failed\n", static_cast<unsigned long long>(counts.pending),
                 static_cast<unsigned long long>(counts.delivered), static_cast<unsigned long long>(counts.failed));

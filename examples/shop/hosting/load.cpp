@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -72,6 +73,7 @@ catalog set_up(command_client& shop, const load_options& o) {
 
 struct tally {
     std::mutex mutex;
+    std::condition_variable order_ended; // the progress line waits on it
     std::map<outcome, std::size_t> outcomes;
     std::vector<double> latencies_ms; // of the orders that ended
     std::size_t sagas_ended = 0;
@@ -106,6 +108,7 @@ void run_order(command_client& shop, const load_options& o, const catalog& c, st
         if (what != outcome::unfinished && what != outcome::refused)
             t.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - started).count());
         if (!problem.empty()) t.problems.push_back(std::move(problem));
+        t.order_ended.notify_all();
     };
     try {
         auto id =
@@ -207,16 +210,13 @@ int load(const load_options& o) {
             seconds > 0 ? static_cast<double>(ended) / seconds : 0.0);
         std::fflush(stdout);
     };
-    for (auto last = clock_type::now();;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    // A progress line each second until the last order ends (woken by it, not polling).
+    for (auto next_line = clock_type::now() + std::chrono::seconds{1};; next_line += std::chrono::seconds{1}) {
         {
-            std::lock_guard lock{t.mutex};
-            if (t.ended() >= o.orders) break;
+            std::unique_lock lock{t.mutex};
+            if (t.order_ended.wait_until(lock, next_line, [&] { return t.ended() >= o.orders; })) break;
         }
-        if (clock_type::now() - last >= std::chrono::seconds{1}) {
-            last = clock_type::now();
-            line("  ");
-        }
+        line("  ");
     }
     workers.clear(); // joins
     auto elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
