@@ -6,6 +6,7 @@
 
 #include "../support/fault_log.hpp"
 #include "../support/redis_server.hpp"
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -19,21 +20,11 @@
 
 using namespace choreo::redis;
 using namespace std::chrono_literals;
+using redis_test::local;
 using test_support::io_thread;
 using test_support::redis_server;
 
 namespace {
-
-connection_options local(const redis_server& server) {
-    connection_options o;
-    o.port = server.port();
-    o.connect_timeout = 1s;
-    o.command_timeout = 2s;
-    o.wait_for_server = 5s;
-    o.reconnect_initial_delay = 10ms;
-    o.reconnect_max_delay = 100ms;
-    return o;
-}
 
 errc code_of(const std::function<void()>& f) {
     try {

@@ -6,6 +6,7 @@
 #include <choreo/redis/connection.hpp>
 
 #include "../support/redis_server.hpp"
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -24,13 +25,8 @@ using test_support::redis_server;
 namespace {
 
 connection_options local(const redis_server& server, bool direct = true) {
-    connection_options o;
-    o.port = server.port();
-    o.connect_timeout = 1s;
-    o.command_timeout = 10s;
-    o.wait_for_server = 5s;
-    o.reconnect_initial_delay = 10ms;
-    o.reconnect_max_delay = 100ms;
+    auto o = redis_test::local(server);
+    o.command_timeout = 10s; // longer than the calls left waiting below
     o.client_name = "direct-test";
     o.direct_blocking_calls = direct;
     return o;
