@@ -9,6 +9,7 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -83,8 +84,9 @@ public:
         std::uint64_t n = 0;
         for (auto c : counts) n += c;
         if (n == 0) return std::chrono::microseconds{0};
-        // The rank of the percentile among n sorted durations, 1-based, at least the first.
-        auto rank = static_cast<std::uint64_t>(percent / 100.0 * static_cast<double>(n) + 0.999999);
+        // The rank of the percentile among n sorted durations, 1-based, at least the first;
+        // n from this snapshot of the counts, not total(), so the two agree.
+        auto rank = static_cast<std::uint64_t>(std::ceil(percent / 100.0 * static_cast<double>(n)));
         if (rank == 0) rank = 1;
         std::uint64_t seen = 0;
         for (std::size_t i = 0; i < bucket_count; ++i) {
