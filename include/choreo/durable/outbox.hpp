@@ -361,7 +361,7 @@ private:
     bool stopping_ = false;
     bool again_ = false;
     pass_state state_ = pass_state::idle;
-    std::size_t outstanding_ = 0; // posted runs and armed timers
+    std::size_t outstanding_ = 0; // posted runs, armed timers and posts under way from a report
     std::optional<std::chrono::system_clock::time_point> next_retry_;
 };
 

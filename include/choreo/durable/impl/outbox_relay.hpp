@@ -106,9 +106,19 @@ bool outbox<Store, Codec>::await_reports(const std::shared_ptr<batch>& handed) {
     });
     // The batch would own itself through a strong pointer here; whoever completes it
     // holds one while calling this.
+    // The last report comes on the transport's thread; the pass goes on on the executor.
+    // The post is counted until it returns: once its handler ran, stop() could let the
+    // outbox and its executor go while that thread is still inside post().
     handed->on_complete = [this, weak = std::weak_ptr<batch>{handed}] {
-        if (auto complete = weak.lock())
-            boost::asio::post(executor_, [this, complete]() noexcept { resume_after(complete); });
+        auto complete = weak.lock();
+        if (!complete) return;
+        {
+            std::lock_guard lock{relay_mutex_};
+            ++outstanding_;
+        }
+        boost::asio::post(executor_, [this, complete]() noexcept { resume_after(complete); });
+        std::lock_guard lock{relay_mutex_};
+        if (--outstanding_ == 0) idle_.notify_all();
     };
     return true;
 }
