@@ -98,6 +98,7 @@ public:
         o.group = listener;
         o.consumer = "bench";
         o.block = std::chrono::milliseconds{100};
+        o.concurrency = 4; // steps of different sagas side by side
         consumers_.push_back(std::make_unique<choreo::redis::stream_consumer<>>(*readers_.back(), o));
         consumers_.back()->on<E>(std::move(deliver));
     }

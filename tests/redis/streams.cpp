@@ -15,11 +15,16 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace choreo::redis;
@@ -51,6 +56,13 @@ choreo::envelope sample_envelope(std::uint64_t n) {
     return {choreo::event_id{0xabc, n}, choreo::event_id{0xdef, n},
             choreo::correlation_key{"order:" + std::to_string(n)},
             std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000 + n}}, "order_paid"};
+}
+
+// Entry n of saga `key`.
+choreo::envelope keyed_envelope(std::uint64_t n, const std::string& key) {
+    auto env = sample_envelope(n);
+    env.key = choreo::correlation_key{key};
+    return env;
 }
 
 stream_consumer_options consumer_options(std::string consumer = "c1") {
@@ -231,4 +243,106 @@ TEST_CASE("a batch's acknowledgement goes with the next read: settled while the 
     auto at = stats.find("cmdstat_xack:calls=");
     REQUIRE(at != std::string::npos);
     CHECK(std::stoi(stats.substr(at + 19)) <= 21);
+}
+
+TEST_CASE("with concurrency, entries of different keys are handled at once") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    // Two keys in different lanes, each entry's handler waiting until another one runs:
+    // one at a time, neither would ever see the other.
+    std::vector<std::string> keys{"saga:0"};
+    for (int i = 1; keys.size() < 2; ++i)
+        if (auto key = "saga:" + std::to_string(i);
+            choreo::durable::detail::lane_of(key, 4) != choreo::durable::detail::lane_of(keys[0], 4))
+            keys.push_back(key);
+    for (std::uint64_t n = 1; n <= 2; ++n)
+        publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, keyed_envelope(n, keys[n - 1]));
+    connection reader{f.io.executor(), f.options()};
+    auto options = consumer_options();
+    options.concurrency = 4;
+    stream_consumer consumer{reader, options};
+    std::mutex m;
+    std::condition_variable changed;
+    int running = 0;
+    int most = 0;
+    consumer.on<order_paid>([&](const order_paid&, const choreo::envelope&) {
+        std::unique_lock lock{m};
+        most = std::max(most, ++running);
+        changed.notify_all();
+        changed.wait_for(lock, 2s, [&] { return most >= 2; });
+        --running;
+    });
+    consumer.start();
+    REQUIRE(eventually([&] { return consumer.handled() == 2; }));
+    consumer.stop();
+    CHECK(most == 2);
+    CHECK(f.pending("orders", "platform") == 0);
+}
+
+TEST_CASE("with concurrency, one key's entries are handled one at a time and in order; a failing one is retried") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    constexpr int sagas = 7;
+    constexpr std::uint64_t entries = 350;
+    for (std::uint64_t n = 1; n <= entries; ++n)
+        publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1},
+                          keyed_envelope(n, "saga:" + std::to_string(n % sagas)));
+    connection reader{f.io.executor(), f.options()};
+    auto options = consumer_options();
+    options.concurrency = 3;
+    options.batch = 64;
+    stream_consumer consumer{reader, options};
+    std::mutex m;
+    std::map<std::string, std::vector<std::int64_t>> seen; // per key, the order ids in the order handled
+    std::map<std::string, bool> busy;
+    std::atomic<int> overlaps{0};
+    std::atomic<bool> failed_once{false};
+    consumer.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
+        const std::string key{env.key.view()};
+        {
+            std::lock_guard lock{m};
+            if (std::exchange(busy[key], true)) ++overlaps;
+        }
+        std::this_thread::yield();
+        std::lock_guard lock{m};
+        busy[key] = false;
+        if (e.order_id == 100 && !failed_once.exchange(true)) throw std::runtime_error("order 100 fails once");
+        seen[key].push_back(e.order_id);
+    });
+    consumer.start();
+    REQUIRE(eventually([&] { return consumer.handled() == entries; }));
+    consumer.stop();
+    CHECK(overlaps == 0);
+    CHECK(f.pending("orders", "platform") == 0);
+    std::lock_guard lock{m};
+    REQUIRE(seen.size() == sagas);
+    for (auto& [key, ids] : seen) {
+        CHECK(ids.size() == entries / sagas);
+        // In the stream's order, but for the entry that failed: delivered again after the others.
+        std::vector<std::int64_t> without_retry;
+        for (auto id : ids)
+            if (id != 100) without_retry.push_back(id);
+        CHECK(std::is_sorted(without_retry.begin(), without_retry.end()));
+    }
+}
+
+TEST_CASE("a batch that takes longer than retry_delay is not delivered again") {
+    redis_fixture f;
+    stream_publisher publisher{f.writer};
+    for (std::uint64_t n = 1; n <= 3; ++n)
+        publisher.publish("orders", order_paid{static_cast<std::int64_t>(n), 1}, sample_envelope(n));
+    connection reader{f.io.executor(), f.options()};
+    stream_consumer consumer{reader, consumer_options()}; // retry_delay 50 ms
+    std::atomic<int> runs{0};
+    consumer.on<order_paid>([&](const order_paid&, const choreo::envelope&) {
+        ++runs;
+        std::this_thread::sleep_for(40ms); // a slow handler: the batch outlasts retry_delay
+    });
+    consumer.start();
+    REQUIRE(eventually([&] { return consumer.handled() >= 3 && f.pending("orders", "platform") == 0; }));
+    std::this_thread::sleep_for(200ms); // a redelivery would come within retry_delay and a batch
+    consumer.stop();
+    // Handled once each: the reclaim that follows the batch found them settled, not idle.
+    CHECK(runs == 3);
+    CHECK(consumer.handled() == 3);
 }

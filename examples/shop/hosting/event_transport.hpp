@@ -69,9 +69,11 @@ public:
         return *readers_.emplace_back(std::make_unique<choreo::redis::connection>(io_.executor(), redis_options_));
     }
 
-    // A consumer of `stream` in consumer group `group`.
-    choreo::redis::stream_consumer<>& add_consumer(std::string stream, std::string group) {
+    // A consumer of `stream` in consumer group `group`, handling `concurrency` entries of
+    // different keys at once.
+    choreo::redis::stream_consumer<>& add_consumer(std::string stream, std::string group, std::size_t concurrency = 1) {
         choreo::redis::stream_consumer_options c;
+        c.concurrency = concurrency;
         c.stream = std::move(stream);
         c.group = std::move(group);
         c.consumer = options_.instance == "1" ? options_.context : options_.context + "." + options_.instance;
@@ -123,7 +125,8 @@ public:
         }
 #endif
         for (auto& publisher : publishers)
-            add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), group)
+            // The steps of different sagas side by side: a step mostly waits for Redis.
+            add_consumer(events_stream(options_.prefix, publisher, choreo::event_type_name<E>()), group, 4)
                 .template on<E>(handler);
     }
 
