@@ -144,6 +144,7 @@ public:
         o.topics = {topic_of<E>()};
         o.group = name_ + "-" + std::to_string(consumers_.size());
         o.poll = std::chrono::milliseconds{100};
+        o.concurrency = 4; // steps of different sagas side by side
         consumers_.push_back(std::make_unique<choreo::kafka::consumer<>>(o));
         consumers_.back()->on<E>(std::move(deliver));
         (void)listener;

@@ -11,19 +11,23 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace kafka_test;
 using namespace choreo::kafka;
 using namespace std::chrono_literals;
 using test::eventually;
+using test_events::order_paid;
 using test_events::order_paid_named;
 using test_events::order_paid_v2;
 
@@ -199,6 +203,56 @@ TEST_CASE("kafka: a failing key waits alone: the partition's other keys go on, i
                                "its partition",
                                "Kafka", 1, handled == std::vector<std::int64_t>{201, 202, 203, 204, 101, 102},
                                "the other saga's records went on; the failing one's later record waited behind it");
+}
+
+TEST_CASE("kafka: with concurrency, a partition's keys are handled at once, each key in order, a failing one retried") {
+    REQUIRE(create_topic(client(), "orders.side_by_side", 1)); // one partition: every key shares it
+    // Two keys in different lanes open the run, each one's handler waiting until the other
+    // runs: handled one at a time, neither would ever see the other.
+    std::vector<std::string> keys{"saga:0"};
+    for (int i = 1; keys.size() < 2; ++i)
+        if (auto key = "saga:" + std::to_string(i);
+            choreo::durable::detail::lane_of(key, 3) != choreo::durable::detail::lane_of(keys[0], 3))
+            keys.push_back(key);
+    producer<> out{client()};
+    out.publish("orders.side_by_side", order_paid{1, 1}, envelope_for(keys[0]));
+    out.publish("orders.side_by_side", order_paid{2, 1}, envelope_for(keys[1]));
+    constexpr std::int64_t records = 120;
+    for (std::int64_t n = 3; n <= records; ++n)
+        out.publish("orders.side_by_side", order_paid{n, 1}, envelope_for("saga:" + std::to_string(n % 5)));
+    auto options = reading("orders.side_by_side", "side_by_side");
+    options.concurrency = 3;
+    options.retry_delay = 20ms;
+    std::mutex m;
+    std::condition_variable changed;
+    int running = 0;
+    int most = 0;
+    std::map<std::string, bool> busy;
+    int overlaps = 0;
+    std::map<std::string, std::vector<std::int64_t>> seen;
+    bool failed_once = false;
+    consumer<> in{options};
+    in.on<order_paid>([&](const order_paid& e, const choreo::envelope& env) {
+        const std::string key{env.key.view()};
+        std::unique_lock lock{m};
+        if (std::exchange(busy[key], true)) ++overlaps;
+        most = std::max(most, ++running);
+        changed.notify_all();
+        if (e.order_id <= 2) changed.wait_for(lock, 5s, [&] { return most >= 2; });
+        --running;
+        busy[key] = false;
+        if (e.order_id == 60 && !std::exchange(failed_once, true)) throw std::runtime_error("order 60 fails once");
+        seen[key].push_back(e.order_id);
+    });
+    in.start();
+    REQUIRE(eventually([&] { return in.handled() == records; }, 60s));
+    CHECK(eventually([&] { return in.lag() == std::optional<std::int64_t>{0}; }, 30s));
+    in.stop();
+    std::lock_guard lock{m};
+    CHECK(most >= 2);
+    CHECK(overlaps == 0);
+    CHECK(in.dead_lettered() == 0);
+    for (auto& [key, ids] : seen) CHECK(std::is_sorted(ids.begin(), ids.end())); // 60's key waited for it
 }
 
 TEST_CASE("kafka: a partition's offset to commit is its oldest record not done; keys wait in lanes until due") {

@@ -116,6 +116,7 @@ public:
             c.settings.emplace("heartbeat.interval.ms", "1000");
             c.retry_delay = std::chrono::milliseconds{200};
             c.max_attempts = 20;
+            c.concurrency = 4; // the steps of different sagas side by side, as over Redis
             c.on_dead_letter = [context = options_.context](const std::string& record, const std::string& why) {
                 fmt::print(stderr, "{}: record {} dead-lettered: {}\n", context, record, why);
             };

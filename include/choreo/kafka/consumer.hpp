@@ -9,10 +9,12 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/core/type_name.hpp>
 #include <choreo/durable/consumer_base.hpp>
+#include <choreo/durable/detail/lane_pool.hpp>
 #include <choreo/durable/json_codec.hpp>
 #include <choreo/durable/wire.hpp>
 #include <choreo/kafka/detail/client.hpp>
 #include <choreo/kafka/detail/key_lanes.hpp>
+#include <choreo/kafka/detail/records.hpp>
 #include <choreo/kafka/errors.hpp>
 #include <choreo/kafka/options.hpp>
 #include <choreo/kafka/producer.hpp>
@@ -48,7 +50,11 @@ struct consumer_options {
     std::chrono::milliseconds poll{200};        ///< how long one poll waits for records
     std::chrono::milliseconds retry_delay{500}; ///< a failed record is tried again after this
     unsigned max_attempts = 5;                  ///< attempts before a record is dead-lettered
-    std::size_t max_payload = 1 << 20;          ///< larger payloads are dead-lettered
+    std::size_t batch = 128;                    ///< records taken from one poll's wake-up before they are handled
+    /// Records handled at once, on as many threads (the read loop's among them): records of
+    /// one key never at once, and in their partition's order. 1: one at a time.
+    std::size_t concurrency = 1;
+    std::size_t max_payload = 1 << 20; ///< larger payloads are dead-lettered
     /// Called with each record moved to the dead-letter topic ("topic/partition@offset") and
     /// the reason (for logs, metrics).
     std::function<void(const std::string& record, const std::string& reason)> on_dead_letter{};
@@ -71,6 +77,11 @@ struct consumer_options {
 /// decoded (no envelope, an unknown type, a wrong version, an oversized payload), the record
 /// goes to the dead-letter topic with the reason and the source's topic, partition and
 /// offset, and its key moves on. A new group starts from the topics' earliest records.
+///
+/// Records are taken from the client in batches (up to `batch`, what has arrived). With
+/// `concurrency` above 1 a batch's keys are spread over that many lanes and the lanes run
+/// side by side: one key's records in order on one thread, handlers of different keys at
+/// once (so they must be thread-safe); the next batch is taken when every lane is through.
 template <class Codec = durable::json_codec>
 class consumer : public durable::consumer_base<Codec> {
     using base = durable::consumer_base<Codec>;
@@ -83,6 +94,8 @@ public:
         if (options_.topics.empty() || options_.group.empty())
             throw usage_error("a Kafka consumer needs at least one topic and a group");
         if (options_.max_attempts == 0) options_.max_attempts = 1;
+        if (options_.batch == 0) options_.batch = 1;
+        if (options_.concurrency == 0) options_.concurrency = 1;
         auto conf = detail::make_conf(options_.client,
                                       {{"group.id", options_.group},
                                        {"enable.auto.commit", "true"},
@@ -109,7 +122,8 @@ public:
         this->start_loop([this] { subscribe(); }, [this] { loop(); });
     }
 
-    /// @brief Stops after the record in hand, commits the stored offsets and leaves the
+    /// @brief Stops after the records in hand (a lane's later records are left to the
+    /// group's next member, their offsets not stored), commits the stored offsets and leaves the
     /// group (its partitions go to the other members at once). Idempotent.
     void stop() {
         if (this->stop_loop() && handle_) rd_kafka_consumer_close(handle_.get());
@@ -201,12 +215,17 @@ private:
     enum class tried : std::uint8_t { done, again, stopped };
 
     void loop() {
+        std::unique_ptr<durable::detail::lane_pool> pool;
+        if (options_.concurrency > 1) pool = std::make_unique<durable::detail::lane_pool>(options_.concurrency);
         while (!this->stopping()) {
             auto wait = options_.poll; // shorter when a key's retry is due sooner
             if (!lanes_.empty())
                 wait = std::clamp(std::chrono::ceil<std::chrono::milliseconds>(lanes_.earliest() - steady::now()),
                                   std::chrono::milliseconds{0}, options_.poll);
-            if (auto* m = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(wait.count()))) {
+            // What has arrived, up to a batch: the first poll waits, the others do not.
+            std::size_t taken = 0;
+            for (auto* m = rd_kafka_consumer_poll(handle_.get(), static_cast<int>(wait.count())); m;
+                 m = ++taken < options_.batch ? rd_kafka_consumer_poll(handle_.get(), 0) : nullptr) {
                 record r{{m, &rd_kafka_message_destroy}, std::chrono::system_clock::now()};
                 if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                     take(std::move(r));
@@ -217,46 +236,73 @@ private:
                 }
             }
             retry_due();
+            run_ready(pool.get());
         }
     }
 
-    static std::string where(const rd_kafka_message_t* m) {
-        return std::string{rd_kafka_topic_name(m->rkt)} + "/" + std::to_string(m->partition) + "@" +
-               std::to_string(m->offset);
-    }
-
-    // A record from the broker: tried now, or queued behind the failed record of its key.
+    // A record from the broker: ready to run in its key's turn, or queued behind the failed
+    // record of its key.
     void take(record r) {
         const auto* m = r.message.get();
-        detail::lane_id id{{rd_kafka_topic_name(m->rkt), m->partition},
-                           m->key ? std::string{static_cast<const char*>(m->key), m->key_len} : std::string{}};
-        progress_[id.where].taken(m->offset);
+        detail::lane_id id{{rd_kafka_topic_name(m->rkt), m->partition}, std::string{detail::key_of(m)}};
+        {
+            std::lock_guard lock{progress_mutex_};
+            progress_[id.where].taken(m->offset);
+        }
         if (auto* waiting = lanes_.find(id)) return waiting->records.push_back(std::move(r));
-        detail::lane<record> alone;
-        alone.records.push_back(std::move(r));
-        run_lane(id, std::move(alone));
+        ready_[std::move(id)].records.push_back(std::move(r));
     }
 
-    // Tries a key's records in order; the first that fails waits for its retry, the rest
-    // of the key behind it, while other keys go on.
-    void run_lane(const detail::lane_id& id, detail::lane<record> lane) {
+    // The lanes whose retry is due join the ready ones.
+    void retry_due() {
+        if (lanes_.empty() || lanes_.earliest() > steady::now()) return;
+        drop_revoked();
+        for (auto& [id, lane] : lanes_.take_due(steady::now())) ready_.insert_or_assign(id, std::move(lane));
+    }
+
+    // Runs the ready lanes: one after the other, or on the pool, a key's lane on one thread.
+    // A lane whose record fails waits for its retry.
+    void run_ready(durable::detail::lane_pool* pool) {
+        auto ready = std::exchange(ready_, {});
+        if (!pool || ready.size() < 2) {
+            for (auto& [id, lane] : ready)
+                if (auto parked = run_lane(std::move(lane))) lanes_.put(id, std::move(*parked));
+            return;
+        }
+        std::vector<std::vector<std::pair<const detail::lane_id*, detail::lane<record>*>>> threads(pool->width());
+        for (auto& [id, lane] : ready)
+            threads[durable::detail::lane_of(id.key, threads.size())].emplace_back(&id, &lane);
+        std::vector<std::size_t> busy;
+        for (std::size_t i = 0; i < threads.size(); ++i)
+            if (!threads[i].empty()) busy.push_back(i);
+        std::mutex parked_mutex;
+        std::map<detail::lane_id, detail::lane<record>> parked;
+        pool->run(busy, [&](std::size_t thread) {
+            for (auto [id, lane] : threads[thread])
+                if (auto waits = run_lane(std::move(*lane))) {
+                    std::lock_guard lock{parked_mutex};
+                    parked.insert_or_assign(*id, std::move(*waits));
+                }
+        });
+        for (auto& [id, lane] : parked) lanes_.put(id, std::move(lane));
+    }
+
+    // Tries a key's records in order; the first that fails is returned with the rest of the
+    // key behind it, to wait for its retry. Stopping, the rest is left to the next member.
+    std::optional<detail::lane<record>> run_lane(detail::lane<record> lane) {
         while (!lane.records.empty()) {
+            if (this->stopping()) return std::nullopt;
             auto outcome = try_record(lane.records.front(), lane.attempts + 1);
-            if (outcome == tried::stopped) return; // not stored: the next member gets them
+            if (outcome == tried::stopped) return std::nullopt; // not stored: the next member gets them
             if (outcome == tried::again) {
                 ++lane.attempts;
                 lane.next_try = steady::now() + options_.retry_delay;
-                return lanes_.put(id, std::move(lane));
+                return lane;
             }
             lane.records.pop_front();
             lane.attempts = 0;
         }
-    }
-
-    void retry_due() {
-        if (lanes_.empty() || lanes_.earliest() > steady::now()) return;
-        drop_revoked();
-        for (auto& [id, lane] : lanes_.take_due(steady::now())) run_lane(id, std::move(lane));
+        return std::nullopt;
     }
 
     // The keys waiting in partitions a rebalance took away are forgotten: their records were
@@ -268,6 +314,7 @@ private:
         for (int i = 0; i < assigned->cnt; ++i) mine.insert({assigned->elems[i].topic, assigned->elems[i].partition});
         rd_kafka_topic_partition_list_destroy(assigned);
         lanes_.drop_unless([&](const detail::partition_id& p) { return mine.contains(p); });
+        std::lock_guard lock{progress_mutex_};
         std::erase_if(progress_, [&](const auto& entry) { return !mine.contains(entry.first); });
     }
 
@@ -275,7 +322,7 @@ private:
         auto* m = r.message.get();
         std::optional<durable::wire_envelope> decoded;
         try {
-            decoded = decode(m);
+            decoded = detail::decode_record(m, options_.max_payload);
         } catch (const durable::envelope_error& e) {
             return dead_letter(m, e.what()) ? tried::done : tried::stopped;
         }
@@ -295,39 +342,27 @@ private:
         return dead_letter(m, reason) ? tried::done : tried::stopped;
     }
 
-    durable::wire_envelope decode(const rd_kafka_message_t* m) const {
-        rd_kafka_headers_t* headers = nullptr;
-        if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) headers = nullptr;
-        std::map<std::string, std::string, std::less<>> fields;
-        for (const char* name : {"v", "type", "schema", "id", "causation", "time", "time_us", "sent_us"}) {
-            std::string value;
-            if (detail::header(headers, name, value)) fields[name] = std::move(value);
-        }
-        fields["key"] = m->key ? std::string{static_cast<const char*>(m->key), m->key_len} : std::string{};
-        fields["payload"] = m->payload ? std::string{static_cast<const char*>(m->payload), m->len} : std::string{};
-        return durable::decode_wire(
-            [&](std::string_view name) -> const std::string* {
-                auto it = fields.find(name);
-                return it == fields.end() ? nullptr : &it->second;
-            },
-            options_.max_payload);
-    }
-
     // Done with the record (handled or dead-lettered): the partition's offset is stored up to
     // its oldest record not done yet, and committed with the next commit.
     void finished(rd_kafka_message_t* m) {
-        auto next = progress_[{rd_kafka_topic_name(m->rkt), m->partition}].done(m->offset);
-        if (!next) return;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
         {
-            std::lock_guard lock{mutex_};
-            auto& after = next_[{rd_kafka_topic_name(m->rkt), m->partition}];
-            after = std::max(after, *next);
+            // Stored under the lock, so that lanes finishing records of one partition at
+            // once store its offsets in the order they move, never back.
+            std::lock_guard lock{progress_mutex_};
+            auto next = progress_[{rd_kafka_topic_name(m->rkt), m->partition}].done(m->offset);
+            if (!next) return;
+            {
+                std::lock_guard next_lock{mutex_};
+                auto& after = next_[{rd_kafka_topic_name(m->rkt), m->partition}];
+                after = std::max(after, *next);
+            }
+            err = rd_kafka_offset_store(m->rkt, m->partition, *next - 1); // stores *next
         }
-        auto err = rd_kafka_offset_store(m->rkt, m->partition, *next - 1); // stores *next
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) { // the partition was revoked meanwhile: its next owner redelivers
             ++errors_;
             std::lock_guard lock{mutex_};
-            last_error_ = "cannot store the offset of " + where(m) + ": " + rd_kafka_err2str(err);
+            last_error_ = "cannot store the offset of " + detail::where(m) + ": " + rd_kafka_err2str(err);
         }
     }
 
@@ -337,22 +372,9 @@ private:
     bool dead_letter(rd_kafka_message_t* m, const std::string& reason) {
         auto source = std::string{rd_kafka_topic_name(m->rkt)};
         auto topic = options_.dead_letter_topic.empty() ? source + ".dead" : options_.dead_letter_topic;
-        std::vector<record_header> headers{{"dead.reason", reason},
-                                           {"dead.topic", source},
-                                           {"dead.partition", std::to_string(m->partition)},
-                                           {"dead.offset", std::to_string(m->offset)},
-                                           {"dead.group", options_.group}};
-        rd_kafka_headers_t* original = nullptr;
-        if (rd_kafka_message_headers(m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            const char* name = nullptr;
-            const void* value = nullptr;
-            std::size_t size = 0;
-            for (std::size_t i = 0;
-                 rd_kafka_header_get_all(original, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
-                headers.push_back({name, value ? std::string{static_cast<const char*>(value), size} : std::string{}});
-        }
-        std::string_view key{m->key ? static_cast<const char*>(m->key) : "", m->key ? m->key_len : 0};
-        std::string_view value{m->payload ? static_cast<const char*>(m->payload) : "", m->payload ? m->len : 0};
+        auto headers = detail::dead_letter_headers(m, reason, options_.group);
+        auto key = detail::key_of(m);
+        auto value = detail::value_of(m);
         bool sent = false;
         while (!sent && !this->stopping()) {
             try {
@@ -362,7 +384,7 @@ private:
                 ++errors_;
                 {
                     std::lock_guard lock{mutex_};
-                    last_error_ = "cannot dead-letter " + where(m) + ": " + e.what();
+                    last_error_ = "cannot dead-letter " + detail::where(m) + ": " + e.what();
                 }
                 (void)this->pause(options_.retry_delay); // stop ends it, and the loop
             }
@@ -370,7 +392,7 @@ private:
         if (!sent) return false; // stopping: not stored, so the next member dead-letters it
         finished(m);
         this->count_dead_letter();
-        if (options_.on_dead_letter) options_.on_dead_letter(where(m), reason);
+        if (options_.on_dead_letter) options_.on_dead_letter(detail::where(m), reason);
         return true;
     }
 
@@ -382,9 +404,12 @@ private:
         next_; // per partition: the offset after the last handled
     std::atomic<std::uint64_t> errors_{0};
     std::string last_error_;
-    // The read loop's thread only: what each partition took and finished, the keys waiting.
+    std::mutex progress_mutex_; // progress_: a lane's thread finishes its records
+    // What each partition took and finished.
     std::map<detail::partition_id, detail::partition_progress> progress_;
+    // The read loop's thread only: the keys waiting for a retry, the keys ready to run.
     detail::key_lanes<record> lanes_;
+    std::map<detail::lane_id, detail::lane<record>> ready_;
 };
 
 } // namespace choreo::kafka
