@@ -71,6 +71,12 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The Kafka broker is not this shell's child (it was started in a process substitution),
+  # so `wait` does not wait for it: its data is removed only once it has exited, or it
+  # writes into the folder being removed.
+  for pid in "${pids[@]}"; do
+    timeout 30 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT

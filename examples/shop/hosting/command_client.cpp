@@ -157,8 +157,13 @@ json::object command_client::call(std::string_view context, std::string op, cons
         answer = s.waiting[request].get_future();
     }
     command c{request, replies_stream(s.prefix, s.client), std::move(op), json::serialize(args)};
-    choreo::envelope env{
-        {s.ids_high, number}, {}, {}, std::chrono::system_clock::now(), choreo::event_type_name<command>()};
+    // Keyed by the client and its request: a serving process runs different requests side
+    // by side (they are independent: a client waits for each answer before it goes on).
+    choreo::envelope env{{s.ids_high, number},
+                         {},
+                         choreo::correlation_key{s.client + ":" + request},
+                         std::chrono::system_clock::now(),
+                         choreo::event_type_name<command>()};
     // Sent again if the connection dropped with it in flight: a command may then run
     // twice, and the second answer to the same request is ignored.
     for (int attempt = 1;; ++attempt) {

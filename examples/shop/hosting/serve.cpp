@@ -115,7 +115,8 @@ public:
         } else {
             build_context();
         }
-        transport_.add_consumer(commands_stream(options_.prefix, options_.context), "commands")
+        // Requests side by side, as the steps: each is a unit of work of the context's own.
+        transport_.add_consumer(commands_stream(options_.prefix, options_.context), "commands", 4)
             .on<command>([this](const command& c, const choreo::envelope&) { answer(c); });
     }
 
