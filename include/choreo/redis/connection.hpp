@@ -60,8 +60,7 @@ public:
     /// @brief Sends one command; `done(error, reply)` runs on the connection's strand.
     /// Arguments are binary safe.
     void async_command(const std::vector<std::string_view>& args, completion done) {
-        auto bytes = detail::format_command(args);
-        state_->submit(std::move(bytes), tracked(std::move(done)));
+        state_->submit(detail::format_command(args), tracked(std::move(done)));
     }
 
     /// @brief Sends several commands back to back; `done(error, replies)` runs once every
@@ -75,31 +74,23 @@ public:
             std::size_t left;
             std::function<void(std::exception_ptr, std::vector<reply>)> done;
         };
-        auto shared = std::make_shared<batch>(
-            batch{std::vector<reply>(commands.size()), nullptr, commands.size(), tracked(std::move(done))});
-        std::vector<std::pair<std::string, completion>> queued;
-        queued.reserve(commands.size());
-        for (std::size_t i = 0; i < commands.size(); ++i)
-            queued.emplace_back(detail::format_command(commands[i]), [shared, i](std::exception_ptr error, reply r) {
-                if (error && !shared->error) shared->error = error;
-                shared->replies[i] = std::move(r);
-                if (--shared->left == 0) shared->done(shared->error, std::move(shared->replies));
-            });
-        state_->submit_all(std::move(queued));
+        submit_pipeline(formatted(commands), std::move(done));
     }
 
     /// @brief Sends one command and waits for its reply. Throws redis_error on failure,
     /// including an error reply (errc::server_reply). Must not be called from a completion.
     reply command(const std::vector<std::string_view>& args) {
         check_not_in_strand();
-        if (auto direct = try_direct(detail::format_command(args), 1)) {
+        auto bytes = detail::format_command(args);
+        if (auto direct = try_direct(bytes, 1)) {
             (*direct)[0].value();
             return std::move((*direct)[0]);
         }
         std::promise<outcome<reply>> promise;
         auto future = promise.get_future();
-        async_command(
-            args, [&promise](std::exception_ptr error, reply r) { promise.set_value(settle(error, std::move(r))); });
+        state_->submit(std::move(bytes), tracked(completion{[&promise](std::exception_ptr error, reply r) {
+                           promise.set_value(settle(error, std::move(r)));
+                       }}));
         auto r = future.get().take();
         r.value();
         return r;
@@ -109,12 +100,11 @@ public:
     std::vector<reply> pipeline(const std::vector<std::vector<std::string_view>>& commands) {
         check_not_in_strand();
         if (commands.empty()) throw usage_error("an empty Redis pipeline");
-        std::string bytes;
-        for (auto& c : commands) bytes += detail::format_command(c);
-        if (auto direct = try_direct(bytes, commands.size())) return std::move(*direct);
+        auto each = formatted(commands);
+        if (auto direct = try_direct(joined(each), commands.size())) return std::move(*direct);
         std::promise<outcome<std::vector<reply>>> promise;
         auto future = promise.get_future();
-        async_pipeline(commands, [&promise](std::exception_ptr error, std::vector<reply> replies) {
+        submit_pipeline(std::move(each), [&promise](std::exception_ptr error, std::vector<reply> replies) {
             promise.set_value(settle(error, std::move(replies)));
         });
         return future.get().take();
@@ -170,6 +160,40 @@ private:
             out.message = "an unknown failure in the Redis connection";
         }
         return out;
+    }
+
+    static std::vector<std::string> formatted(const std::vector<std::vector<std::string_view>>& commands) {
+        std::vector<std::string> each;
+        each.reserve(commands.size());
+        for (auto& c : commands) each.push_back(detail::format_command(c));
+        return each;
+    }
+    static std::string joined(const std::vector<std::string>& each) {
+        std::string bytes;
+        for (auto& b : each) bytes += b;
+        return bytes;
+    }
+
+    // Commands already formatted, through the strand; `done` once every reply is in.
+    void submit_pipeline(std::vector<std::string> each,
+                         std::function<void(std::exception_ptr, std::vector<reply>)> done) {
+        struct batch {
+            std::vector<reply> replies;
+            std::exception_ptr error;
+            std::size_t left;
+            std::function<void(std::exception_ptr, std::vector<reply>)> done;
+        };
+        auto shared = std::make_shared<batch>(
+            batch{std::vector<reply>(each.size()), nullptr, each.size(), tracked(std::move(done))});
+        std::vector<std::pair<std::string, completion>> queued;
+        queued.reserve(each.size());
+        for (std::size_t i = 0; i < each.size(); ++i)
+            queued.emplace_back(std::move(each[i]), [shared, i](std::exception_ptr error, reply r) {
+                if (error && !shared->error) shared->error = error;
+                shared->replies[i] = std::move(r);
+                if (--shared->left == 0) shared->done(shared->error, std::move(shared->replies));
+            });
+        state_->submit_all(std::move(queued));
     }
 
     // A blocking call on a socket of the caller's own (see the class's note), or nothing
