@@ -59,10 +59,13 @@ inline void participant_core::on_ended(const saga_ended& event) noexcept {
     // A process that restarted remembers the saga's markers only through its journal.
     for (auto& journal : journals) {
         try {
-            for (auto& entry : journal->entries(event.key))
+            auto entries = journal->entries(event.key);
+            for (auto& entry : entries)
                 for (auto& m : entry.markers)
                     if (std::find(markers.begin(), markers.end(), m) == markers.end()) markers.push_back(m);
-            journal->forget(event.key);
+            // Every process hears every saga's end; one that ran none of its steps has
+            // nothing to forget, and a write transaction for nothing is not free.
+            if (!entries.empty()) journal->forget(event.key);
         } catch (...) {
             rt_->report(
                 saga_incident_kind::compensation_failed, event.key, {},
