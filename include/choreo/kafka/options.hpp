@@ -1,15 +1,18 @@
 #pragma once
 /// @file
 /// @brief How to reach a Kafka cluster: the bootstrap servers and any librdkafka setting
-/// (security.protocol, sasl.*, ssl.*, ...), from code or from a `kafka://` URL.
+/// (security.protocol, sasl.*, ssl.*, ...), from code or from a `kafka://` URL; and the
+/// settings of a consumer.
 
 #include <choreo/kafka/errors.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace choreo::kafka {
 
@@ -62,6 +65,30 @@ struct client_options {
         }
         return o;
     }
+};
+
+/// @brief Settings of a consumer.
+struct consumer_options {
+    client_options client; ///< the cluster
+    /// librdkafka settings for the consumer alone, over client.settings (the dead-letter
+    /// producer does not get them): `group.instance.id` for a static member, `session.timeout.ms`.
+    std::map<std::string, std::string> settings;
+    std::vector<std::string> topics; ///< the topics to read
+    std::string group;               ///< the consumer group: one per subscribing context
+    /// Where undecodable records and records out of attempts go, with the reason;
+    /// "{topic}.dead" when empty.
+    std::string dead_letter_topic;
+    std::chrono::milliseconds poll{200};        ///< how long one poll waits for records
+    std::chrono::milliseconds retry_delay{500}; ///< a failed record is tried again after this
+    unsigned max_attempts = 5;                  ///< attempts before a record is dead-lettered
+    std::size_t batch = 128;                    ///< records taken from one poll's wake-up before they are handled
+    /// Records handled at once, on as many threads (the read loop's among them): records of
+    /// one key never at once, and in their partition's order. 1: one at a time.
+    std::size_t concurrency = 1;
+    std::size_t max_payload = 1 << 20; ///< larger payloads are dead-lettered
+    /// Called with each record moved to the dead-letter topic ("topic/partition@offset") and
+    /// the reason (for logs, metrics).
+    std::function<void(const std::string& record, const std::string& reason)> on_dead_letter{};
 };
 
 } // namespace choreo::kafka
