@@ -83,6 +83,7 @@ TEST_CASE("a hop is split into its stages by the times of the record, the read a
     CHECK(in_bucket_of(hop_stage::relay, 300));
     CHECK(in_bucket_of(hop_stage::transport, 700));
     CHECK(in_bucket_of(hop_stage::queue, 200));
+    CHECK(in_bucket_of(hop_stage::arrival, 1'200));
     CHECK(in_bucket_of(hop_stage::handle, 3'800));
     CHECK(in_bucket_of(hop_stage::whole, 5'000));
 
@@ -90,6 +91,7 @@ TEST_CASE("a hop is split into its stages by the times of the record, the read a
     hops.record(record, t0 + 1'000us, t0 + 1'200us, t0 + 5'000us);
     CHECK(hops.of(hop_stage::relay).total() == 1);
     CHECK(hops.of(hop_stage::transport).total() == 1);
+    CHECK(hops.of(hop_stage::arrival).total() == 2);
     CHECK(hops.of(hop_stage::whole).total() == 2);
 
     choreo::durable::hop_latency merged;
@@ -97,4 +99,5 @@ TEST_CASE("a hop is split into its stages by the times of the record, the read a
     merged.add(hops);
     CHECK(merged.of(hop_stage::whole).total() == 4);
     CHECK(choreo::durable::to_string(hop_stage::transport) == "transport");
+    CHECK(choreo::durable::to_string(hop_stage::arrival) == "arrival");
 }

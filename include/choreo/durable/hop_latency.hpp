@@ -21,13 +21,15 @@ enum class hop_stage : std::uint8_t {
                ///< rest of that unit of work, its commit, the outbox relay waking and claiming it
     transport, ///< from the hand-over to the consumer's read returning it: the broker's write and the read
     queue,     ///< from the read to its handler starting: records before it in the same batch
+    arrival,   ///< from its publication to its handler starting: relay, transport and queue
+               ///< together, the hop as a step in the next process sees it
     handle,    ///< its handler, start to end (a saga step: its claim, its local transaction, its commit)
     whole,     ///< from its publication to its handler's end
 };
 
 /// @brief The stage's name as reports print it ("relay", "transport", ...).
 [[nodiscard]] constexpr std::string_view to_string(hop_stage stage) noexcept {
-    constexpr std::array<std::string_view, 5> names{"relay", "transport", "queue", "handle", "whole"};
+    constexpr std::array<std::string_view, 6> names{"relay", "transport", "queue", "arrival", "handle", "whole"};
     return names[static_cast<std::size_t>(stage)];
 }
 
@@ -37,9 +39,10 @@ enum class hop_stage : std::uint8_t {
 class hop_latency {
 public:
     /// @brief How many stages there are.
-    static constexpr std::size_t stage_count = 5;
+    static constexpr std::size_t stage_count = 6;
     /// @brief Every stage, in order.
-    static constexpr std::array<hop_stage, stage_count> stages{hop_stage::relay, hop_stage::transport, hop_stage::queue,
+    static constexpr std::array<hop_stage, stage_count> stages{hop_stage::relay,  hop_stage::transport,
+                                                               hop_stage::queue,  hop_stage::arrival,
                                                                hop_stage::handle, hop_stage::whole};
 
     /// @brief Records a record's hop: `received` when the read returned it, `started` and
@@ -52,6 +55,7 @@ public:
             of(hop_stage::transport).record(received - *record.sent);
         }
         of(hop_stage::queue).record(started - received);
+        of(hop_stage::arrival).record(started - record.time);
         of(hop_stage::handle).record(ended - started);
         of(hop_stage::whole).record(ended - record.time);
     }
