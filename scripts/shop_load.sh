@@ -3,8 +3,8 @@
 # Streams, then over Kafka (the saga state and the commands in Redis both times). Starts a
 # redis-server and a single-node Kafka broker of its own on free loopback ports (Release
 # build), measures Redis's own one-client, one-command-at-a-time XADD rate on that server
-# (redis-benchmark -c 1 -P 1), prints each load's progress, its hops by stage and its audit,
-# then every throughput side by side with its ratios.
+# (redis-benchmark -c 1 -P 1) before and after the loads, prints each load's progress, its
+# hops by stage and its audit, then every throughput side by side with its ratios.
 #
 #   scripts/shop_load.sh [--baseline REV] [--rounds N] [--only redis|kafka] [ORDERS] [CONCURRENCY] [PRODUCTS]
 #
@@ -12,7 +12,8 @@
 # Release build) and runs each load against REV's shop and this checkout's in turn, so a
 # claim of "faster" is a ratio from one run. --rounds N (default 1; 3 with --baseline) runs
 # each shop N times, alternating, and reports each one's median round: which shop runs first
-# and the machine's drift then weigh on both alike. On a fresh Debian 12 machine it first
+# and the machine's drift then weigh on both alike. Over Kafka a first load of 3,000 orders,
+# not counted, warms the fresh broker's JVM up. On a fresh Debian 12 machine it first
 # installs what is missing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -86,12 +87,20 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --d
 pids+=($!)
 wait_for_port "$redis_port" 30
 redis_url=redis://127.0.0.1:$redis_port
+# Redis's own XADD rate on this server, one client, one command at a time: a round trip's
+# worth on this machine at this moment, which drifts (10,000 to 18,000 per second on this VM
+# within one day), hence measured before and after the loads and averaged.
+measure_xadd() {
+  local rate
+  rate=$(redis-benchmark -p "$redis_port" -c 1 -P 1 -n 100000 -q XADD choreo:benchmark '*' f v |
+    sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -n 1)
+  [ -n "$rate" ] || fail_step "redis-benchmark printed no rate"
+  redis-cli -p "$redis_port" DEL choreo:benchmark >/dev/null
+  echo "redis-benchmark -c 1 -P 1 XADD, $1: $rate per second" >&2
+  echo "$rate"
+}
 echo "==> Redis on $redis_url: its own XADD rate, one client, one command at a time"
-xadd_rate=$(redis-benchmark -p "$redis_port" -c 1 -P 1 -n 100000 -q XADD choreo:benchmark '*' f v |
-  sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -n 1)
-[ -n "$xadd_rate" ] || fail_step "redis-benchmark printed no rate"
-redis-cli -p "$redis_port" DEL choreo:benchmark >/dev/null
-echo "redis-benchmark -c 1 -P 1 XADD: $xadd_rate per second"
+xadd_before=$(measure_xadd "before the loads")
 kafka_url=""
 if [ -n "$kafka_libs" ]; then
   echo "==> starting a Kafka broker"
@@ -100,9 +109,10 @@ if [ -n "$kafka_libs" ]; then
   kafka_url=kafka://127.0.0.1:$kafka_port
 fi
 
-# run_load SHOP TRANSPORT ROUND: six serving processes of SHOP, `shop load` through them, then SIGTERM.
+# run_load SHOP TRANSPORT ROUND [ORDERS]: six serving processes of SHOP, `shop load` through
+# them (ORDERS orders, the script's ORDERS by default), then SIGTERM.
 run_load() {
-  local which=$1 transport=$2 name=$1-$2-$3
+  local which=$1 transport=$2 name=$1-$2-$3 count=${4:-$orders}
   local shop=${shop_of[$which]} dir=$work/$name serving=() extra=()
   [ "$transport" = kafka ] && extra=(--kafka "$kafka_url")
   mkdir -p "$dir"
@@ -111,9 +121,9 @@ run_load() {
       >"$dir/$context.log" 2>&1 &
     serving+=($!)
   done
-  echo "==> $which shop, round $3 of $rounds: $orders orders, $concurrency at a time, $products products, events over $transport"
+  echo "==> $which shop, round $3 of $rounds: $count orders, $concurrency at a time, $products products, events over $transport"
   local status=0
-  "$shop" load --redis "$redis_url" --dir "$dir" --prefix "$name:" --orders "$orders" --concurrency "$concurrency" \
+  "$shop" load --redis "$redis_url" --dir "$dir" --prefix "$name:" --orders "$count" --concurrency "$concurrency" \
     --products "$products" --users 100 --timeout 600 | tee "$work/$name.out" || status=$?
   kill -TERM "${serving[@]}"
   wait "${serving[@]}" || true
@@ -124,10 +134,21 @@ run_load() {
 }
 
 for transport in "${transports[@]}"; do
+  # A broker in service has compiled its hot paths long ago; a fresh one's JVM spends the
+  # first tens of seconds compiling them (perf put its compiler threads at a sixth of both
+  # cores during a first load), which would be measured as Kafka's cost.
+  if [ "$transport" = kafka ]; then
+    echo "==> warming the broker up: 3000 orders through this checkout's shop, not counted"
+    run_load current kafka warm-up 3000 >/dev/null
+  fi
   for ((round = 1; round <= rounds; round++)); do
     for which in "${shops[@]}"; do run_load "$which" "$transport" "$round"; done
   done
 done
+
+echo "==> Redis's own XADD rate again"
+xadd_after=$(measure_xadd "after the loads")
+xadd_rate=$(python3 -c "print(f'{($xadd_before + $xadd_after) / 2:.0f}')")
 
 # "throughput: 312.0 orders/s and 516.4 sagas/s over 9.6 s (...)"; "latency ...: p50 6.1 ms, ..."
 figure_of() { sed -n "s/^throughput: \([0-9.]*\) orders\/s and \([0-9.]*\) sagas\/s.*/\\$2/p" "$work/$1.out"; }
@@ -150,7 +171,7 @@ for transport in "${transports[@]}"; do
     echo "| $which | $transport | $(figure "$name" 1) | $(figure "$name" 2) | $(latency "$name" 1) | $(latency "$name" 3) | $per_xadd |"
   done
 done
-echo "(Redis's own XADD rate in this run, one client, one command at a time: $xadd_rate per second)"
+echo "(Redis's own XADD rate in this run, one client, one command at a time: $xadd_rate per second, the mean of $xadd_before before the loads and $xadd_after after)"
 ratio() { python3 -c "print(f'{$(figure "$1" 2) / $(figure "$2" 2):.2f}x')"; }
 if [ -n "$baseline" ]; then
   for transport in "${transports[@]}"; do
