@@ -6,7 +6,13 @@
 
 #include "../tests/support/redis_server.hpp"
 
+#include <fmt/format.h>
+
 #include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +33,28 @@ struct redis_env {
     // Keys of their own for each benchmark run.
     std::string prefix() { return "bench" + std::to_string(++prefixes) + ":"; }
 };
+
+// Redis's own XADD rate on the benchmark's server with one client, one command at a time
+// (`redis-benchmark -c 1 -P 1`, beside CHOREO_REDIS_SERVER), per second: what a round trip
+// is worth on this machine at this moment, to put a figure of the same run beside.
+inline double one_client_xadd_rate() {
+    auto& env = redis_env::get();
+    auto tool = std::filesystem::path{CHOREO_REDIS_SERVER}.parent_path() / "redis-benchmark";
+    auto key = env.prefix() + "xadd";
+    auto command =
+        fmt::format("'{}' -p {} -c 1 -P 1 -n 50000 -q XADD {} '*' f v 2>&1", tool.string(), env.server.port(), key);
+    std::unique_ptr<FILE, int (*)(FILE*)> out{::popen(command.c_str(), "r"), &::pclose};
+    if (!out) throw std::runtime_error("cannot run " + tool.string());
+    std::string printed;
+    char chunk[4096];
+    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, out.get())) > 0;) printed.append(chunk, n);
+    // Its last report: "XADD ...: 14001.68 requests per second, p50=0.063 msec".
+    auto end = printed.rfind(" requests per second");
+    auto start = end == std::string::npos ? end : printed.rfind(' ', end - 1);
+    if (start == std::string::npos) throw std::runtime_error("redis-benchmark printed no rate: " + printed);
+    (void)env.redis.command({"DEL", key});
+    return std::stod(printed.substr(start + 1, end - start - 1));
+}
 
 // Calls start(i) for each i of [first, first + count), a quarter of them from each of four
 // threads (count a multiple of four); returns once all four are done.

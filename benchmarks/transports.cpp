@@ -186,6 +186,8 @@ void run_sagas(benchmark::State& state) {
     choreo::bus bus{{.threads = 4}};
     auto link = std::make_unique<Transport>();
     std::atomic<long> completed{0};
+    double xadd_before = 0, xadd_after = 0;
+    std::chrono::duration<double> elapsed{};
     {
         runtime rt{bus, store, {.timeout = std::chrono::seconds{60}}};
         choreo::no_resource a_db, b_db, c_db;
@@ -225,17 +227,27 @@ void run_sagas(benchmark::State& state) {
         // One round before the clock runs: a producer's first record to a topic waits for
         // the topic's metadata (about a second on Kafka), which a running service pays once.
         constexpr const char* undelivered = "an event was not delivered to the transport";
+        xadd_before = bench::one_client_xadd_rate();
         if (!round()) state.SkipWithError(undelivered); // then the loop below does not run
+        auto clock_started = std::chrono::steady_clock::now();
         for (auto _ : state)
             if (!round()) {
                 state.SkipWithError(undelivered);
                 break;
             }
+        elapsed = std::chrono::steady_clock::now() - clock_started;
+        xadd_after = bench::one_client_xadd_rate();
         link->stop();
         rt.drain();
     }
     state.counters["sagas_per_second"] =
         benchmark::Counter(static_cast<double>(state.iterations() * per_round), benchmark::Counter::kIsRate);
+    // The same rate against Redis's own one-client XADD rate on the same server in the same
+    // run (the mean of one before the clock and one after), as the shop's load reports it.
+    const double xadd = (xadd_before + xadd_after) / 2;
+    state.counters["redis_xadd_per_second"] = xadd;
+    if (xadd > 0 && elapsed.count() > 0)
+        state.counters["sagas_per_xadd"] = static_cast<double>(state.iterations() * per_round) / elapsed.count() / xadd;
     // Where a hop's time went, by stage (docs/redis.md#where-a-hops-time-goes), in µs.
     choreo::durable::hop_latency hops;
     link->add_hops_to(hops);
