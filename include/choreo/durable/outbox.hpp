@@ -6,8 +6,9 @@
 /// to is committed in a unit of work on the outbox store's resource, one row per durable
 /// listener is written in that same transaction (a before_commit step that runs last), so
 /// the row exists if and only if the business change committed. After the commit the relay
-/// claims rows in batches on an Asio executor, delivers them, and records per row whether
-/// it was delivered, will be retried, or failed. Delivery is at least once; pair it with an
+/// takes rows in batches on an Asio executor (a running relay's own commits hand it their
+/// rows, written claimed for it; it claims the others from the store), delivers them, and
+/// records per row whether it was delivered, will be retried, or failed. Delivery is at least once; pair it with an
 /// inbox (choreo::durable::inbox_store) for effects that happen once.
 ///
 /// A listener subscribed with subscribe() delivers before it returns. One subscribed with
@@ -108,7 +109,7 @@ public:
     /// it handed to asynchronous listeners, up to the lease). Rows keep being written.
     void stop();
 
-    /// @brief Runs one relay pass on this thread: claims up to batch_size due rows, delivers
+    /// @brief Runs one relay pass on this thread: takes up to batch_size due rows, delivers
     /// them (waiting for the reports of asynchronous listeners, up to the lease), records
     /// the outcomes. Returns how many rows it settled. Not inside a unit of work on the
     /// store's resource (the claim needs a transaction of its own).
@@ -161,9 +162,18 @@ private:
         connection wake;
     };
 
-    // The outbox that the thread's last before_commit wrote rows into: the after_commit
-    // step wakes the relay only for commits that wrote to this outbox.
-    static inline thread_local const void* wrote_rows_for = nullptr;
+    // The outbox that the committing unit of work on this thread wrote rows into (its
+    // after_completion step wakes the relay only for units that wrote to this outbox), and
+    // the rows written claimed by this outbox's relay, handed to it once the unit committed.
+    struct written_rows {
+        const void* outbox = nullptr;
+        std::vector<detail::fresh_row> rows;
+    };
+    static inline thread_local written_rows written_;
+
+    // After a unit of work that wrote rows here ended: its rows written claimed go to the
+    // relay if it committed (dropped if not), and the relay is woken.
+    void unit_ended(completion outcome);
 
     // Registers a listener whose deliver or hand_over is set.
     template <class E>
@@ -225,6 +235,10 @@ private:
     // Claims a batch, delivers the rows of synchronous listeners and hands the others over.
     // Null when there was nothing to claim.
     std::shared_ptr<batch> begin_pass();
+
+    // The batch's rows: those this process's commits wrote claimed first, then (when there
+    // were none, or a poll interval passed since the last claim) rows claimed from the store.
+    std::vector<outbox_row> take_rows(std::chrono::system_clock::time_point now);
 
     // Settles a complete batch: the handed rows by their reports.
     std::size_t finish_pass(batch& handed);
@@ -352,6 +366,13 @@ private:
 
     std::mutex pass_mutex_; // one pass at a time in this process; other processes are kept apart by claims
     std::chrono::system_clock::time_point last_purge_{};
+    std::chrono::system_clock::time_point last_claim_{};
+    // Outcomes a pass could not record (the database refused the write): recorded first by
+    // the next pass, so a delivered row is not delivered again once its lease runs out.
+    std::vector<settlement> unsettled_;
+    // While relaying on a store that claims_on_append: rows are written claimed by this relay.
+    std::atomic<bool> born_claimed_{false};
+    std::vector<detail::fresh_row> fresh_; // under relay_mutex_: committed rows written claimed, not yet taken
 
     std::mutex relay_mutex_;
     std::condition_variable idle_;

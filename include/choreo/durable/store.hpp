@@ -103,6 +103,17 @@ concept outbox_store = requires(S& store, const S& const_store, const outbox_mes
     { store.purge_delivered(now) } -> std::convertible_to<std::size_t>;
 };
 
+/// @brief An outbox store that can append a row already claimed by a relay, returning its
+/// id (inside the caller's transaction, as append()). An outbox on such a store writes the
+/// rows of its own commits claimed by its relay and hands them to the relay from memory once
+/// the commit is through: no claim transaction per commit; the relay's claims pick up only
+/// retries, rows of other writers and rows whose lease ran out (decision 0043).
+template <class S>
+concept claims_on_append = outbox_store<S> && requires(S& store, const outbox_message& message, std::string_view relay,
+                                                       std::chrono::system_clock::time_point until) {
+    { store.append_claimed(message, relay, until) } -> std::same_as<std::int64_t>;
+};
+
 /// @brief An inbox: which events a consumer has already processed.
 template <class S>
 concept inbox_store = requires(S& store, std::string_view consumer, const event_id& id,

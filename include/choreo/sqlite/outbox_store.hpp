@@ -56,17 +56,14 @@ public:
     [[nodiscard]] database& resource() const noexcept { return db_; }
 
     /// @brief Appends a row; call inside a transaction on resource() (the outbox does).
-    void append(const durable::outbox_message& message) {
-        const auto& env = message.event_envelope;
-        char event[32], causation[32];
-        write_hex(event, env.id);
-        write_hex(causation, env.causation_id);
-        statement insert{db_, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
-                              "correlation_key, event_time, payload) VALUES (?, ?, ?, ?, ?, ?, ?)"};
-        insert
-            .bind(message.event_type, message.listener, std::string_view{event, 32}, std::string_view{causation, 32},
-                  env.key.view(), nanoseconds_of(env.time), message.payload)
-            .run();
+    void append(const durable::outbox_message& message) { insert(message, {}, 0); }
+
+    /// @brief Appends a row claimed by `relay` until `until` and returns its id; call inside a
+    /// transaction on resource() (the outbox does, for the rows its own relay will take).
+    std::int64_t append_claimed(const durable::outbox_message& message, std::string_view relay,
+                                std::chrono::system_clock::time_point until) {
+        insert(message, relay, milliseconds_of(until));
+        return db_.last_insert_id();
     }
 
     /// @brief Claims up to `limit` due rows for `relay` until now + lease, oldest first.
@@ -197,6 +194,25 @@ public:
     }
 
 private:
+    void insert(const durable::outbox_message& message, std::string_view relay, std::int64_t claimed_until) {
+        const auto& env = message.event_envelope;
+        char event[32], causation[32];
+        write_hex(event, env.id);
+        write_hex(causation, env.causation_id);
+        statement insert{db_, "INSERT INTO choreo_outbox (event_type, listener, event_id, causation_id, "
+                              "correlation_key, event_time, payload, claimed_by, claimed_until) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
+        const std::string_view event_id{event, 32}, causation_id{causation, 32};
+        const auto time = nanoseconds_of(env.time);
+        if (relay.empty())
+            insert.bind(message.event_type, message.listener, event_id, causation_id, env.key.view(), time,
+                        message.payload, std::nullopt, std::int64_t{0});
+        else
+            insert.bind(message.event_type, message.listener, event_id, causation_id, env.key.view(), time,
+                        message.payload, relay, claimed_until);
+        insert.run();
+    }
+
     static constexpr std::string_view row_columns =
         "id, event_type, listener, event_id, causation_id, correlation_key, event_time, payload, attempts, state, "
         "coalesce(last_error, '')";

@@ -31,6 +31,12 @@ struct outbox_listener {
     std::function<void(std::string_view, const envelope&, delivery_report)> hand_over; // subscribe_async()
 };
 
+// A row the outbox's own commit wrote claimed by its relay, and until when the claim holds.
+struct fresh_row {
+    outbox_row row;
+    std::chrono::system_clock::time_point until{};
+};
+
 // A row of a batch handed to an asynchronous listener, and its report.
 struct handed_row {
     std::size_t index = 0; // in the batch's rows and settled

@@ -14,7 +14,10 @@ void outbox<Store, Codec>::start() {
         started_ = true;
     }
     if (!options_.relay) return;
+    // Rows an earlier run wrote claimed, and rows it had claimed, become claimable again;
+    // from here on this process's commits write theirs claimed for this relay.
     store_.release(options_.relay_name);
+    if constexpr (claims_on_append<Store>) born_claimed_.store(true, std::memory_order_release);
     std::lock_guard lock{relay_mutex_};
     relaying_ = true;
     stopping_ = false;
@@ -24,9 +27,11 @@ void outbox<Store, Codec>::start() {
 
 template <outbox_store Store, class Codec>
 void outbox<Store, Codec>::stop() {
+    born_claimed_.store(false, std::memory_order_release);
     std::unique_lock lock{relay_mutex_};
     stopping_ = true;
     relaying_ = false;
+    fresh_.clear(); // claimed in the store until the next start() takes them back
     timer_.cancel();
     idle_.wait(lock, [this] { return outstanding_ == 0; });
 }
@@ -174,7 +179,7 @@ auto outbox<Store, Codec>::begin_pass() -> std::shared_ptr<batch> {
     if (bus_.is_closed()) return nullptr;
     auto handed = std::make_shared<batch>();
     handed->claimed_at = std::chrono::system_clock::now();
-    handed->rows = store_.claim(options_.relay_name, options_.batch_size, handed->claimed_at, options_.lease);
+    handed->rows = take_rows(handed->claimed_at);
     handed->settled.resize(handed->rows.size());
     for (std::size_t i = 0; i < handed->rows.size(); ++i) {
         const auto& row = handed->rows[i];
@@ -206,6 +211,33 @@ auto outbox<Store, Codec>::begin_pass() -> std::shared_ptr<batch> {
 }
 
 template <outbox_store Store, class Codec>
+std::vector<outbox_row> outbox<Store, Codec>::take_rows(std::chrono::system_clock::time_point now) {
+    if (!unsettled_.empty()) {
+        store_.settle(unsettled_);
+        unsettled_.clear();
+    }
+    std::vector<outbox_row> rows;
+    {
+        std::lock_guard lock{relay_mutex_};
+        std::size_t taken = 0;
+        for (; taken < fresh_.size() && rows.size() < options_.batch_size; ++taken)
+            // A claim that ran out may be another relay's by now: the store's claim decides.
+            if (fresh_[taken].until > now) rows.push_back(std::move(fresh_[taken].row));
+        fresh_.erase(fresh_.begin(), fresh_.begin() + static_cast<std::ptrdiff_t>(taken));
+    }
+    if (rows.size() < options_.batch_size && (rows.empty() || now - last_claim_ >= options_.poll_interval)) {
+        last_claim_ = now;
+        auto claimed = store_.claim(options_.relay_name, options_.batch_size - rows.size(), now, options_.lease);
+        if (!claimed.empty()) {
+            rows.insert(rows.end(), std::make_move_iterator(claimed.begin()), std::make_move_iterator(claimed.end()));
+            // In id order, as claims are, so that a key's older rows are handed over first.
+            std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+        }
+    }
+    return rows;
+}
+
+template <outbox_store Store, class Codec>
 std::size_t outbox<Store, Codec>::finish_pass(batch& handed) {
     {
         // Complete: no report writes to it any more; the lock makes the last one's writes seen.
@@ -217,7 +249,9 @@ std::size_t outbox<Store, Codec>::finish_pass(batch& handed) {
         handed.settled[row.index] = conclude(stored, *row.listener, row.env, row.round, 1, 1, row.error).value();
     }
     std::lock_guard one_pass{pass_mutex_};
-    store_.settle(handed.settled);
+    unsettled_.insert(unsettled_.end(), handed.settled.begin(), handed.settled.end());
+    store_.settle(unsettled_);
+    unsettled_.clear();
     for (const auto& s : handed.settled) {
         if (s.result != settlement::outcome::retry) continue;
         std::lock_guard lock{relay_mutex_};

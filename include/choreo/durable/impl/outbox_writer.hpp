@@ -96,13 +96,11 @@ auto outbox<Store, Codec>::connect_type() -> std::unique_ptr<type_entry> {
          .order = std::numeric_limits<int>::max(),
          .without_transaction = no_transaction_policy::error});
     entry->wake = bus_.subscribe<E>(
-        [this](const E&) {
-            if (wrote_rows_for != this) return;
-            wrote_rows_for = nullptr;
-            poke();
+        [this](const E&, const delivery_info& info) {
+            if (written_.outbox == this) unit_ended(info.outcome());
         },
         {.name = fmt::format("choreo.outbox.wake:{}", options_.relay_name),
-         .when = phase::after_commit,
+         .when = phase::after_completion,
          .without_transaction = no_transaction_policy::error});
     return entry;
 }
@@ -121,9 +119,44 @@ void outbox<Store, Codec>::write_rows(const type_entry& entry, const E& event, c
     std::lock_guard lock{wiring_mutex_};
     if (entry.listeners.empty()) return;
     std::string payload = codec_.encode(event);
+    if (written_.outbox != this) written_.rows.clear(); // left by a unit that never ended here
+    written_.outbox = this;
+    if constexpr (claims_on_append<Store>) {
+        if (born_claimed_.load(std::memory_order_acquire)) {
+            auto until = std::chrono::system_clock::now() + options_.lease;
+            for (const auto* listener : entry.listeners) {
+                auto id = store_.append_claimed(outbox_message{listener->event_type, listener->name, env, payload},
+                                                options_.relay_name, until);
+                auto& fresh = written_.rows.emplace_back();
+                fresh.row.id = id;
+                fresh.row.event_type = listener->event_type;
+                fresh.row.listener = listener->name;
+                fresh.row.event = env.id;
+                fresh.row.causation = env.causation_id;
+                fresh.row.key = env.key.view();
+                fresh.row.time = env.time;
+                fresh.row.payload = payload;
+                fresh.until = until;
+            }
+            return;
+        }
+    }
     for (const auto* listener : entry.listeners)
         store_.append(outbox_message{listener->event_type, listener->name, env, payload});
-    wrote_rows_for = this;
+}
+
+template <outbox_store Store, class Codec>
+void outbox<Store, Codec>::unit_ended(completion outcome) {
+    written_.outbox = nullptr;
+    auto rows = std::move(written_.rows);
+    written_.rows.clear();
+    if (outcome != completion::committed) return; // the rows were rolled back with the unit
+    std::lock_guard lock{relay_mutex_};
+    // Not relaying (stopped, or not started again yet): the rows stay claimed in the store
+    // until the next start() takes them back, or their lease runs out.
+    if (!relaying_ || stopping_) return;
+    fresh_.insert(fresh_.end(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+    schedule_locked();
 }
 
 } // namespace choreo::durable
