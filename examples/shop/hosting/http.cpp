@@ -22,6 +22,8 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <pthread.h>
+#include <signal.h>
 #include <thread>
 #include <vector>
 
@@ -210,22 +212,22 @@ std::string http_service::url() const {
 
 std::uint64_t http_service::requests() const noexcept { return impl_->srv.requests(); }
 
-namespace {
-std::atomic<bool> http_stop_requested{false};
-extern "C" void request_http_stop(int) { http_stop_requested = true; }
-} // namespace
-
 int serve_http(const http_options& o) {
     if (o.directory.empty()) throw std::invalid_argument("serve --http needs --dir, where the databases are kept");
+    // SIGINT and SIGTERM are blocked before any thread starts (each inherits the mask) and
+    // taken below by sigwait: no handler, and no loop looking at a flag.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     one_process s{config{
         .mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
     http_service service{s, o};
-    std::signal(SIGINT, request_http_stop);
-    std::signal(SIGTERM, request_http_stop);
     service.start();
     fmt::print("shop: listening on {} ({} mode, databases in {})\n", service.url(), to_string(o.mode), o.directory);
     std::fflush(stdout);
-    while (!http_stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    for (int signal = 0; sigwait(&stop_signals, &signal) != 0;) {}
     service.stop();
     fmt::print("shop: stopping after {} requests; letting sagas in flight end and the outbox deliver\n",
                service.requests());
