@@ -60,9 +60,8 @@ inline void print_hops(const choreo::durable::hop_latency& hops) {
                    ms(h.percentile(90)), ms(h.percentile(99)));
     }
     fmt::print("  (relay: publication to hand-over, the step's commit and the outbox relay; transport: hand-over to "
-               "the consumer's read; queue: waiting in the read's batch; arrival: publication to the step's start, the "
-               "three above; handle: the "
-               "step itself)\n");
+               "the consumer's read; queue: waiting in the read's batch; arrival: publication to the step's start, "
+               "the three above; handle: the step itself)\n");
 }
 
 } // namespace shop::app

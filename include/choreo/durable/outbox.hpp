@@ -8,8 +8,9 @@
 /// the row exists if and only if the business change committed. After the commit the relay
 /// takes rows in batches on an Asio executor (a running relay's own commits hand it their
 /// rows, written claimed for it; it claims the others from the store), delivers them, and
-/// records per row whether it was delivered, will be retried, or failed. Delivery is at least once; pair it with an
-/// inbox (choreo::durable::inbox_store) for effects that happen once.
+/// records per row whether it was delivered, will be retried, or failed. Delivery is at
+/// least once; pair it with an inbox (choreo::durable::inbox_store) for effects that
+/// happen once.
 ///
 /// A listener subscribed with subscribe() delivers before it returns. One subscribed with
 /// subscribe_async() hands the event to a transport and reports its fate later (a Kafka
