@@ -101,9 +101,11 @@ struct command_client::impl {
     std::uint64_t ids_high = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
     std::atomic<std::uint64_t> requests{0};
     std::mutex mutex;
-    std::condition_variable ended_changed;
     std::map<std::string, std::promise<command_reply>> waiting;
     std::map<std::string, choreo::saga::saga_status> ended;
+    // A thread in wait_ended, woken only by its own saga's end: the stream carries every
+    // saga's end, and waking every waiter on each one cost the load more CPU than its orders.
+    std::multimap<std::string, std::condition_variable*> end_waiters;
 };
 
 command_client::command_client(const std::string& redis_url, std::string prefix)
@@ -117,11 +119,10 @@ command_client::command_client(const std::string& redis_url, std::string prefix)
         }
     });
     s.sagas.on<choreo::saga::saga_ended>([&s](const choreo::saga::saga_ended& e, const choreo::envelope&) {
-        {
-            std::lock_guard lock{s.mutex};
-            s.ended[e.key] = e.outcome;
-        }
-        s.ended_changed.notify_all();
+        std::lock_guard lock{s.mutex};
+        s.ended[e.key] = e.outcome;
+        auto [first, last] = s.end_waiters.equal_range(e.key);
+        for (auto it = first; it != last; ++it) it->second->notify_one();
     });
     s.sagas.on<choreo::saga::saga_rolled_back>([](const choreo::saga::saga_rolled_back&, const choreo::envelope&) {});
     s.replies.start();
@@ -193,7 +194,11 @@ std::optional<choreo::saga::saga_status> command_client::wait_ended(const std::s
         auto next_look = std::min(deadline, clock_type::now() + std::chrono::seconds{1});
         {
             std::unique_lock lock{s.mutex};
-            if (s.ended_changed.wait_until(lock, next_look, [&] { return s.ended.contains(key); })) return s.ended[key];
+            std::condition_variable ended_here;
+            auto waiter = s.end_waiters.emplace(key, &ended_here);
+            bool heard = ended_here.wait_until(lock, next_look, [&] { return s.ended.contains(key); });
+            s.end_waiters.erase(waiter);
+            if (heard) return s.ended[key];
         }
         auto status = s.store.status(key);
         if (status && choreo::saga::has_ended(*status)) {
