@@ -61,6 +61,55 @@ TEST_CASE("http: order and pay, in both modes, as the README's walk-through does
     }
 }
 
+// A client that did not hear the answer sends the request again with the same Idempotency-Key:
+// it gets the first outcome, and nothing changes twice.
+TEST_CASE("http: a changing request sent again with its Idempotency-Key changes nothing more") {
+    for (std::string mode : {"transactional", "saga"}) {
+        INFO("mode: " << mode);
+        server s{mode};
+        auto c = seed(s);
+        auto order_body = R"({"items": [{"product": )" + std::to_string(c.apple) + R"(, "quantity": 1}]})";
+        auto first = s.post("/api/v1/orders", order_body, 1, "order-1");
+        auto again = s.post("/api/v1/orders", order_body, 1, "order-1");
+        REQUIRE(first.status == (mode == "saga" ? 202 : 201));
+        CHECK(again.status == first.status);
+        CHECK(id_of(again) == id_of(first));
+        // The key is the user's own: another user's same key is another request.
+        auto other = s.post("/api/v1/orders", order_body, 2, "order-1");
+        CHECK(id_of(other) != id_of(first));
+
+        auto order = std::to_string(id_of(first));
+        (void)payable_order(s, id_of(first), 1);
+        CHECK(s.post("/api/v1/orders/" + order + "/pay", R"({"method": "points"})", 1, "pay-1").status ==
+              (mode == "saga" ? 202 : 200));
+        CHECK(s.post("/api/v1/orders/" + order + "/pay", R"({"method": "points"})", 1, "pay-1").status ==
+              (mode == "saga" ? 202 : 200));
+        auto paid = order_when(s, id_of(first), 1, [](const json::object& o) { return o.at("status") == "COMPLETED"; });
+        CHECK(paid.at("status") == "COMPLETED");
+        if (mode == "saga") CHECK(s.get("/api/v1/sagas/PayStart:" + order + "%232", 1).status == 404);
+
+        auto balance = [&] { return s.get("/api/v1/points", 1).body.at("balance").as_int64(); };
+        auto before = balance();
+        CHECK(s.post("/api/v1/points/charge", R"({"amount": 100})", 1, "charge-1").status == 200);
+        CHECK(s.post("/api/v1/points/charge", R"({"amount": 100})", 1, "charge-1").status == 200);
+        CHECK(balance() == before + 100);
+
+        auto product = R"({"name": "kiwi", "price": 50, "stock": 3})";
+        CHECK(id_of(s.post("/api/v1/products", product, 0, "kiwi")) ==
+              id_of(s.post("/api/v1/products", product, 0, "kiwi")));
+        CHECK(s.get("/api/v1/products?name=kiwi").body.as_array().size() == 1);
+
+        auto bad = s.post("/api/v1/orders", order_body, 1, std::string(256, 'k'));
+        CHECK(bad.status == 400);
+        CHECK(bad.body.at("error").at("code") == "invalid_idempotency_key");
+
+        auto audit = s.get("/api/v1/audit");
+        INFO(audit.text);
+        CHECK(audit.body.at("invariants_hold") == true);
+        CHECK(s.terminate() == 0);
+    }
+}
+
 TEST_CASE("http: every class of error has its status and code, and the server keeps serving") {
     server s{"transactional"};
     auto c = seed(s);

@@ -83,9 +83,9 @@ public:
     [[nodiscard]] std::filesystem::path log() const { return dir_ / "server.log"; }
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
 
-    reply call(http::verb method, const std::string& target, const std::string& body = {},
-               std::int64_t user = 0) const {
-        auto r = test_support::http_call(port_, method, target, body, user);
+    reply call(http::verb method, const std::string& target, const std::string& body = {}, std::int64_t user = 0,
+               const std::string& idempotency_key = {}) const {
+        auto r = test_support::http_call(port_, method, target, body, user, idempotency_key);
         reply out{r.status, {}, r.body};
         boost::system::error_code ec;
         out.body = json::parse(out.text, ec);
@@ -94,8 +94,9 @@ public:
     reply get(const std::string& target, std::int64_t user = 0) const {
         return call(http::verb::get, target, {}, user);
     }
-    reply post(const std::string& target, const std::string& body, std::int64_t user = 0) const {
-        return call(http::verb::post, target, body, user);
+    reply post(const std::string& target, const std::string& body, std::int64_t user = 0,
+               const std::string& idempotency_key = {}) const {
+        return call(http::verb::post, target, body, user, idempotency_key);
     }
     std::string raw(const std::string& bytes) const { return test_support::http_raw(port_, bytes); }
 

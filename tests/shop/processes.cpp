@@ -4,15 +4,12 @@
 // processes killed mid-run and restarted.
 
 #include "../support/fault_log.hpp"
-#ifdef SHOP_WITH_HTTP
-#include "../support/http_client.hpp"
-#endif
 #include "../support/redis_server.hpp"
 #ifdef SHOP_WITH_KAFKA
 #include "../support/kafka_broker.hpp"
 #endif
 
-#include <hosting/child_processes.hpp>
+#include "cluster.hpp"
 
 #include <doctest/doctest.h>
 
@@ -22,7 +19,6 @@
 #include <csignal>
 #include <filesystem>
 #include <functional>
-
 #include <map>
 #include <random>
 #include <sstream>
@@ -34,120 +30,9 @@
 #error "SHOP_PROGRAM must name the shop program"
 #endif
 
+using namespace shop_process_test;
+
 namespace {
-
-using namespace std::chrono_literals;
-
-using shop::app::child_process;
-using shop::app::read_text_file;
-using shop::app::serving_processes;
-
-// The six serving processes on a directory of their own, and `shop load` beside them. With a
-// Kafka URL, the events between the processes go over Kafka (each cluster has topics of its
-// own: its key prefix names them).
-class cluster {
-public:
-    // `arguments` go to every serving process's command line.
-    explicit cluster(const test_support::redis_server& redis, const std::string& kafka_url = {},
-                     std::vector<std::string> arguments = {})
-        : number_(++count_),
-          processes_(SHOP_PROGRAM, redis.url(),
-                     std::filesystem::temp_directory_path() /
-                         ("choreo-shop-" + std::to_string(::getpid()) + "-" + std::to_string(number_)),
-                     "shop" + std::to_string(number_) + ":", {}, with_kafka(kafka_url, std::move(arguments))) {}
-    ~cluster() {
-        (void)processes_.stop();
-        if (!failed_) {
-            std::error_code ignored;
-            std::filesystem::remove_all(processes_.directory(), ignored);
-        }
-    }
-    cluster(const cluster&) = delete;
-    cluster& operator=(const cluster&) = delete;
-
-    void start(const std::string& name) { processes_.start(name); }
-    std::map<std::string, int> terminate_all(std::chrono::seconds limit) { return processes_.terminate_all(limit); }
-    // Each process exits 0 on SIGTERM: no crash, and no sanitizer report at exit.
-    std::vector<std::string> stop() { return processes_.stop(); }
-    void kill(const std::string& name) { processes_.kill(name); }
-    int terminate(const std::string& name) { return processes_.terminate(name); }
-    [[nodiscard]] bool ready(const std::string& name) const { return processes_.ready(name); }
-    [[nodiscard]] std::string log_of(const std::string& name) const {
-        return read_text_file(processes_.directory() / (name + ".log"));
-    }
-
-    std::unique_ptr<child_process> load(const std::vector<std::string>& args) {
-        std::vector<std::string> all{
-            "load",     "--redis",          processes_.redis_url(), "--dir", processes_.databases().string(),
-            "--prefix", processes_.prefix()};
-        all.insert(all.end(), args.begin(), args.end());
-        std::filesystem::remove(log_of_load());
-        return std::make_unique<child_process>(SHOP_PROGRAM, all, log_of_load());
-    }
-    [[nodiscard]] std::string load_output() const { return read_text_file(log_of_load()); }
-    // Until the load reports progress (its processes answered and orders flow), up to a minute.
-    void wait_for_progress() const {
-        for (auto deadline = std::chrono::steady_clock::now() + 60s;
-             load_output().find("ended:") == std::string::npos && std::chrono::steady_clock::now() < deadline;)
-            std::this_thread::sleep_for(20ms);
-    }
-    // Everything the processes said, for a failing test's message; the directory is kept.
-    std::string logs() {
-        failed_ = true;
-        return "(kept in " + processes_.directory().string() + ")\n" + processes_.logs();
-    }
-
-private:
-    [[nodiscard]] std::filesystem::path log_of_load() const { return processes_.directory() / "load.log"; }
-    static std::vector<std::string> with_kafka(const std::string& kafka_url, std::vector<std::string> arguments) {
-        if (!kafka_url.empty()) arguments.insert(arguments.begin(), {"--kafka", kafka_url});
-        return arguments;
-    }
-
-    static inline int count_ = 0;
-    int number_;
-    serving_processes processes_;
-    bool failed_ = false;
-};
-
-// Waits for `load` to end, up to `limit`; -1 if it did not.
-int finish(child_process& load, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!load.exited()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            load.signal(SIGKILL);
-            return -1;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    return load.exit_status();
-}
-
-// The last progress line: "[  4.9 s]   300/300 ended: completed 183, cancelled 98, ...".
-std::string final_tally(const std::string& output) {
-    auto at = output.rfind("ended:");
-    if (at == std::string::npos) return {};
-    auto end = output.find('\n', at);
-    return output.substr(at, end == std::string::npos ? std::string::npos : end - at);
-}
-
-// The run ended by itself, every order ended one way or the other, and the audit passed.
-bool check_run(cluster& shop, int status) {
-    auto output = shop.load_output();
-    INFO(output);
-    // The processes' own words, when the run failed (INFO lasts to the end of this scope).
-    auto logs = status != 0 ? shop.logs() : std::string{};
-    INFO(logs);
-    CHECK(status == 0);
-    auto unclean = shop.stop();
-    for (auto& u : unclean) FAIL_CHECK(u << "\n" << shop.logs());
-    if (!unclean.empty()) return false;
-    bool held = output.find("invariants: all hold") != std::string::npos;
-    bool ended = final_tally(output).find("unfinished 0;") != std::string::npos;
-    CHECK(held);
-    CHECK(ended);
-    return status == 0 && held && ended;
-}
 
 constexpr std::string_view audited = "every order ended; stock, coupons, points and card charges add up; every saga "
                                      "ended, no marker held; the data platform has each completed order once";
@@ -288,6 +173,25 @@ TEST_CASE("six processes through Redis: a few hundred orders contending for four
     contend(redis, {}, "saga, Redis");
 }
 
+// The order process takes a create_order, commits the order and dies (SIGKILL) before it
+// answers; restarted, it is handed the command again and answers with the order it made
+// instead of making a second one (the load's audit counts the orders against its answers).
+TEST_CASE("six processes through Redis: a command whose process died before answering runs once") {
+    test_support::redis_server redis;
+    cluster shop{redis};
+    shop.kill("order");
+    shop.start("order", {"--die-before-reply", "create_order"});
+    auto load = shop.load({"--orders", "20", "--concurrency", "4", "--products", "50", "--users", "10"});
+    int died = shop.wait_for_exit("order", 120s);
+    INFO(shop.log_of("order"));
+    REQUIRE(died == 128 + SIGKILL);
+    shop.start("order");
+    bool held = check_run(shop, finish(*load, 240s));
+    test_support::record_fault("shop, six processes",
+                               "the order process SIGKILLed after running a command, before answering", "saga, Redis",
+                               1, held, "the command ran once: one order per answered create_order");
+}
+
 TEST_CASE("six processes through Redis: Redis killed mid-run and restarted, the processes reconnect and finish") {
     // Redis keeps what it acknowledged across the restart (fsync on every write).
     test_support::redis_server redis{{"--appendonly", "yes", "--appendfsync", "always"}};
@@ -424,107 +328,3 @@ TEST_CASE("six processes, events over Kafka: the broker killed (SIGKILL) mid-run
                                "saga, Kafka", 1, held, audited);
 }
 #endif // SHOP_WITH_KAFKA
-
-#ifdef SHOP_WITH_HTTP
-namespace {
-
-// The integer after `"field":` in a JSON text (the process tests read replies without a JSON library).
-std::int64_t json_integer(const std::string& text, const std::string& field) {
-    auto at = text.find("\"" + field + "\":");
-    REQUIRE_MESSAGE(at != std::string::npos, "no " << field << " in " << text);
-    return std::stoll(text.substr(at + field.size() + 3));
-}
-
-} // namespace
-
-TEST_CASE("six processes through Redis: the web API served from the order process") {
-    namespace http = boost::beast::http;
-    test_support::redis_server redis;
-    auto dir = std::filesystem::temp_directory_path() / ("choreo-shop-web-" + std::to_string(::getpid()));
-    serving_processes shop{SHOP_PROGRAM, redis.url(), dir, "shop:", {"--http", "127.0.0.1:0"}};
-    unsigned short port = 0;
-    for (auto deadline = std::chrono::steady_clock::now() + 30s; port == 0;) {
-        auto log = read_text_file(dir / "order.log");
-        if (auto at = log.find("web API on http://127.0.0.1:");
-            at != std::string::npos && log.find('\n', at) != std::string::npos)
-            port = static_cast<unsigned short>(std::stoi(log.substr(at + 28)));
-        REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the order process did not serve: " << log);
-        std::this_thread::sleep_for(20ms);
-    }
-    auto call = [&](http::verb method, const std::string& target, const std::string& body = {}, std::int64_t user = 0) {
-        return test_support::http_call(port, method, target, body, user);
-    };
-    // The order once it shows `until` (or, with an empty one, once it is no longer
-    // CREATE_PENDING), or as it is after 20 s.
-    auto order_once = [&](std::int64_t id, std::int64_t user, const std::string& until) {
-        test_support::http_reply r;
-        for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;) {
-            r = call(http::verb::get, "/api/v1/orders/" + std::to_string(id), {}, user);
-            REQUIRE(r.status == 200);
-            bool done = until.empty() ? r.body.find("CREATE_PENDING") == std::string::npos
-                                      : r.body.find(until) != std::string::npos;
-            if (done) break;
-            std::this_thread::sleep_for(20ms);
-        }
-        return r.body;
-    };
-
-    auto apple = json_integer(
-        call(http::verb::post, "/api/v1/products", R"({"name": "apple", "price": 300, "stock": 10})").body, "id");
-    auto last = json_integer(
-        call(http::verb::post, "/api/v1/products", R"({"name": "last", "price": 100, "stock": 1})").body, "id");
-    for (int user = 1; user <= 8; ++user)
-        REQUIRE(call(http::verb::post, "/api/v1/points/charge", R"({"amount": 5000})", user).status == 200);
-
-    // The walk-through: every request a command to the process that owns it.
-    auto created = call(http::verb::post, "/api/v1/orders",
-                        R"({"items": [{"product": )" + std::to_string(apple) + R"(, "quantity": 2}]})", 1);
-    REQUIRE(created.status == 202);
-    auto id = json_integer(created.body, "id");
-    // Payable once its payment shows: the creation saga records it after confirming the order.
-    CHECK(order_once(id, 1, "\"payment\":{").find("\"status\":\"CREATED\"") != std::string::npos);
-    CHECK(call(http::verb::post, "/api/v1/orders/" + std::to_string(id) + "/pay", R"({"method": "card"})", 1).status ==
-          202);
-    auto paid = order_once(id, 1, "\"status\":\"COMPLETED\"");
-    CHECK(paid.find("\"status\":\"COMPLETED\"") != std::string::npos);
-    CHECK(paid.find("\"status\":\"PAID\"") != std::string::npos); // the payment, from the payment process
-    auto saga = call(http::verb::get, "/api/v1/sagas/PayStart:" + std::to_string(id) + "%231", {}, 1);
-    CHECK(saga.status == 200);
-    CHECK(saga.body.find("\"status\":\"completed\"") != std::string::npos);
-
-    // Refusals keep their status and code across processes; another user's order is absent.
-    auto range = call(http::verb::get, "/api/v1/products?min_price=5&max_price=1");
-    CHECK(range.status == 400);
-    CHECK(range.body.find("invalid_price_range") != std::string::npos);
-    CHECK(call(http::verb::get, "/api/v1/orders/" + std::to_string(id), {}, 2).status == 404);
-    CHECK(call(http::verb::post, "/api/v1/orders", R"({"items": []})", 1).status == 400);
-
-    // Eight buyers at once for the last unit: exactly one order is created.
-    std::vector<std::int64_t> ids(8);
-    {
-        std::vector<std::jthread> buyers;
-        for (int b = 0; b < 8; ++b)
-            buyers.emplace_back([&, b] {
-                auto r = call(http::verb::post, "/api/v1/orders",
-                              R"({"items": [{"product": )" + std::to_string(last) + R"(, "quantity": 1}]})", b + 1);
-                if (r.status == 202) ids[static_cast<std::size_t>(b)] = json_integer(r.body, "id");
-            });
-    }
-    int live = 0;
-    for (int b = 0; b < 8; ++b) {
-        auto order = ids[static_cast<std::size_t>(b)];
-        REQUIRE(order != 0);
-        auto body = order_once(order, b + 1, "");
-        live += body.find("\"status\":\"CREATED\"") != std::string::npos ? 1 : 0;
-    }
-    CHECK(live == 1);
-    auto audit = call(http::verb::get, "/api/v1/audit");
-    INFO(audit.body);
-    CHECK(audit.body.find("\"invariants_hold\":true") != std::string::npos);
-    auto unclean = shop.stop();
-    INFO(shop.logs());
-    CHECK(unclean.empty());
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-}
-#endif // SHOP_WITH_HTTP

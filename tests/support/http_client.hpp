@@ -17,8 +17,10 @@ struct http_reply {
     std::string body;
 };
 
+// `idempotency_key`, when not empty, goes in the Idempotency-Key header.
 inline http_reply http_call(unsigned short port, boost::beast::http::verb method, const std::string& target,
-                            const std::string& body = {}, std::int64_t user = 0) {
+                            const std::string& body = {}, std::int64_t user = 0,
+                            const std::string& idempotency_key = {}) {
     namespace http = boost::beast::http;
     boost::asio::io_context io;
     boost::beast::tcp_stream stream{io};
@@ -26,6 +28,7 @@ inline http_reply http_call(unsigned short port, boost::beast::http::verb method
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
     if (user) req.set("X-User-Id", std::to_string(user));
+    if (!idempotency_key.empty()) req.set("Idempotency-Key", idempotency_key);
     if (!body.empty()) {
         req.set(http::field::content_type, "application/json");
         req.body() = body;

@@ -31,6 +31,7 @@ const char* const usage = R"(usage:
                                               the shop's web API (see README), until SIGTERM
   shop serve --context NAME --redis URL --dir DIR [--prefix P] [--kafka URL [--kafka-partitions N]]
              [--http ADDRESS:PORT (order only)] [--instance NAME (data_platform only)] [--grace SECONDS]
+             [--die-before-reply OP]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
                                               with its database in DIR, talking only through Redis
@@ -39,7 +40,10 @@ const char* const usage = R"(usage:
                                               second data_platform --instance shares the work;
                                               after SIGTERM it finishes its work for up to
                                               --grace seconds, default 10, then exits 75 and
-                                              leaves the rest in its database)
+                                              leaves the rest in its database; for the
+                                              process tests, --die-before-reply OP kills it
+                                              with SIGKILL once the first command OP ran,
+                                              before it answers)
   shop load --redis URL --dir DIR [--orders N] [--concurrency C] [--products P] [--users U]
             [--seed S] [--timeout SECONDS] [--prefix P]
                                               drive orders through the six serving processes, then
@@ -85,7 +89,7 @@ arguments parse(int argc, char** argv) {
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
                  arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
                  arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions" || arg == "--instance" ||
-                 arg == "--grace") {
+                 arg == "--grace" || arg == "--die-before-reply") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--"))

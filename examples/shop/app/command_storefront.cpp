@@ -11,28 +11,36 @@ namespace shop::app {
 
 namespace json = boost::json;
 
-std::int64_t command_storefront::add_product(const std::string& name, std::int64_t price, std::int64_t stock) {
-    auto id = call("add_product", {{"name", name}, {"price", price}, {"stock", stock}}).at("product").as_int64();
+std::int64_t command_storefront::add_product(const std::string& name, std::int64_t price, std::int64_t stock,
+                                             const std::string& idempotency_key) {
+    auto id = call("add_product", {{"name", name}, {"price", price}, {"stock", stock}}, idempotency_key)
+                  .at("product")
+                  .as_int64();
     std::lock_guard lock{mutex_};
     initial_stock_[id] = stock;
     return id;
 }
 
 std::int64_t command_storefront::define_coupon(const std::string& name, const std::string& type, std::int64_t amount,
-                                               std::int64_t stock, std::chrono::seconds valid_for) {
+                                               std::int64_t stock, std::chrono::seconds valid_for,
+                                               const std::string& idempotency_key) {
     return call(
                "define_coupon",
-               {{"name", name}, {"type", type}, {"amount", amount}, {"stock", stock}, {"valid_for", valid_for.count()}})
+               {{"name", name}, {"type", type}, {"amount", amount}, {"stock", stock}, {"valid_for", valid_for.count()}},
+               idempotency_key)
         .at("coupon")
         .as_int64();
 }
 
-std::int64_t command_storefront::issue_coupon(std::int64_t coupon_id, std::int64_t user_id) {
-    return call("issue_coupon", {{"coupon", coupon_id}, {"user", user_id}}).at("issued_coupon").as_int64();
+std::int64_t command_storefront::issue_coupon(std::int64_t coupon_id, std::int64_t user_id,
+                                              const std::string& idempotency_key) {
+    return call("issue_coupon", {{"coupon", coupon_id}, {"user", user_id}}, idempotency_key)
+        .at("issued_coupon")
+        .as_int64();
 }
 
-void command_storefront::charge_points(std::int64_t user_id, std::int64_t amount) {
-    (void)call("charge_points", {{"user", user_id}, {"amount", amount}});
+void command_storefront::charge_points(std::int64_t user_id, std::int64_t amount, const std::string& idempotency_key) {
+    (void)call("charge_points", {{"user", user_id}, {"amount", amount}}, idempotency_key);
 }
 
 std::int64_t command_storefront::balance(std::int64_t user_id) {
@@ -52,12 +60,14 @@ json::array command_storefront::coupons_of(std::int64_t user_id) {
 
 std::int64_t command_storefront::create_order(std::int64_t user_id,
                                               const std::vector<std::pair<std::int64_t, std::int64_t>>& lines,
-                                              const std::vector<std::int64_t>& issued_coupon_ids) {
+                                              const std::vector<std::int64_t>& issued_coupon_ids,
+                                              const std::string& idempotency_key) {
     json::array order_lines, coupons;
     for (auto& [product, quantity] : lines) order_lines.push_back(json::array{product, quantity});
     for (auto c : issued_coupon_ids) coupons.push_back(c);
-    auto id =
-        call("create_order", {{"user", user_id}, {"lines", order_lines}, {"coupons", coupons}}).at("order").as_int64();
+    auto id = call("create_order", {{"user", user_id}, {"lines", order_lines}, {"coupons", coupons}}, idempotency_key)
+                  .at("order")
+                  .as_int64();
     if (mode() == mode::saga) {
         std::lock_guard lock{mutex_};
         sagas_started_.emplace_back(choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view());
@@ -65,8 +75,8 @@ std::int64_t command_storefront::create_order(std::int64_t user_id,
     return id;
 }
 
-void command_storefront::pay(std::int64_t order_id, bool by_card) {
-    auto attempt = call("pay", {{"order", order_id}, {"card", by_card}}).at("attempt").as_int64();
+void command_storefront::pay(std::int64_t order_id, bool by_card, const std::string& idempotency_key) {
+    auto attempt = call("pay", {{"order", order_id}, {"card", by_card}}, idempotency_key).at("attempt").as_int64();
     if (mode() == mode::saga) {
         std::lock_guard lock{mutex_};
         sagas_started_.emplace_back(

@@ -79,6 +79,8 @@ struct one_process::impl {
                                     },
                                 .tracer = [this](const choreo::dispatch_trace& t) { recorder.on_trace(t); }});
         for (auto& [name, database] : databases) {
+            request_logs[name] = std::make_unique<kernel::request_log>(*database);
+            request_logs[name]->create_schema();
             outbox_stores.push_back(std::make_unique<choreo::sqlite::outbox_store>(*database));
             outbox_list.push_back(std::make_unique<kernel::outbox>(
                 *bus, *outbox_stores.back(),
@@ -132,6 +134,18 @@ struct one_process::impl {
     void open_database(std::string_view name) {
         databases.emplace(std::string{name}, std::make_unique<kernel::database>(path_of(name)));
     }
+    // The commands run under an idempotency key, and their answers, in each database.
+    std::map<std::string, std::unique_ptr<kernel::request_log>, std::less<>> request_logs;
+    // Where the context answering `op` keeps them; null for the data platform's settings.
+    kernel::request_log* request_log_of(std::string_view op) {
+        auto context = contexts::owner_of(op);
+        if (context.empty()) return nullptr;
+        auto& database = db(context);
+        for (auto& [name, d] : databases)
+            if (d.get() == &database) return request_logs.at(name).get();
+        return nullptr;
+    }
+
     kernel::database& db(std::string_view context) {
         if (databases.size() == 1) return *databases.begin()->second;
         return *databases.find(context)->second;
@@ -196,8 +210,14 @@ one_process::~one_process() = default;
 
 app::mode one_process::mode() const noexcept { return impl_->cfg.mode; }
 
-json::object one_process::call(std::string op, const json::object& args) {
-    if (auto* command = impl_->commands.find(op)) return (*command)(args);
+json::object one_process::call(std::string op, const json::object& args, const std::string& idempotency_key) {
+    auto* command = impl_->commands.find(op);
+    if (command && !idempotency_key.empty())
+        if (auto* log = impl_->request_log_of(op))
+            return kernel::run_once(*command, args, *log, "key " + op + " " + idempotency_key);
+    // Without a key the caller gets its answer or the exception directly: nothing to repeat.
+    kernel::request direct;
+    if (command) return (*command)(args, direct);
     throw std::logic_error("no context of the shop answers the command '" + op + "'");
 }
 

@@ -57,7 +57,8 @@ public:
     [[nodiscard]] static const std::vector<std::string>& steps();
 
 protected:
-    boost::json::object call(std::string op, const boost::json::object& args) override;
+    boost::json::object call(std::string op, const boost::json::object& args,
+                             const std::string& idempotency_key = {}) override;
     std::optional<choreo::saga::saga_record> saga_record(const std::string& key) override;
 
 private:

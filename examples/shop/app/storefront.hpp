@@ -48,12 +48,17 @@ class storefront {
 public:
     virtual ~storefront() = default;
 
-    // The contexts' own operations. Broken business rules throw std::runtime_error.
-    virtual std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock) = 0;
+    // The contexts' own operations. Broken business rules throw std::runtime_error. Those that
+    // change something take an idempotency key (an HTTP request's Idempotency-Key): called
+    // again with the same key, they answer as the first call did and change nothing more.
+    virtual std::int64_t add_product(const std::string& name, std::int64_t price, std::int64_t stock,
+                                     const std::string& idempotency_key = {}) = 0;
     virtual std::int64_t define_coupon(const std::string& name, const std::string& type, std::int64_t amount,
-                                       std::int64_t stock, std::chrono::seconds valid_for) = 0;
-    virtual std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id) = 0;
-    virtual void charge_points(std::int64_t user_id, std::int64_t amount) = 0;
+                                       std::int64_t stock, std::chrono::seconds valid_for,
+                                       const std::string& idempotency_key = {}) = 0;
+    virtual std::int64_t issue_coupon(std::int64_t coupon_id, std::int64_t user_id,
+                                      const std::string& idempotency_key = {}) = 0;
+    virtual void charge_points(std::int64_t user_id, std::int64_t amount, const std::string& idempotency_key = {}) = 0;
     virtual std::int64_t balance(std::int64_t user_id) = 0;
     virtual boost::json::array search_products(const std::string& name_part, std::int64_t min_price,
                                                std::int64_t max_price) = 0;
@@ -64,8 +69,9 @@ public:
     // Safe to call from several threads at once.
     virtual std::int64_t create_order(std::int64_t user_id,
                                       const std::vector<std::pair<std::int64_t, std::int64_t>>& lines,
-                                      const std::vector<std::int64_t>& issued_coupon_ids) = 0;
-    virtual void pay(std::int64_t order_id, bool by_card) = 0;
+                                      const std::vector<std::int64_t>& issued_coupon_ids,
+                                      const std::string& idempotency_key = {}) = 0;
+    virtual void pay(std::int64_t order_id, bool by_card, const std::string& idempotency_key = {}) = 0;
     // Waits until every flow started has ended and nothing is left to deliver.
     virtual void settle() = 0;
 

@@ -41,17 +41,17 @@ struct module {
             wire(host.wiring, coupons_, [&clock = host.clock] { return clock.now(); });
         }
         void answer(kernel::command_table& table) {
-            table.add("define_coupon", [this](const boost::json::object& args) {
+            table.add("define_coupon", [this](const boost::json::object& args, kernel::request& request) {
                 auto today = clock_.now();
-                return boost::json::object{
-                    {"coupon",
-                     service_.define({0, kernel::text(args, "name"), kernel::text(args, "type"),
-                                      kernel::integer(args, "amount"), kernel::integer(args, "stock"), 0, today - 3600,
-                                      today + 30 * 86400, kernel::integer(args, "valid_for")})}};
+                service_.define({0, kernel::text(args, "name"), kernel::text(args, "type"),
+                                 kernel::integer(args, "amount"), kernel::integer(args, "stock"), 0, today - 3600,
+                                 today + 30 * 86400, kernel::integer(args, "valid_for")},
+                                request);
+                return request.answer();
             });
-            table.add("issue_coupon", [this](const boost::json::object& args) {
-                return boost::json::object{
-                    {"issued_coupon", service_.issue(kernel::integer(args, "coupon"), kernel::integer(args, "user"))}};
+            table.add("issue_coupon", [this](const boost::json::object& args, kernel::request& request) {
+                service_.issue(kernel::integer(args, "coupon"), kernel::integer(args, "user"), request);
+                return request.answer();
             });
             table.add("coupons_of", [this](const boost::json::object& args) {
                 return boost::json::object{{"coupons", coupons_view(service_.of_user(kernel::integer(args, "user")))}};

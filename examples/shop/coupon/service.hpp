@@ -19,7 +19,7 @@ public:
     service(choreo::bus& bus, kernel::database& db, repository& coupons, std::function<std::int64_t()> now)
         : bus_(bus), db_(db), coupons_(coupons), now_(std::move(now)) {}
 
-    std::int64_t define(const coupon& c) {
+    std::int64_t define(const coupon& c, kernel::request& request) {
         check_definition(c.type, c.amount);
         if (c.stock < 0 || c.valid_for <= 0 || c.issue_from >= c.issue_until)
             throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_coupon",
@@ -29,11 +29,12 @@ public:
                                   "the coupon's latest expiry (end of its issue window + valid_for_seconds)");
         auto unit = bus_.begin(db_);
         auto id = coupons_.add(c);
+        request.record({{"coupon", id}});
         unit.commit();
         return id;
     }
     // First come, first served: the transaction holds the database, so the last coupon goes once.
-    std::int64_t issue(std::int64_t coupon_id, std::int64_t user_id) {
+    std::int64_t issue(std::int64_t coupon_id, std::int64_t user_id, kernel::request& request) {
         auto unit = bus_.begin(db_);
         auto c = coupons_.find(coupon_id);
         if (!c)
@@ -41,6 +42,7 @@ public:
                                        fmt::format("no coupon {}", coupon_id));
         check_issue(*c, now_());
         auto id = coupons_.issue(*c, user_id, now_());
+        request.record({{"issued_coupon", id}});
         unit.commit();
         return id;
     }

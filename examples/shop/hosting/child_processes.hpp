@@ -115,14 +115,16 @@ public:
     serving_processes& operator=(const serving_processes&) = delete;
 
     // Starts the process `name`: a context, or "data_platform.2" for a second instance of
-    // the data platform beside the first (its log is data_platform.2.log).
-    void start(const std::string& name) {
+    // the data platform beside the first (its log is data_platform.2.log); `extra` goes to
+    // this start's command line only.
+    void start(const std::string& name, const std::vector<std::string>& extra = {}) {
         auto [context, instance] = split(name);
         std::vector<std::string> args{"serve", "--context",          context,    "--redis", url_,
                                       "--dir", databases().string(), "--prefix", prefix_};
         if (!instance.empty()) args.insert(args.end(), {"--instance", instance});
         args.insert(args.end(), common_arguments_.begin(), common_arguments_.end());
         if (context == web_api_process) args.insert(args.end(), order_arguments_.begin(), order_arguments_.end());
+        args.insert(args.end(), extra.begin(), extra.end());
         auto log = dir_ / (name + ".log");
         std::error_code absent;
         auto size = std::filesystem::file_size(log, absent);
@@ -135,6 +137,14 @@ public:
         auto log = read_text_file(dir_ / (name + ".log"));
         auto from = started_at_.count(name) ? started_at_.at(name) : 0;
         return log.size() > from && log.find(split(name).first + ": serving (pid", from) != std::string::npos;
+    }
+    // Waits up to `limit` for the process `name` to exit by itself; its exit status, or -1.
+    int wait_for_exit(const std::string& name, std::chrono::seconds limit) {
+        auto& process = *processes_.at(name);
+        for (auto deadline = std::chrono::steady_clock::now() + limit;
+             !process.exited() && std::chrono::steady_clock::now() < deadline;)
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        return process.exited() ? process.exit_status() : -1;
     }
     // As abrupt as a crash: no destructor runs, nothing is flushed.
     void kill(const std::string& name) {

@@ -139,16 +139,17 @@ command_client::~command_client() {
     } catch (...) {}
 }
 
-json::object command_client::call(std::string op, const json::object& args, std::chrono::milliseconds timeout) {
+json::object command_client::call(std::string op, const json::object& args, std::chrono::milliseconds timeout,
+                                  const std::string& idempotency_key) {
     auto owner = contexts::owner_of(op);
     for (auto c : data_platform::module::commands)
         if (c == op) owner = data_platform::module::name;
     if (owner.empty()) throw std::invalid_argument("no process answers the command '" + op + "'");
-    return call(owner, std::move(op), args, timeout);
+    return call(owner, std::move(op), args, timeout, idempotency_key);
 }
 
 json::object command_client::call(std::string_view context, std::string op, const json::object& args,
-                                  std::chrono::milliseconds timeout) {
+                                  std::chrono::milliseconds timeout, const std::string& idempotency_key) {
     auto& s = *impl_;
     auto number = ++s.requests;
     auto request = std::to_string(number);
@@ -157,7 +158,7 @@ json::object command_client::call(std::string_view context, std::string op, cons
         std::lock_guard lock{s.mutex};
         answer = s.waiting[request].get_future();
     }
-    command c{request, replies_stream(s.prefix, s.client), std::move(op), json::serialize(args)};
+    command c{request, replies_stream(s.prefix, s.client), std::move(op), json::serialize(args), idempotency_key};
     // Keyed by the client and its request: a serving process runs different requests side
     // by side (they are independent: a client waits for each answer before it goes on).
     choreo::envelope env{{s.ids_high, number},

@@ -42,13 +42,16 @@ public:
     command_client& operator=(const command_client&) = delete;
 
     // Sends `op` to `context` and waits for its answer; throws command_failed when refused,
-    // std::runtime_error when no answer came within `timeout`.
+    // std::runtime_error when no answer came within `timeout`. A command with an effect runs
+    // once per `idempotency_key`; without one, once per call (the call's request number).
     boost::json::object call(std::string_view context, std::string op, const boost::json::object& args,
-                             std::chrono::milliseconds timeout = std::chrono::seconds{30});
+                             std::chrono::milliseconds timeout = std::chrono::seconds{30},
+                             const std::string& idempotency_key = {});
     // Sends `op` to the process that answers it: the context whose module lists it
     // (contexts.hpp), or the data platform's.
     boost::json::object call(std::string op, const boost::json::object& args,
-                             std::chrono::milliseconds timeout = std::chrono::seconds{30});
+                             std::chrono::milliseconds timeout = std::chrono::seconds{30},
+                             const std::string& idempotency_key = {});
 
     // The saga's outcome once it ended; nullopt if it has not by `deadline`. The end is
     // heard from the saga bridge's stream; an end whose broadcast died with its process is

@@ -60,6 +60,7 @@ int serve_command(const arguments& a) {
     }
     if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     o.grace = std::chrono::seconds{count_option(a, "grace", static_cast<std::uint64_t>(o.grace.count()))};
+    if (auto it = a.options.find("die-before-reply"); it != a.options.end()) o.die_before_reply = it->second;
     return ::shop::app::serve(o);
 }
 

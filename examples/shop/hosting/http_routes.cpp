@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -133,7 +134,8 @@ private:
         if (is({"products"})) {
             if (method == http::verb::post) {
                 auto body = object_body(req);
-                auto id = shop_.add_product(text(body, "name"), integer(body, "price"), integer(body, "stock"));
+                auto id = shop_.add_product(text(body, "name"), integer(body, "price"), integer(body, "stock"),
+                                            idempotency_key(req, "shop"));
                 return json_response(http::status::created, json::object{{"id", id}}, v);
             }
             only(http::verb::get);
@@ -155,9 +157,9 @@ private:
         if (is({"coupons"})) {
             if (method == http::verb::post) {
                 auto body = object_body(req);
-                auto id = shop_.define_coupon(text(body, "name"), text(body, "type"), integer(body, "amount"),
-                                              integer(body, "stock"),
-                                              std::chrono::seconds{integer(body, "valid_for_seconds")});
+                auto id = shop_.define_coupon(
+                    text(body, "name"), text(body, "type"), integer(body, "amount"), integer(body, "stock"),
+                    std::chrono::seconds{integer(body, "valid_for_seconds")}, idempotency_key(req, "shop"));
                 return json_response(http::status::created, json::object{{"id", id}}, v);
             }
             only(http::verb::get);
@@ -165,7 +167,8 @@ private:
         }
         if (is({"coupons", "*", "issue"})) {
             only(http::verb::post);
-            auto id = shop_.issue_coupon(whole_number(path[1], "the coupon id"), user(req));
+            auto who = user(req);
+            auto id = shop_.issue_coupon(whole_number(path[1], "the coupon id"), who, idempotency_key(req, who));
             return json_response(http::status::created, json::object{{"issued_coupon", id}}, v);
         }
         if (is({"points"})) {
@@ -176,7 +179,7 @@ private:
         if (is({"points", "charge"})) {
             only(http::verb::post);
             auto who = user(req);
-            shop_.charge_points(who, integer(object_body(req), "amount"));
+            shop_.charge_points(who, integer(object_body(req), "amount"), idempotency_key(req, who));
             return json_response(http::status::ok, json::object{{"user", who}, {"balance", shop_.balance(who)}}, v);
         }
         if (is({"orders"})) {
@@ -248,7 +251,7 @@ private:
                 throw api_error{http::status::bad_request, "invalid_field", "'coupons' must be an array"};
             for (auto& id : c->as_array()) coupons.push_back(integer(id, "coupons"));
         }
-        auto id = shop_.create_order(who, lines, coupons);
+        auto id = shop_.create_order(who, lines, coupons, idempotency_key(req, who));
         auto res = json_response(accepted_or(http::status::created), *shop_.order(id), req.version());
         res.set(http::field::location, fmt::format("/api/v1/orders/{}", id));
         return res;
@@ -265,7 +268,7 @@ private:
         }
         if (method != "points" && method != "card")
             throw api_error{http::status::bad_request, "invalid_field", "'method' is points or card"};
-        shop_.pay(id, method == "card");
+        shop_.pay(id, method == "card", idempotency_key(req, user(req)));
         return json_response(accepted_or(http::status::ok), *shop_.order(id), req.version());
     }
 
@@ -301,6 +304,19 @@ private:
         return shop_.mode() == mode::saga ? http::status::accepted : done;
     }
 
+    // The request's Idempotency-Key, scoped to who sent it; empty when it has none. A
+    // changing request sent again with the same key gets the first one's outcome, and
+    // changes nothing more (the key is kept with the change, in the context's database).
+    static std::string idempotency_key(const request& req, const auto& who) {
+        auto header = req.find("Idempotency-Key");
+        if (header == req.end()) return {};
+        auto key = header->value();
+        if (key.empty() || key.size() > 255 ||
+            !std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; }))
+            throw api_error{http::status::bad_request, "invalid_idempotency_key",
+                            "Idempotency-Key is 1 to 255 visible ASCII characters"};
+        return fmt::format("{} {}", who, std::string_view{key});
+    }
     static std::int64_t user(const request& req) {
         auto header = req.find("X-User-Id");
         if (header == req.end())

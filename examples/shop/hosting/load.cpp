@@ -77,6 +77,7 @@ struct tally {
     std::map<outcome, std::size_t> outcomes;
     std::vector<double> latencies_ms; // of the orders that ended
     std::size_t sagas_ended = 0;
+    std::size_t created = 0;           // create_order commands answered with an order
     std::vector<std::string> problems; // orders that did not end, commands that failed
     std::size_t ended() {
         std::size_t n = 0;
@@ -113,6 +114,10 @@ void run_order(command_client& shop, const load_options& o, const catalog& c, st
     try {
         auto id =
             shop.call("create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}}).at("order").as_int64();
+        {
+            std::lock_guard lock{t.mutex};
+            ++t.created;
+        }
         auto created = shop.wait_ended(
             std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()}, deadline);
         if (!created) return finish(outcome::unfinished, 0, fmt::format("order {}: its creation saga did not end", id));
@@ -138,7 +143,19 @@ double percentile(std::vector<double> values, double p) {
 
 // Every invariant of the shop over the five databases, the card gateway's books, the data
 // platform's and the saga store; empty when all hold.
-std::vector<std::string> audit(command_client& shop, const load_options& o, const catalog& c) {
+// The orders the order database holds now (none when it does not exist yet).
+std::size_t orders_in(const load_options& o) {
+    try {
+        serving_databases databases{o.directory};
+        return databases.contexts().at("orders").as_array().size();
+    } catch (const std::runtime_error&) {
+        return 0;
+    }
+}
+
+// `orders_added`: how many create_order commands this run had answered with an order.
+std::vector<std::string> audit(command_client& shop, const load_options& o, const catalog& c, std::size_t orders_before,
+                               std::size_t orders_added) {
     std::optional<serving_databases> databases;
     try {
         databases.emplace(o.directory);
@@ -155,6 +172,13 @@ std::vector<std::string> audit(command_client& shop, const load_options& o, cons
     for (auto& p : contexts.at("products").as_array())
         sources.initial_stock.try_emplace(p.at("id").as_int64(), p.at("stock").as_int64() + p.at("sold").as_int64());
     auto broken = check_invariants(contexts, sources);
+    // A command that ran twice (its process died before answering, the stream handed it over
+    // again) leaves an order nobody asked for.
+    auto orders_now = contexts.at("orders").as_array().size();
+    if (orders_now != orders_before + orders_added)
+        broken.push_back(fmt::format("the order database went from {} to {} orders, but this run was answered {} "
+                                     "create_order commands (one ran twice?)",
+                                     orders_before, orders_now, orders_added));
 
     // The data platform has every completed order exactly once, and nothing else.
     std::map<std::int64_t, int> received;
@@ -184,6 +208,7 @@ int load(const load_options& o) {
         fmt::print("  {:<13} process {} is up\n", name, pong.at("pid").as_int64());
     }
     auto c = set_up(shop, o);
+    auto orders_before = orders_in(o);
     fmt::print("catalog: {} products with {} in stock each (orders will run some out), {} users with 2 coupons and {} "
                "points each\n",
                c.products.size(), c.stock, o.users, c.points);
@@ -242,7 +267,7 @@ int load(const load_options& o) {
     std::vector<std::string> broken;
     auto settle_until = clock_type::now() + std::chrono::seconds{30};
     do {
-        broken = audit(shop, o, c);
+        broken = audit(shop, o, c, orders_before, t.created);
         if (broken.empty()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds{250});
     } while (clock_type::now() < settle_until);

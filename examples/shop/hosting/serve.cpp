@@ -23,6 +23,7 @@
 #include <choreo/redis.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -39,6 +40,7 @@
 #include "../contexts.hpp"
 #include "../data_platform/module.hpp"
 #include "../kernel/context.hpp"
+#include "context_events.hpp"
 
 namespace shop::app {
 
@@ -65,26 +67,6 @@ static_assert(web_api_process == order::module::name, "the web API is served whe
 
 // Raised by the stop watch (stop_watch.hpp) at the first SIGTERM or SIGINT.
 stop_signal stop_requested;
-
-// The event types of a context's publisher, one call of `f(std::type_identity<E>{})` each.
-template <class Publisher>
-struct events_of;
-template <class... Events>
-struct events_of<choreo::publisher<Events...>> {
-    template <class F>
-    static void each(F&& f) {
-        (f(std::type_identity<Events>{}), ...);
-    }
-};
-
-// Each context's name with its publisher, one call of `f(name, std::type_identity<publisher>{})` each.
-template <class F>
-void for_each_publisher(F&& f) {
-    contexts::each([&](auto m) {
-        using module = typename decltype(m)::type;
-        f(module::name, std::type_identity<typename module::publisher>{});
-    });
-}
 
 class context_process {
 public:
@@ -213,6 +195,8 @@ private:
     void build_context() {
         const auto& name = options_.context;
         db_ = std::make_unique<kernel::database>(path_of(name));
+        requests_ = std::make_unique<kernel::request_log>(*db_);
+        requests_->create_schema();
         journal_ = std::make_unique<kernel::journal>(*db_);
         bus_ = std::make_unique<choreo::bus>(choreo::bus_options{
             .threads = 2,
@@ -299,8 +283,13 @@ private:
         try {
             auto parsed = json::parse(c.args);
             if (!parsed.is_object()) throw kernel::domain_error("a command's arguments are a JSON object");
-            reply.result = json::serialize(execute(c.op, parsed.as_object()));
+            // The caller's key, or the client's name (its reply stream) and its request's
+            // number: the same when the stream hands the command over again, or the client
+            // sends it again.
+            auto key = c.key.empty() ? "request " + c.reply_to + "#" + c.request : "key " + c.op + " " + c.key;
+            reply.result = json::serialize(execute(c.op, parsed.as_object(), key));
             reply.ok = true;
+            if (c.op == options_.die_before_reply) ::raise(SIGKILL);
         } catch (const kernel::domain_error& e) {
             reply.error = e.what();
             reply.refusal = static_cast<int>(e.kind());
@@ -330,7 +319,7 @@ private:
         }
     }
 
-    json::object execute(const std::string& op, const json::object& args) {
+    json::object execute(const std::string& op, const json::object& args, const std::string& key) {
         const auto& name = options_.context;
         if (op == "ping") return {{"context", name}, {"pid", static_cast<std::int64_t>(::getpid())}};
         if (op == "activity") return activity();
@@ -347,7 +336,11 @@ private:
             faults_.fail(step, faults_.calls(step) + 1);
             return {};
         }
-        if (auto* command = commands_.find(op)) return (*command)(args);
+        if (auto* command = commands_.find(op)) {
+            if (requests_) return kernel::run_once(*command, args, *requests_, key);
+            kernel::request unkept; // the data platform's process: its commands are settings
+            return (*command)(args, unkept);
+        }
         throw kernel::domain_error(fmt::format("the {} process has no operation '{}'", name, op));
     }
 
@@ -367,6 +360,7 @@ private:
     kernel::outside_systems outside_{[this](std::string_view name) { return path_of(name); }};
 
     std::unique_ptr<kernel::database> db_;
+    std::unique_ptr<kernel::request_log> requests_; // the commands it ran, and their answers
     std::unique_ptr<kernel::journal> journal_;
     std::unique_ptr<choreo::bus> bus_;
     std::unique_ptr<choreo::sqlite::outbox_store> outbox_store_;

@@ -31,6 +31,9 @@ struct serve_options {
     // past it (Redis or Kafka unreachable), or at a second signal, it says what it leaves
     // undone and exits with stopped_short. Its databases hold that work for the next start.
     std::chrono::seconds grace{10};
+    // For the process tests: once the first command called this has run (committed), the
+    // process kills itself with SIGKILL before it answers, as a crash there would.
+    std::string die_before_reply;
 };
 
 // The exit status of a serving process whose stop was cut short (EX_TEMPFAIL).

@@ -33,9 +33,9 @@ six_processes::six_processes(six_processes_options o)
 
 six_processes::~six_processes() = default;
 
-json::object six_processes::call(std::string op, const json::object& args) {
+json::object six_processes::call(std::string op, const json::object& args, const std::string& idempotency_key) {
     try {
-        return client_->call(std::move(op), args);
+        return client_->call(std::move(op), args, std::chrono::seconds{30}, idempotency_key);
     } catch (const command_failed& e) {
         rethrow_refusal(e);
         throw;

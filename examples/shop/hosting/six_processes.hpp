@@ -52,7 +52,8 @@ public:
 protected:
     // To the process that answers `op`, with a business rule's refusal thrown as the
     // kernel::domain_error it was.
-    boost::json::object call(std::string op, const boost::json::object& args) override;
+    boost::json::object call(std::string op, const boost::json::object& args,
+                             const std::string& idempotency_key = {}) override;
     std::optional<choreo::saga::saga_record> saga_record(const std::string& key) override;
 
 private:

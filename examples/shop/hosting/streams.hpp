@@ -24,8 +24,11 @@ struct command {
     std::string reply_to; // the stream the reply goes to
     std::string op;       // "create_order", "pay", "add_product", ...
     std::string args;     // a JSON object
+    // The caller's idempotency key (an HTTP request's Idempotency-Key): a command with an
+    // effect runs once per key. Empty: the client's name and request number are the key.
+    std::string key;
 };
-BOOST_DESCRIBE_STRUCT(command, (), (request, reply_to, op, args))
+BOOST_DESCRIBE_STRUCT(command, (), (request, reply_to, op, args, key))
 
 struct command_reply {
     static constexpr std::string_view choreo_event_name = "shop.reply";

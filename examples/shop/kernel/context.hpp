@@ -29,9 +29,11 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "errors.hpp"
 #include "outside_systems.hpp"
+#include "requests.hpp"
 #include "sqlite.hpp"
 #include "wiring.hpp"
 
@@ -60,12 +62,19 @@ struct context_host {
 };
 
 // A context's operations as commands: JSON arguments in, a JSON result out. Broken rules
-// throw domain_error.
-using command = std::function<boost::json::object(const boost::json::object& args)>;
+// throw domain_error. A command with an effect records its answer with the request, in the
+// effect's unit of work, so that it runs once (requests.hpp).
+using command = std::function<boost::json::object(const boost::json::object& args, request& request)>;
 
 class command_table {
 public:
     void add(std::string_view name, command c) { commands_[std::string{name}] = std::move(c); }
+    // A command with no effect to run twice: a read, or a setting that repeats harmlessly.
+    template <class F>
+    requires std::is_invocable_r_v<boost::json::object, F&, const boost::json::object&>
+    void add(std::string_view name, F f) {
+        add(name, command{[f = std::move(f)](const boost::json::object& args, request&) { return f(args); }});
+    }
     // The command called `name`, or null.
     [[nodiscard]] const command* find(std::string_view name) const {
         auto it = commands_.find(name);
@@ -75,6 +84,21 @@ public:
 private:
     std::map<std::string, command, std::less<>> commands_;
 };
+
+// Runs `c` once for `key`: a key that has an answer already gets it without running again.
+// Two deliveries racing under one key: the second's record fails on the key and rolls its
+// effect back, and it answers as the first did.
+[[nodiscard]] inline boost::json::object run_once(const command& c, const boost::json::object& args, request_log& log,
+                                                  const std::string& key) {
+    if (auto earlier = log.answer_to(key)) return *earlier;
+    request r{log, key};
+    try {
+        return c(args, r);
+    } catch (const sqlite_error&) {
+        if (auto earlier = log.answer_to(key)) return *earlier;
+        throw;
+    }
+}
 
 // A command's argument `name`, which must be an integer (or a string, or a boolean).
 [[nodiscard]] inline std::int64_t integer(const boost::json::object& args, std::string_view name) {

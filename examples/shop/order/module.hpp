@@ -46,7 +46,7 @@ struct module {
             wire(host.wiring, orders_);
         }
         void answer(kernel::command_table& table) {
-            table.add("create_order", [this](const boost::json::object& args) {
+            table.add("create_order", [this](const boost::json::object& args, kernel::request& request) {
                 std::vector<events::order_line> lines;
                 auto* l = args.if_contains("lines");
                 if (!l || !l->is_array())
@@ -61,12 +61,14 @@ struct module {
                 if (auto* cs = args.if_contains("coupons"); cs && cs->is_array())
                     for (auto& c : cs->as_array())
                         if (c.is_int64()) coupons.push_back(c.as_int64());
-                return boost::json::object{{"order", service_.create(kernel::integer(args, "user"), lines, coupons)}};
+                service_.create(kernel::integer(args, "user"), lines, coupons, request);
+                return request.answer();
             });
-            table.add("pay", [this](const boost::json::object& args) {
+            table.add("pay", [this](const boost::json::object& args, kernel::request& request) {
                 auto method =
                     kernel::flag(args, "card") ? events::payment_method::card : events::payment_method::points;
-                return boost::json::object{{"attempt", service_.pay(kernel::integer(args, "order"), method)}};
+                service_.pay(kernel::integer(args, "order"), method, request);
+                return request.answer();
             });
             // The order, and its payment's id for the payment context to show.
             table.add("order", [this](const boost::json::object& args) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../events/events.hpp"
+#include "../kernel/requests.hpp"
 #include "../kernel/sqlite.hpp"
 #include "../kernel/wiring.hpp"
 #include "model.hpp"
@@ -21,7 +22,7 @@ public:
         : w_(w), db_(db), orders_(orders), out_(w.bus()) {}
 
     std::int64_t create(std::int64_t user_id, const std::vector<events::order_line>& lines,
-                        const std::vector<std::int64_t>& issued_coupon_ids) {
+                        const std::vector<std::int64_t>& issued_coupon_ids, kernel::request& request) {
         if (lines.empty())
             throw kernel::domain_error(kernel::refusal::invalid_input, "empty_order",
                                        "an order needs at least one product");
@@ -51,12 +52,13 @@ public:
             w_.check_fault("order/create order");
             w_.ran("create order", "in the command");
         }
+        request.record({{"order", id}});
         unit.commit();
         return id;
     }
 
     // Returns the attempt's number: the payment saga's key is PayStart:{order_id}#{attempt}.
-    std::int64_t pay(std::int64_t order_id, events::payment_method method) {
+    std::int64_t pay(std::int64_t order_id, events::payment_method method, kernel::request& request) {
         auto unit = w_.bus().begin(db_);
         auto o = orders_.find(order_id);
         if (!o)
@@ -80,6 +82,7 @@ public:
             out_.publish(unit, std::move(start));
             w_.check_fault("order/start payment");
         }
+        request.record({{"attempt", attempt}});
         unit.commit();
         return attempt;
     }

@@ -25,9 +25,9 @@ struct module {
             wire(host.wiring, points_);
         }
         void answer(kernel::command_table& table) {
-            table.add("charge_points", [this](const boost::json::object& args) {
-                service_.charge(kernel::integer(args, "user"), kernel::integer(args, "amount"));
-                return boost::json::object{};
+            table.add("charge_points", [this](const boost::json::object& args, kernel::request& request) {
+                service_.charge(kernel::integer(args, "user"), kernel::integer(args, "amount"), request);
+                return request.answer();
             });
             table.add("balance", [this](const boost::json::object& args) {
                 return boost::json::object{{"balance", service_.balance(kernel::integer(args, "user"))}};

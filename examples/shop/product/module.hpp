@@ -32,10 +32,10 @@ struct module {
             wire(host.wiring, products_);
         }
         void answer(kernel::command_table& table) {
-            table.add("add_product", [this](const boost::json::object& args) {
-                return boost::json::object{
-                    {"product", service_.add(kernel::text(args, "name"), kernel::integer(args, "price"),
-                                             kernel::integer(args, "stock"))}};
+            table.add("add_product", [this](const boost::json::object& args, kernel::request& request) {
+                service_.add(kernel::text(args, "name"), kernel::integer(args, "price"), kernel::integer(args, "stock"),
+                             request);
+                return request.answer();
             });
             table.add("search_products", [this](const boost::json::object& args) {
                 return boost::json::object{

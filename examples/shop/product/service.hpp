@@ -6,6 +6,7 @@
 
 #include <choreo/core/bus.hpp>
 
+#include "../kernel/requests.hpp"
 #include "../kernel/sqlite.hpp"
 #include "model.hpp"
 #include "repository.hpp"
@@ -16,7 +17,7 @@ class service {
 public:
     service(choreo::bus& bus, kernel::database& db, repository& products) : bus_(bus), db_(db), products_(products) {}
 
-    std::int64_t add(const std::string& name, std::int64_t price, std::int64_t stock) {
+    std::int64_t add(const std::string& name, std::int64_t price, std::int64_t stock, kernel::request& request) {
         if (name.empty())
             throw kernel::domain_error(kernel::refusal::invalid_input, "invalid_product", "a product needs a name");
         if (price < 0 || stock < 0)
@@ -24,6 +25,7 @@ public:
                                        "price and stock may not be negative");
         auto unit = bus_.begin(db_);
         auto id = products_.add(name, price, stock);
+        request.record({{"product", id}});
         unit.commit();
         return id;
     }
