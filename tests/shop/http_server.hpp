@@ -129,11 +129,11 @@ json::object order_when(const server& s, std::int64_t id, std::int64_t user, Don
 inline json::object created_order(const server& s, std::int64_t id, std::int64_t user) {
     return order_when(s, id, user, [](const json::object& o) { return o.at("status") != "CREATE_PENDING"; });
 }
-// Payable once its payment shows (the creation saga records it after confirming the
-// order), or cancelled.
+// Payable as soon as it reads CREATED (it becomes CREATED with its payment), or cancelled.
 inline json::object payable_order(const server& s, std::int64_t id, std::int64_t user) {
-    return order_when(
-        s, id, user, [](const json::object& o) { return !o.at("payment").is_null() || o.at("status") == "CANCELLED"; });
+    auto o = created_order(s, id, user);
+    if (o.at("status") == "CREATED") CHECK_FALSE(o.at("payment").is_null());
+    return o;
 }
 
 // Saga `key` (URL-encoded: "PayStart:7%231") once it ended (completed or rolled back, not

@@ -1,6 +1,6 @@
 #pragma once
-// The order context's listeners: it collects the stock and coupon branches (fan-in),
-// becomes CREATED, records its payment, and completes when paid.
+// The order context's listeners: it collects the stock and coupon branches (fan-in), is
+// priced, becomes CREATED with its payment recorded, and completes when paid.
 
 #include <string>
 #include <string_view>
@@ -14,7 +14,8 @@
 
 namespace shop::order {
 
-// Both branches are in: price the order, make it CREATED, tell the payment context.
+// Both branches are in: price the order and tell the payment context. The order becomes
+// CREATED only with its payment (record payment), so whoever sees it CREATED can pay it.
 inline void confirm(repository& orders, const publisher& out, std::int64_t id, choreo::unit_of_work& unit) {
     auto o = orders.find(id);
     if (!o) throw kernel::domain_error(kernel::refusal::not_found, "order_not_found", fmt::format("no order {}", id));
@@ -26,7 +27,6 @@ inline void confirm(repository& orders, const publisher& out, std::int64_t id, c
                                     fmt::format("the price of order {}", id));
     price = price_after(price, o->coupons);
     orders.set_price(id, price);
-    orders.set_status(id, created);
     out.publish(unit, events::OrderCreated{id, o->user_id, price});
 }
 
@@ -81,9 +81,13 @@ inline void wire(kernel::wiring& w, repository& orders) {
         "record payment",
         [&orders](const events::OrderPaymentCreated& e, kernel::step_scope& scope) {
             orders.set_payment(e.order_id, e.payment_id);
+            orders.set_status(e.order_id, created);
             scope.complete_saga(); // the order is created and has its payment
         },
-        [&orders](const events::OrderPaymentCreated& e, kernel::step_scope&) { orders.set_payment(e.order_id, 0); });
+        [&orders](const events::OrderPaymentCreated& e, kernel::step_scope&) {
+            orders.set_status(e.order_id, create_pending);
+            orders.set_payment(e.order_id, 0);
+        });
     w.step<events::OrderPaymentCompleted>(
         "complete order",
         [&orders, out](const events::OrderPaymentCompleted& e, kernel::step_scope& scope) {

@@ -61,9 +61,6 @@ inline void check_payable(const order& o) {
     if (o.status != std::string{created})
         throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable",
                                    fmt::format("order {} is {}, it can be paid only when CREATED", o.id, o.status));
-    if (o.payment_id == 0)
-        throw kernel::domain_error(kernel::refusal::conflict, "order_not_payable",
-                                   fmt::format("order {} has no payment yet", o.id));
 }
 
 } // namespace shop::order

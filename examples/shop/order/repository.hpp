@@ -19,7 +19,9 @@ public:
             "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
             "status TEXT NOT NULL, price INTEGER NOT NULL DEFAULT 0, product_status INTEGER NOT NULL DEFAULT 0, "
             "coupon_status INTEGER NOT NULL DEFAULT 0, payment_id INTEGER NOT NULL DEFAULT 0, "
-            "pay_attempts INTEGER NOT NULL DEFAULT 0)");
+            "pay_attempts INTEGER NOT NULL DEFAULT 0, "
+            // Payable whenever it reads CREATED: the status and the payment come in one step.
+            "CHECK (status <> 'CREATED' OR payment_id <> 0))");
         db_.execute(
             "CREATE TABLE IF NOT EXISTS order_items (order_id INTEGER NOT NULL REFERENCES orders(id), "
             "product_id INTEGER NOT NULL, name TEXT NOT NULL, unit_price INTEGER NOT NULL, quantity INTEGER NOT NULL)");
