@@ -5,4 +5,5 @@
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/inbox_store.hpp>
 #include <choreo/sqlite/outbox_store.hpp>
+#include <choreo/sqlite/reservations.hpp>
 #include <choreo/sqlite/saga_journal.hpp>

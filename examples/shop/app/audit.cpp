@@ -12,19 +12,47 @@
 #include "../outside/card_gateway.hpp"
 #include "../outside/data_platform_api.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <vector>
 
 namespace shop::app {
 
 namespace json = boost::json;
 
+namespace {
+
+// The reservations the saga steps on `db` hold (choreo::sqlite::reservations), if it has any.
+void read_reservations(kernel::database& db, json::array& out) {
+    db.read([&] {
+        kernel::statement exists{db,
+                                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'choreo_reservations'"};
+        if (!exists.step()) return;
+        kernel::statement rows{db, "SELECT saga, step, account, amount FROM choreo_reservations"};
+        while (rows.step())
+            out.push_back(json::object{{"saga", rows.text(0)},
+                                       {"step", rows.text(1)},
+                                       {"account", rows.text(2)},
+                                       {"amount", rows.integer(3)}});
+    });
+}
+
+} // namespace
+
 json::object read_contexts(const std::function<kernel::database&(std::string_view context)>& database_of) {
     json::object out;
+    json::array reservations;
+    std::vector<const kernel::database*> read; // one database may serve every context
     contexts::each([&](auto m) {
         using module = typename decltype(m)::type;
-        module::read(database_of(module::name), out);
+        auto& db = database_of(module::name);
+        module::read(db, out);
+        if (std::find(read.begin(), read.end(), &db) != read.end()) return;
+        read.push_back(&db);
+        read_reservations(db, reservations);
     });
+    out["reservations"] = std::move(reservations);
     return out;
 }
 
@@ -127,6 +155,11 @@ std::vector<std::string> check_invariants(const json::object& st, const audit_so
     for (auto& marker : markers)
         if (auto holder = sources.holder(marker))
             fail(fmt::format("{} is still marked in progress by saga {}", marker, *holder));
+    // Every saga ended: a completed one's reservations are final, a rolled-back one's given back.
+    for (auto& r : st.at("reservations").as_array())
+        fail(fmt::format("saga {} still holds {} of {} (step {})", std::string_view{r.at("saga").as_string()},
+                         r.at("amount").as_int64(), std::string_view{r.at("account").as_string()},
+                         std::string_view{r.at("step").as_string()}));
     return broken;
 }
 

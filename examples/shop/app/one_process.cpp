@@ -36,6 +36,7 @@ struct one_process::impl {
     // One context as it runs here: its participant (saga mode), its wiring, and its instance.
     struct running_context {
         std::unique_ptr<choreo::saga::participant> participant;
+        std::optional<choreo::sqlite::reservations> reservations; // saga mode
         std::optional<kernel::wiring> wiring;
         std::optional<kernel::context_host> host;
         std::shared_ptr<void> instance;
@@ -103,13 +104,18 @@ struct one_process::impl {
             r.wiring.emplace(*bus, r.participant.get(), step_faults, std::string{module::name}, steps_through);
             r.wiring->observe_steps(
                 [this](const std::string& step, const char* where) { recorder.on_step_ran(step, where); });
-            r.host.emplace(kernel::context_host{*bus, database, *r.wiring, clock, outside});
+            if (sagas) r.reservations.emplace(*sagas, database);
+            r.host.emplace(kernel::context_host{*bus, database, *r.wiring, clock, outside,
+                                                r.reservations ? &*r.reservations : nullptr});
             auto instance = std::make_shared<typename module::instance>(*r.host);
             instance->answer(commands);
             r.instance = std::move(instance);
         });
         data_platform::module::wire(durable, outside.data_platform());
         data_platform::module::answer(commands, outside);
+        // Reopened after a crash: what sagas that completed meanwhile reserved is final.
+        for (auto& r : running)
+            if (r->reservations) (void)r->reservations->settle_ended();
         if (cfg.start_relay) start_relay(); // after a restart, first delivers what the last run left
     }
 

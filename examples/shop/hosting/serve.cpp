@@ -119,6 +119,9 @@ public:
         if (participant_)
             if (auto n = participant_->resume())
                 fmt::print("{}: resumed {} sagas from the journal\n", options_.context, n);
+        if (reservations_)
+            if (auto n = reservations_->settle_ended())
+                fmt::print("{}: settled the reservations of {} sagas that completed meanwhile\n", options_.context, n);
         fmt::print("{}: serving (pid {}{}), database {}, Redis {}{}\n", options_.context, ::getpid(),
                    options_.instance == "1" ? "" : ", instance " + options_.instance, path_of(options_.context),
                    transport_.redis_options().where(),
@@ -231,6 +234,7 @@ private:
                                                          choreo::saga::to_string(i.kind), i.saga, i.step, i.message);
                                           }});
         participant_ = std::make_unique<choreo::saga::participant>(*sagas_, name, *db_);
+        reservations_.emplace(*sagas_, *db_);
         bridge_.emplace(*bus_, transport_.writer(), transport_.new_reader(),
                         redis::saga_bridge_options{.stream = sagas_stream(options_.prefix), .process = name});
         wiring_.emplace(*bus_, participant_.get(), nullptr, name, &durable_);
@@ -262,7 +266,7 @@ private:
         contexts::each([&](auto m) {
             using module = typename decltype(m)::type;
             if (module::name != name) return;
-            host_.emplace(kernel::context_host{*bus_, *db_, *wiring_, clock_, outside_});
+            host_.emplace(kernel::context_host{*bus_, *db_, *wiring_, clock_, outside_, &*reservations_});
             context_ = std::make_shared<typename module::instance>(*host_);
             std::static_pointer_cast<typename module::instance>(context_)->answer(commands_);
         });
@@ -369,6 +373,7 @@ private:
     std::unique_ptr<redis::saga_store> store_;
     std::optional<choreo::saga::runtime> sagas_;
     std::unique_ptr<choreo::saga::participant> participant_;
+    std::optional<choreo::sqlite::reservations> reservations_;
     std::optional<redis::saga_bridge> bridge_;
     std::optional<kernel::wiring> wiring_;
 

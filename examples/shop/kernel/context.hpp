@@ -59,6 +59,9 @@ struct context_host {
     kernel::wiring& wiring;
     kernel::clock& clock;
     outside_systems& outside; // the card gateway and the data platform, for a context that calls them
+    // Saga mode: the reservations of the steps on `db` (kernel/step_scope.hpp); null in
+    // transactional mode, where one transaction takes everything at once.
+    choreo::sqlite::reservations* reservations = nullptr;
 };
 
 // A context's operations as commands: JSON arguments in, a JSON result out. Broken rules

@@ -22,7 +22,7 @@ struct module {
     public:
         explicit instance(kernel::context_host& host) : points_(host.db), service_(host.bus, host.db, points_) {
             points_.create_schema();
-            wire(host.wiring, points_);
+            wire(host.wiring, points_, host.reservations);
         }
         void answer(kernel::command_table& table) {
             table.add("charge_points", [this](const boost::json::object& args, kernel::request& request) {

@@ -1,5 +1,7 @@
 #pragma once
-// The product context's reaction to an order: deduct the stock of every line.
+// The product context's reaction to an order: deduct the stock of every line. Stock is a
+// counter whose changes commute, so a saga reserves what it takes (escrow) rather than
+// holding the product: other orders go on against what is left, and nobody waits.
 
 #include <algorithm>
 #include <string>
@@ -13,15 +15,16 @@
 
 namespace shop::product {
 
-inline void wire(kernel::wiring& w, repository& products) {
+// The account a saga reserves a product's stock on, and back.
+inline constexpr std::string_view stock_account = "product:";
+inline std::string stock_of(std::int64_t product_id) { return std::string{stock_account} + std::to_string(product_id); }
+inline std::int64_t product_of(const std::string& account) { return std::stoll(account.substr(stock_account.size())); }
+
+inline void wire(kernel::wiring& w, repository& products, choreo::sqlite::reservations* reserved) {
     publisher out{w.bus()};
     w.step<events::OrderCreateStart>(
         "deduct stock",
-        [&products, out](const events::OrderCreateStart& order, kernel::step_scope& scope) {
-            // Mark every product in progress first, in id order, so two sagas never wait on each other.
-            auto lines = order.lines;
-            std::sort(lines.begin(), lines.end(), [](auto& a, auto& b) { return a.product_id < b.product_id; });
-            for (auto& line : lines) scope.hold("product:" + std::to_string(line.product_id));
+        [&products, out, reserved](const events::OrderCreateStart& order, kernel::step_scope& scope) {
             events::OrderDeduct deducted{.order_id = order.order_id, .items = {}};
             for (auto& line : order.lines) {
                 auto p = products.find(line.product_id);
@@ -30,12 +33,13 @@ inline void wire(kernel::wiring& w, repository& products) {
                                                fmt::format("no product with id {}", line.product_id));
                 check_deduct(*p, line.quantity);
                 products.deduct(p->id, line.quantity);
+                scope.reserve(reserved, stock_of(p->id), line.quantity);
                 deducted.items.push_back({p->id, p->name, p->price, line.quantity});
             }
             out.publish(scope.unit(), std::move(deducted));
         },
-        [&products](const events::OrderCreateStart& order, kernel::step_scope&) {
-            for (auto& line : order.lines) products.restock(line.product_id, line.quantity);
+        [&products, reserved](const events::OrderCreateStart&, kernel::step_scope& scope) {
+            for (auto& r : scope.release(reserved)) products.restock(product_of(r.account), r.amount);
         });
 }
 

@@ -29,7 +29,7 @@ struct module {
     public:
         explicit instance(kernel::context_host& host) : products_(host.db), service_(host.bus, host.db, products_) {
             products_.create_schema();
-            wire(host.wiring, products_);
+            wire(host.wiring, products_, host.reservations);
         }
         void answer(kernel::command_table& table) {
             table.add("add_product", [this](const boost::json::object& args, kernel::request& request) {
