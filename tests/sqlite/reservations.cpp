@@ -14,6 +14,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -171,4 +172,20 @@ TEST_CASE("reservations: after a restart, those of sagas that completed meanwhil
     CHECK(s.ledger->reserved("apples") == 0);
     CHECK(s.units() == 5); // final: taken once, never given back
     CHECK(s.ledger->settle_ended() == 0);
+}
+
+TEST_CASE("reservations: a completed saga whose end this process never heard is settled by the sweep") {
+    shop s;
+    s.ledger.emplace(s.sagas, s.db, 20ms); // sweeps every 20 ms
+    auto key = s.start(1, 2, false);
+    s.take(key, 1, 2, false);
+    // The saga completes in the store, and its saga_ended never reaches this process (the
+    // broadcast died with the process that completed it).
+    REQUIRE(s.store.complete(key).changed);
+    CHECK(s.ledger->reserved("apples") == 2);
+    for (auto deadline = std::chrono::steady_clock::now() + 10s;
+         s.ledger->reserved("apples") != 0 && std::chrono::steady_clock::now() < deadline;)
+        std::this_thread::sleep_for(5ms);
+    CHECK(s.ledger->reserved("apples") == 0);
+    CHECK(s.units() == 8); // final: taken once
 }

@@ -46,18 +46,23 @@ struct reservation {
 /// reserve() and release() run inside the step's or the compensation's transaction on this
 /// database, so a reservation is recorded with the change to the counter or not at all.
 /// When a saga of `sagas` completes, its reservations are deleted (final) in a transaction
-/// of their own, on the bus's threads; after a restart, settle_ended() settles those whose
-/// end this process did not hear. Thread-safe. `sagas` and `db` must outlive it.
+/// of their own, on the bus's threads. An end this process does not hear (its broadcast died
+/// with the process that ended the saga, or this one was down) is caught by a sweep: every
+/// `sweep`, the sagas holding reservations older than that are looked up in the store, and
+/// those that completed are settled. Thread-safe. `sagas` and `db` must outlive it.
 class reservations {
 public:
-    /// @brief Creates the table if needed and listens for the ends of `sagas`' sagas.
-    reservations(saga::runtime& sagas, database& db) : state_(std::make_shared<state>(sagas, db)) {
+    /// @brief Creates the table if needed, listens for the ends of `sagas`' sagas and sweeps
+    /// every `sweep` (zero: never; then call settle_ended()).
+    reservations(saga::runtime& sagas, database& db, std::chrono::milliseconds sweep = std::chrono::seconds{5})
+        : state_(std::make_shared<state>(sagas, db, sweep)) {
         detail::ensure_schema(db, "reservations", 1, R"sql(
             CREATE TABLE IF NOT EXISTS choreo_reservations (
                 saga TEXT NOT NULL,
                 step TEXT NOT NULL,
                 account TEXT NOT NULL,
                 amount INTEGER NOT NULL CHECK (amount > 0),
+                reserved_at INTEGER NOT NULL,
                 PRIMARY KEY (saga, step, account));
             CREATE INDEX IF NOT EXISTS choreo_reservations_by_account ON choreo_reservations (account);
         )sql");
@@ -73,6 +78,7 @@ public:
                 if (e.outcome == saga::saga_status::completed) s->settle(e.key);
             },
             std::move(options));
+        state_->arm();
     }
     /// @brief Stops listening; waits for a settlement running now.
     ~reservations() {
@@ -104,9 +110,9 @@ public:
                                               account, step.saga().view(), std::numeric_limits<std::int64_t>::max()));
             total = before + amount;
         }
-        statement{db, "INSERT INTO choreo_reservations (saga, step, account, amount) VALUES (?, ?, ?, ?) "
-                      "ON CONFLICT (saga, step, account) DO UPDATE SET amount = excluded.amount"}
-            .bind(step.saga().view(), step.step(), account, total)
+        statement{db, "INSERT INTO choreo_reservations (saga, step, account, amount, reserved_at) "
+                      "VALUES (?, ?, ?, ?, ?) ON CONFLICT (saga, step, account) DO UPDATE SET amount = excluded.amount"}
+            .bind(step.saga().view(), step.step(), account, total, state_->now_ms())
             .run();
     }
 
@@ -155,34 +161,73 @@ public:
     }
 
     /// @brief Settles the reservations of sagas that completed while nobody here listened
-    /// (the process was down): asks the saga store about each saga holding some. Returns
-    /// how many sagas it settled. Run it once after a restart, before sagas start.
-    std::size_t settle_ended() {
-        std::vector<std::string> sagas;
-        for (auto& r : open())
-            if (sagas.empty() || sagas.back() != r.saga) sagas.push_back(r.saga);
-        std::size_t settled = 0;
-        for (auto& key : sagas) {
-            auto record = state_->sagas.state(key);
-            if (record && record->status == saga::saga_status::completed && state_->settle(key)) ++settled;
-        }
-        return settled;
-    }
+    /// (the process was down): asks the saga store about each saga holding some, however
+    /// recent. Returns how many sagas it settled. Run it once after a restart; the sweep
+    /// does the same for reservations older than its period.
+    std::size_t settle_ended() { return state_->settle_completed(std::numeric_limits<std::int64_t>::max()); }
 
 private:
     // What the end listener shares with this object: it may run after the object is gone,
     // and then does nothing (closed); a settlement holds the mutex while it runs.
-    struct state {
-        state(saga::runtime& s, database& d) : sagas(s), db(d) {}
+    struct state : std::enable_shared_from_this<state> {
+        state(saga::runtime& s, database& d, std::chrono::milliseconds every) : sagas(s), db(d), sweep(every) {}
+        [[nodiscard]] std::int64_t now_ms() const {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(sagas.clock().now().time_since_epoch())
+                .count();
+        }
+        // The next sweep, on the runtime's scheduler (a timer: no thread waits for it).
+        void arm() {
+            if (sweep.count() <= 0) return;
+            sagas.clock().after(
+                sweep,
+                [weak = weak_from_this()] {
+                    auto self = weak.lock();
+                    if (!self) return;
+                    try {
+                        (void)self->settle_completed(self->now_ms() - self->sweep.count());
+                    } catch (...) {
+                        // The store or the database away: the next sweep tries again.
+                    }
+                    std::lock_guard lock{self->mutex};
+                    if (!self->closed) self->arm();
+                },
+                saga::task_kind::watchdog);
+        }
+        // Settles the completed sagas among those holding reservations made at or before
+        // `cutoff` (ms); returns how many. Holds the mutex throughout, so the object's
+        // destructor waits for it and nothing runs on the database afterwards.
+        std::size_t settle_completed(std::int64_t cutoff) {
+            std::lock_guard lock{mutex};
+            if (closed) return 0;
+            std::vector<std::string> keys = db.read([&] {
+                std::vector<std::string> found;
+                statement q{db, "SELECT DISTINCT saga FROM choreo_reservations WHERE reserved_at <= ? ORDER BY saga"};
+                q.bind(cutoff);
+                while (q.step()) found.push_back(q.text(0));
+                return found;
+            });
+            std::size_t settled = 0;
+            for (auto& key : keys) {
+                auto record = sagas.state(key);
+                if (!record || record->status != saga::saga_status::completed) continue;
+                delete_rows(key);
+                ++settled;
+            }
+            return settled;
+        }
         // The saga completed: its reservations are final. False once closed.
         bool settle(std::string_view key) {
             std::lock_guard lock{mutex};
             if (closed) return false;
-            db.transact([&] { statement{db, "DELETE FROM choreo_reservations WHERE saga = ?"}.bind(key).run(); });
+            delete_rows(key);
             return true;
+        }
+        void delete_rows(std::string_view key) {
+            db.transact([&] { statement{db, "DELETE FROM choreo_reservations WHERE saga = ?"}.bind(key).run(); });
         }
         saga::runtime& sagas;
         database& db;
+        std::chrono::milliseconds sweep;
         std::mutex mutex;
         bool closed = false;
     };
