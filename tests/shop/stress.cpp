@@ -8,8 +8,11 @@
 #include "../support/fault_log.hpp"
 #include "app/one_process.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +28,11 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
         INFO("mode: " << std::string(to_string(m)));
         config c;
         c.mode = m;
+        // All 10,000 sagas start at once, with no back-pressure, and each one's steps queue
+        // behind the others' (the outboxes relay in order): on a slow machine (a sanitizer
+        // build beside another test) every saga would pass a 10 s deadline and time out.
+        // This test is about invariants under contention, not deadlines.
+        c.saga_timeout = std::chrono::minutes{10};
         ::shop::app::one_process s{c};
         std::array<std::int64_t, 3> products{s.add_product("apple", 300, 3'000), s.add_product("pear", 500, 3'000),
                                              s.add_product("plum", 200, 3'000)};
@@ -73,6 +81,7 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
         s.settle();
 
         int completed = 0, cancelled = 0, busy = 0, busy_product = 0;
+        std::map<std::string, int> reasons; // saga mode: why orders were cancelled, numbers left out
         for (auto& list : created)
             for (auto id : list) {
                 auto status = s.order_status(id);
@@ -82,6 +91,10 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
                 // Cancelled because an aggregate stayed held past the contention bound, not
                 // because of a business rule (out of stock, a coupon used, too few points).
                 auto outcome = s.saga_outcome(id);
+                std::string why = outcome.substr(outcome.find(": ") == std::string::npos ? 0 : outcome.find(": ") + 2);
+                why.erase(std::remove_if(why.begin(), why.end(), [](char c) { return c >= '0' && c <= '9'; }),
+                          why.end());
+                ++reasons[why.substr(0, 60)];
                 bool held_too_long = outcome.find("stayed in progress") != std::string::npos;
                 busy += held_too_long;
                 busy_product += held_too_long && outcome.find("'product:") != std::string::npos;
@@ -89,6 +102,7 @@ TEST_CASE("10,000 orders from 8 threads on contended products and coupons keep e
         MESSAGE(std::string(to_string(m))
                 << ": " << completed << " completed, " << cancelled << " cancelled (" << busy
                 << " for an aggregate held too long), " << refused.load() << " refused at once");
+        for (auto& [why, n] : reasons) MESSAGE(n << " cancelled: " << why);
         // Stock is reserved, never held: no order waits for a product, let alone gives up.
         CHECK(busy_product == 0);
         auto broken = s.check_invariants();

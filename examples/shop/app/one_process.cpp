@@ -160,7 +160,7 @@ struct one_process::impl {
     void start_sagas() {
         sagas.emplace(*bus, store,
                       choreo::saga::runtime_options{
-                          .timeout = std::chrono::seconds{10},
+                          .timeout = cfg.saga_timeout,
                           .contention = kernel::contention(12, std::chrono::milliseconds{100}),
                           .faults = &faults,
                           .on_incident =

@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -24,6 +25,8 @@ struct config {
     bool record_timeline = false; // keep every dispatch for timeline()
     bool reopen = false;          // with a directory: keep the databases found there (a restart)
     bool start_relay = true;      // false: the outbox relay waits for start_relay()
+    // Saga mode: a saga still running this long after it started is rolled back.
+    std::chrono::seconds saga_timeout{10};
 };
 
 class one_process final : public command_storefront {
