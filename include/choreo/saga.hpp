@@ -3,6 +3,7 @@
 /// @brief The saga layer: choreographed sagas with a rollback-state store, compensation,
 /// in-progress markers, fan-in and timeouts. The test harness is in saga/testing.hpp.
 
+#include <choreo/saga/errors.hpp>
 #include <choreo/saga/events.hpp>
 #include <choreo/saga/faults.hpp>
 #include <choreo/saga/journal.hpp>

@@ -206,8 +206,8 @@ TEST_CASE("at restart, a step that committed while its saga ran is finished, and
     // The last step committed, asking to complete the saga, and its process died before
     // telling the store anything.
     auto key = committed_then_died(w, 5, true);
-    REQUIRE(w.store.acquire("stock", key, std::chrono::system_clock::now(), std::chrono::system_clock::now() + 1h)
-                .acquired);
+    const auto now = std::chrono::system_clock::now();
+    REQUIRE(w.store.acquire("stock", key, now, now + 1h, now).acquired);
     process after{w};
     CHECK(after.shop.resume() == 1);
     after.sagas.drain();

@@ -65,7 +65,7 @@ TEST_CASE("every key is under the prefix, and every update renews the record's T
     saga_store store{redis, {.prefix = prefix, .record_ttl = 60s}};
     const auto t0 = choreo::saga::time_point{std::chrono::hours{1000}};
     REQUIRE(store.create("order:1", t0, t0 + 30s, "o/start", choreo::saga::step_state::done));
-    REQUIRE(store.acquire("product:9", "order:1", t0, t0 + 5s).acquired);
+    REQUIRE(store.acquire("product:9", "order:1", t0, t0 + 5s, t0).acquired);
     auto keys = redis.command({"KEYS", prefix + "*"});
     std::vector<std::string> names;
     for (auto& k : keys.elements) names.push_back(k.as_string());
@@ -126,7 +126,7 @@ TEST_CASE("a Redis that lost its scripts (a restart, SCRIPT FLUSH) is given them
     shared.redis.command({"SCRIPT", "FLUSH"});
     CHECK(store.claim("s", "b/step") == choreo::saga::claim_outcome::claimed);
     shared.redis.command({"SCRIPT", "FLUSH"});
-    CHECK(store.acquire("m", "s", t0, t0 + 1s).acquired);
+    CHECK(store.acquire("m", "s", t0, t0 + 1s, t0).acquired);
 }
 
 TEST_CASE("an ACL user allowed only the application's prefix can run sagas, and nothing else") {

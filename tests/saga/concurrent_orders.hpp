@@ -31,12 +31,7 @@ void concurrent_orders(Store& store, int threads, int orders_per_thread) {
     runtime sagas{events,
                   store,
                   {.timeout = std::chrono::seconds{60},
-                   .contention = {.immediate_retries = 0,
-                                  .delayed_retries = 12,
-                                  .initial_delay = std::chrono::milliseconds{2},
-                                  .backoff_multiplier = 2.0,
-                                  .max_delay = std::chrono::milliseconds{200},
-                                  .is_retryable = {}},
+                   .marker_wait = std::chrono::seconds{30},
                    .on_incident = [&](const saga_incident& i) {
                        if (i.kind == saga_incident_kind::step_failed) ++step_failures;
                    }}};

@@ -61,36 +61,86 @@ TEST_CASE("a second saga on a held aggregate waits, then completes when the firs
     CHECK(h.count(saga_incident_kind::aggregate_busy) == 1);
     CHECK(h.sagas.state(b)->state_of("warehouse/reserve") == step_state::claimed); // waiting, not failed
     CHECK(d.stock.read("x") == 4);
+    h.advance(500ms); // no timer polls the marker meanwhile
+    CHECK(h.count(saga_incident_kind::aggregate_busy) == 1);
+    CHECK(d.stock.read("x") == 4);
 
     h.events.publish(close_order{}, a);
-    h.settle();
+    h.settle(); // a's end hands the marker to b, which runs at once: no clock moved
     CHECK(h.sagas.state(a)->status == saga_status::completed);
-    CHECK_FALSE(h.sagas.holder("sku:x")); // the end event released it
-
-    h.advance(10ms); // the waiting step's timer fires: no thread slept
     CHECK(h.sagas.holder("sku:x") == std::string{b.view()});
     CHECK(h.sagas.state(b)->state_of("warehouse/reserve") == step_state::done);
     h.events.publish(close_order{}, b);
     h.settle();
     CHECK(h.sagas.state(b)->status == saga_status::completed);
+    CHECK_FALSE(h.sagas.holder("sku:x"));
     CHECK(d.stock.read("x") == 3);
     CHECK(h.count(saga_incident_kind::contention_exhausted) == 0);
 }
 
-TEST_CASE("a saga that waits past its bound fails cleanly and is compensated") {
-    testing::harness h{{.contention_retries = 3}};
+TEST_CASE("sagas waiting for one aggregate get it in the order they came") {
+    testing::harness h;
+    depot d{h.sagas};
+    d.stock.write("x", 10);
+    auto a = d.open("a", "x");
+    h.settle();
+    std::vector<choreo::correlation_key> waiting;
+    for (std::string id : {"b", "c", "d", "e"}) {
+        waiting.push_back(d.open(id, "x"));
+        h.settle();
+    }
+    CHECK(h.count(saga_incident_kind::aggregate_busy) == 4);
+    auto holder = a;
+    for (auto& next : waiting) {
+        h.events.publish(close_order{}, holder);
+        h.settle();
+        CHECK(h.sagas.holder("sku:x") == std::string{next.view()});
+        holder = next;
+    }
+    h.events.publish(close_order{}, holder);
+    h.settle();
+    CHECK(d.stock.read("x") == 5);
+    for (auto& key : waiting) CHECK(h.sagas.state(key)->status == saga_status::completed);
+}
+
+TEST_CASE("a saga rolled back while it holds the aggregate hands it to the next in line") {
+    testing::harness h{{.timeout = 2s, .marker_wait = 5s}};
+    depot d{h.sagas};
+    d.stock.write("x", 10);
+    auto a = d.open("a", "x");
+    h.advance(1500ms);
+    auto b = d.open("b", "x"); // due at 3.5 s
+    h.settle();
+    h.events.publish(close_order{}, a);
+    h.settle();
+    REQUIRE(h.sagas.holder("sku:x") == std::string{b.view()});
+    h.advance(1500ms);
+    auto c = d.open("c", "x");
+    h.settle();
+    CHECK(h.sagas.state(c)->state_of("warehouse/reserve") == step_state::claimed);
+    h.advance(500ms); // b's deadline: b is rolled back, and its marker goes to c
+    CHECK(h.sagas.state(b)->status == saga_status::rolled_back);
+    CHECK(h.sagas.holder("sku:x") == std::string{c.view()});
+    CHECK(h.sagas.state(c)->state_of("warehouse/reserve") == step_state::done);
+    CHECK(d.stock.read("x") == 8); // a's and c's; b's undone
+}
+
+TEST_CASE("a saga that waits past its bound is refused cleanly and compensated") {
+    testing::harness h{{.marker_wait = 100ms}};
     depot d{h.sagas};
     d.stock.write("x", 5);
     auto a = d.open("a", "x");
     auto b = d.open("b", "x");
     h.settle();
-    h.advance(10ms + 20ms + 40ms); // three retries, each finding the marker held
+    h.advance(99ms);
+    CHECK(h.sagas.state(b)->status == saga_status::running);
+    h.advance(1ms);
     auto state = h.sagas.state(b);
     REQUIRE(state);
     CHECK(state->status == saga_status::rolled_back);
     CHECK(state->failed_step == "warehouse/reserve");
-    CHECK(state->reason == "'sku:x' stayed in progress for saga Reserve:a through 3 retries");
-    CHECK(h.count(saga_incident_kind::aggregate_busy) == 3);
+    CHECK(state->reason == "'sku:x' stayed in progress for saga Reserve:a through the 100 ms wait");
+    CHECK(h.count(saga_incident_kind::aggregate_busy) == 1);
     CHECK(h.count(saga_incident_kind::contention_exhausted) == 1);
     CHECK(d.log == std::vector<std::string>{"desk undo Reserve:b"});
     CHECK(d.stock.read("x") == 4);                           // only a's unit
@@ -99,6 +149,36 @@ TEST_CASE("a saga that waits past its bound fails cleanly and is compensated") {
     h.events.publish(close_order{}, a);
     h.settle();
     CHECK(h.sagas.state(a)->status == saga_status::completed);
+    CHECK_FALSE(h.sagas.holder("sku:x")); // b left the queue: nobody was handed it
+}
+
+TEST_CASE("a runtime running its most sagas refuses a start before anything is created") {
+    testing::harness h{{.timeout = 1s, .max_running = 2}};
+    depot d{h.sagas};
+    d.stock.write("x", 10);
+    auto a = d.open("a", "x");
+    (void)d.open("b", "y");
+    h.settle();
+    bool refused = false;
+    try {
+        (void)d.open("c", "x");
+    } catch (const saga_overloaded_error& e) {
+        refused = true;
+        CHECK(e.retry_after() >= 1ms);
+        CHECK(std::string{e.what()}.starts_with("2 sagas are running, the most this process starts at once"));
+    }
+    CHECK(refused);
+    CHECK_FALSE(h.sagas.state("Reserve:c")); // nothing created, nothing published
+    CHECK(d.stock.read("x") == 9);
+
+    h.events.publish(close_order{}, a);
+    h.settle();
+    auto c = d.open("c", "x"); // a's end made room
+    h.settle();
+    CHECK(h.sagas.state(c)->state_of("warehouse/reserve") == step_state::done);
+    CHECK_THROWS_AS((void)d.open("d", "x"), saga_overloaded_error);
+    h.advance(1s); // b and c pass their deadline: rolled back, and their places freed
+    (void)d.open("d", "x");
 }
 
 TEST_CASE("a saga not completed by its deadline is rolled back and compensated") {

@@ -198,19 +198,62 @@ TEST_CASE_TEMPLATE_DEFINE("the rollback-state and marker store contract", S, sto
     SUBCASE("markers: one holder at a time, re-entrant, released by the holder only, expiring") {
         auto made = store_under_test<S>::make();
         auto& store = made.store();
-        CHECK(store.acquire("product:1", "A", t0, t0 + 10s).acquired);
-        CHECK(store.acquire("product:1", "A", t0 + 1s, t0 + 20s).acquired); // again, extended
-        auto busy = store.acquire("product:1", "B", t0 + 15s, t0 + 30s);
+        const time_point no_wait{};
+        CHECK(store.acquire("product:1", "A", t0, t0 + 10s, no_wait).acquired);
+        CHECK(store.acquire("product:1", "A", t0 + 1s, t0 + 20s, no_wait).acquired); // again, extended
+        auto busy = store.acquire("product:1", "B", t0 + 15s, t0 + 30s, no_wait);
         CHECK_FALSE(busy.acquired);
+        CHECK_FALSE(busy.queued);
         CHECK(busy.holder == "A");
         CHECK(store.holder("product:1", t0 + 15s) == "A");
-        CHECK_FALSE(store.release("product:1", "B"));
+        CHECK_FALSE(store.release("product:1", "B", t0 + 15s).released);
         CHECK(store.holder("product:1", t0 + 15s) == "A");
         CHECK(store.holder("product:1", t0 + 25s) == std::nullopt); // expired
-        CHECK(store.acquire("product:1", "B", t0 + 25s, t0 + 30s).acquired);
-        CHECK_FALSE(store.release("product:1", "A"));
-        CHECK(store.release("product:1", "B"));
+        CHECK(store.acquire("product:1", "B", t0 + 25s, t0 + 30s, no_wait).acquired);
+        CHECK_FALSE(store.release("product:1", "A", t0 + 25s).released);
+        auto released = store.release("product:1", "B", t0 + 25s);
+        CHECK(released.released);
+        CHECK(released.next.empty());
         CHECK_FALSE(store.holder("product:1", t0));
+    }
+    SUBCASE("markers: waiters queue first come first served, and a release hands the marker on") {
+        auto made = store_under_test<S>::make();
+        auto& store = made.store();
+        REQUIRE(store.acquire("coupon:7", "A", t0, t0 + 60s, t0).acquired);
+        auto b = store.acquire("coupon:7", "B", t0 + 1s, t0 + 61s, t0 + 10s);
+        CHECK((!b.acquired && b.queued && b.holder == "A" && b.ahead == 0));
+        auto c = store.acquire("coupon:7", "C", t0 + 2s, t0 + 62s, t0 + 10s);
+        CHECK((!c.acquired && c.queued && c.ahead == 1));
+        auto d = store.acquire("coupon:7", "D", t0 + 3s, t0 + 63s, t0 + 4s); // waits only a second
+        CHECK((d.queued && d.ahead == 2));
+        auto c_again = store.acquire("coupon:7", "C", t0 + 3s, t0 + 63s, t0 + 10s); // queued once
+        CHECK((c_again.queued && c_again.ahead == 1));
+
+        auto handed = store.release("coupon:7", "A", t0 + 5s);
+        CHECK(handed.released);
+        CHECK(handed.next == "B");
+        CHECK(store.holder("coupon:7", t0 + 5s) == "B");
+        CHECK(store.holder("coupon:7", t0 + 64s) == "B"); // held for the 60 s it asked, from the hand-over
+        CHECK_FALSE(store.acquire("coupon:7", "C", t0 + 6s, t0 + 66s, t0 + 10s).acquired);
+        CHECK(store.acquire("coupon:7", "B", t0 + 6s, t0 + 66s, t0 + 10s).acquired); // handed: takes it
+
+        CHECK_FALSE(store.release("coupon:7", "C", t0 + 7s).released); // C gives up waiting
+        auto freed = store.release("coupon:7", "B", t0 + 7s);          // D's wait ended at 4 s: nobody left
+        CHECK(freed.released);
+        CHECK(freed.next.empty());
+        CHECK_FALSE(store.holder("coupon:7", t0 + 7s));
+        CHECK(store.acquire("coupon:7", "E", t0 + 8s, t0 + 68s, t0 + 8s).acquired);
+    }
+    SUBCASE("markers: a waiter past its wait is refused, not queued; an expired holder lets the caller in") {
+        auto made = store_under_test<S>::make();
+        auto& store = made.store();
+        REQUIRE(store.acquire("m", "A", t0, t0 + 10s, t0).acquired);
+        auto late = store.acquire("m", "B", t0 + 5s, t0 + 15s, t0 + 5s);
+        CHECK((!late.acquired && !late.queued && late.ahead == 0));
+        REQUIRE(store.acquire("m", "C", t0 + 5s, t0 + 15s, t0 + 30s).queued);
+        CHECK(store.acquire("m", "B", t0 + 11s, t0 + 20s, t0 + 11s).acquired); // A expired
+        auto handed = store.release("m", "B", t0 + 12s);
+        CHECK(handed.next == "C");
     }
     SUBCASE("concurrent claims of one step: exactly one wins") {
         auto made = store_under_test<S>::make();

@@ -228,18 +228,25 @@ public:
         return due(when, saga::saga_status::rolling_back);
     }
 
-    /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
+    /// @brief Marks an aggregate as in progress for a saga until `until` (re-entrant), or
+    /// queues the saga for it until `wait_until` (see choreo::saga::marker_store).
     [[nodiscard]] saga::marker_outcome acquire(std::string_view marker, std::string_view key, saga::time_point now,
-                                               saga::time_point until) {
+                                               saga::time_point until, saga::time_point wait_until) {
         auto r = run(marker_sha_, detail::marker_script, marker_key(marker),
                      {"acquire", std::to_string(detail::to_ms(now)), key, std::to_string(detail::to_ms(until)),
-                      std::to_string(options_.record_ttl.count())});
-        return {.acquired = element(r, 0) == 1, .holder = r.elements.size() > 1 ? r.elements[1].text : std::string{}};
+                      std::to_string(options_.record_ttl.count()), std::to_string(detail::to_ms(wait_until))});
+        return {.acquired = element(r, 0) == 1,
+                .holder = r.elements.size() > 1 ? r.elements[1].text : std::string{},
+                .queued = element(r, 2) == 1,
+                .ahead = static_cast<std::size_t>(element(r, 3))};
     }
 
-    /// @brief Releases a marker if `key` holds it (compare and delete).
-    bool release(std::string_view marker, std::string_view key) {
-        return run(marker_sha_, detail::marker_script, marker_key(marker), {"release", key}).as_integer() == 1;
+    /// @brief Takes `key` out of a marker's queue and, if it holds the marker, hands it to
+    /// the first saga still waiting or frees it.
+    saga::marker_release release(std::string_view marker, std::string_view key, saga::time_point now) {
+        auto r = run(marker_sha_, detail::marker_script, marker_key(marker),
+                     {"release", key, std::to_string(detail::to_ms(now)), std::to_string(options_.record_ttl.count())});
+        return {.released = element(r, 0) == 1, .next = r.elements.size() > 1 ? r.elements[1].text : std::string{}};
     }
 
     /// @brief The saga holding a marker at `now`, if any.

@@ -175,28 +175,54 @@ public:
         return due(saga_status::rolling_back, when);
     }
 
-    /// @brief Marks an aggregate as in progress for a saga until `until`; re-entrant.
+    /// @brief Marks an aggregate as in progress for a saga until `until` (re-entrant), or
+    /// queues the saga for it until `wait_until` (see choreo::saga::marker_store).
     [[nodiscard]] marker_outcome acquire(std::string_view marker, std::string_view key, time_point now,
-                                         time_point until) {
+                                         time_point until, time_point wait_until) {
         auto& s = shard_for(marker);
         std::lock_guard lock{s.mutex};
         auto it = s.markers.find(marker);
-        if (it != s.markers.end() && it->second.holder != key && it->second.until > now)
-            return {.acquired = false, .holder = it->second.holder};
         if (it == s.markers.end()) it = s.markers.try_emplace(std::string{marker}).first;
-        it->second.holder = std::string{key};
-        it->second.until = until;
-        return {.acquired = true, .holder = {}};
+        auto& entry = it->second;
+        auto& queue = entry.queue;
+        if (entry.holder.empty() || entry.holder == key || entry.until <= now) {
+            std::erase_if(queue, [&](const waiter& w) { return w.key == key; });
+            entry.holder = std::string{key};
+            entry.until = until;
+            return {.acquired = true, .holder = {}, .queued = false, .ahead = 0};
+        }
+        std::erase_if(queue, [&](const waiter& w) { return w.wait_until <= now; });
+        auto mine = std::find_if(queue.begin(), queue.end(), [&](const waiter& w) { return w.key == key; });
+        if (mine != queue.end())
+            return {.acquired = false,
+                    .holder = entry.holder,
+                    .queued = true,
+                    .ahead = static_cast<std::size_t>(mine - queue.begin())};
+        if (wait_until <= now)
+            return {.acquired = false, .holder = entry.holder, .queued = false, .ahead = queue.size()};
+        queue.push_back({std::string{key}, wait_until, until - now});
+        return {.acquired = false, .holder = entry.holder, .queued = true, .ahead = queue.size() - 1};
     }
 
-    /// @brief Releases a marker if `key` holds it (compare and delete).
-    bool release(std::string_view marker, std::string_view key) {
+    /// @brief Takes `key` out of a marker's queue and, if it holds the marker, hands it to the
+    /// first saga still waiting or frees it.
+    marker_release release(std::string_view marker, std::string_view key, time_point now) {
         auto& s = shard_for(marker);
         std::lock_guard lock{s.mutex};
         auto it = s.markers.find(marker);
-        if (it == s.markers.end() || it->second.holder != key) return false;
-        s.markers.erase(it);
-        return true;
+        if (it == s.markers.end()) return {};
+        auto& entry = it->second;
+        std::erase_if(entry.queue, [&](const waiter& w) { return w.key == key || w.wait_until <= now; });
+        if (entry.holder != key) return {};
+        if (entry.queue.empty()) {
+            s.markers.erase(it);
+            return {.released = true, .next = {}};
+        }
+        auto next = std::move(entry.queue.front());
+        entry.queue.pop_front();
+        entry.holder = next.key;
+        entry.until = now + next.hold_for;
+        return {.released = true, .next = std::move(next.key)};
     }
 
     /// @brief The saga holding a marker at `now`, if any.
@@ -235,9 +261,15 @@ private:
         using is_transparent = void;
         std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
     };
+    struct waiter {
+        std::string key;
+        time_point wait_until;
+        time_point::duration hold_for; // how long it holds the marker once handed it
+    };
     struct marker_entry {
         std::string holder;
         time_point until{};
+        std::deque<waiter> queue; // first come, first served
     };
     struct shard {
         mutable std::mutex mutex;

@@ -7,12 +7,6 @@
 
 namespace choreo::saga {
 
-/// @brief A saga with the key given to participant::start() exists already.
-class saga_exists_error : public choreo::error {
-public:
-    using choreo::error::error;
-};
-
 /// @brief What a step or compensation can do: publish in its local transaction (the
 /// events carry the saga key and causation), mark aggregates in progress, complete the saga.
 class step_context {
@@ -36,9 +30,11 @@ public:
     void publish(E&& event) {
         unit_->publish(std::forward<E>(event));
     }
-    /// @brief Marks `aggregate` in progress for this saga until the saga ends. If another
-    /// running saga holds it, the step stops here, its transaction rolls back, and it is
-    /// run again after a backoff (runtime_options::contention). Do not catch what it throws.
+    /// @brief Marks `aggregate` in progress for this saga until the saga ends (a semantic
+    /// lock). If another saga holds it, the step stops here, its transaction rolls back, and
+    /// it waits in the aggregate's queue, first come first served, to run again when the
+    /// marker is handed to it; past runtime_options::marker_wait it is refused and its saga
+    /// rolled back. Do not catch what it throws.
     void hold(std::string_view aggregate);
     /// @brief Completes the saga once this step's transaction has committed.
     void complete_saga();
@@ -59,7 +55,7 @@ private:
 
 inline void step_context::hold(std::string_view aggregate) {
     if (compensating_) throw usage_error("hold() is for steps: a compensation undoes what its step already held");
-    core_->hold(call_->key.view(), aggregate);
+    core_->hold(*call_, aggregate);
 }
 
 inline void step_context::complete_saga() {

@@ -3,6 +3,7 @@
 /// @brief What a rollback-state store records about a saga, and what its operations answer.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -137,6 +138,14 @@ struct step_finish {
 struct marker_outcome {
     bool acquired = false; ///< the caller's saga holds it now
     std::string holder;    ///< otherwise: the saga that holds it
+    bool queued = false;   ///< otherwise: the caller waits in the marker's queue
+    std::size_t ahead = 0; ///< otherwise: how many sagas wait before the caller
+};
+
+/// @brief The answer to releasing an in-progress marker.
+struct marker_release {
+    bool released = false; ///< the caller's saga held it, and no longer does
+    std::string next;      ///< the waiting saga it was handed to (first in the queue), if any
 };
 
 } // namespace choreo::saga

@@ -67,16 +67,21 @@ concept step_finishing_store = rollback_store<S> &&
     { store.finish_step(key, step, joins, complete) } -> std::same_as<step_finish>;
 };
 
-/// @brief In-progress markers on aggregate roots: at most one saga holds a marker;
-/// a marker expires at its deadline so a crashed holder cannot block an aggregate forever.
+/// @brief In-progress markers on aggregate roots: at most one saga holds a marker, other
+/// sagas wait for it in a queue, first come first served; a marker expires at its deadline
+/// so a crashed holder cannot block an aggregate forever, and a waiter leaves the queue at
+/// the end of its wait. Each operation is atomic for its marker.
 template <class M>
 concept marker_store = requires(M& markers, const M& cmarkers, std::string_view marker, std::string_view key,
-                                time_point now, time_point until) {
-    /// Takes the marker for `key` until `until`, unless another saga holds it at `now`
-    /// (taking it again extends the expiry).
-    { markers.acquire(marker, key, now, until) } -> std::same_as<marker_outcome>;
-    /// Releases the marker if `key` holds it; false otherwise.
-    { markers.release(marker, key) } -> std::same_as<bool>;
+                                time_point now, time_point until, time_point wait_until) {
+    /// Takes the marker for `key` until `until` if it is free, expired, held by `key` (taking
+    /// it again extends the expiry) or was handed to `key`; the caller leaves the queue then.
+    /// Otherwise, if `wait_until` is after `now`, queues `key` (once) behind the waiters
+    /// still waiting, to be handed the marker by release() up to `wait_until`.
+    { markers.acquire(marker, key, now, until, wait_until) } -> std::same_as<marker_outcome>;
+    /// Takes `key` out of the queue; if `key` holds the marker, hands it to the first waiter
+    /// still waiting at `now` (who holds it for as long as it asked) or frees it.
+    { markers.release(marker, key, now) } -> std::same_as<marker_release>;
     /// The saga holding the marker at time `now`, or nothing.
     { cmarkers.holder(marker, now) } -> std::same_as<std::optional<std::string>>;
 };

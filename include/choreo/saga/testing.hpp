@@ -185,10 +185,10 @@ private:
 
 /// @brief Settings of a harness.
 struct harness_options {
-    std::chrono::milliseconds timeout{std::chrono::seconds{30}}; ///< saga deadline (on the manual clock)
-    unsigned contention_retries = 3;                             ///< waits for a held aggregate before failing
-    std::chrono::milliseconds contention_delay{10};              ///< first wait; doubles each time
-    unsigned compensation_retries = 3;                           ///< retries of a failing compensation
+    std::chrono::milliseconds timeout{std::chrono::seconds{30}};    ///< saga deadline (on the manual clock)
+    std::chrono::milliseconds marker_wait{std::chrono::seconds{1}}; ///< longest wait for a held aggregate
+    std::size_t max_running = 0;                                    ///< sagas running at once; 0: no limit
+    unsigned compensation_retries = 3;                              ///< retries of a failing compensation
 };
 
 /// @brief A bus, an in-memory store, a manual clock, a network and a fault injector,
@@ -211,18 +211,14 @@ public:
         : events({.threads = 1}),
           sagas(events, store,
                 runtime_options{.timeout = options.timeout,
-                                .contention = {.immediate_retries = 0,
-                                               .delayed_retries = options.contention_retries,
-                                               .initial_delay = options.contention_delay,
-                                               .backoff_multiplier = 2.0,
-                                               .max_delay = std::chrono::seconds{10},
-                                               .is_retryable = {}},
+                                .marker_wait = options.marker_wait,
                                 .compensation = {.immediate_retries = 0,
                                                  .delayed_retries = options.compensation_retries,
                                                  .initial_delay = std::chrono::milliseconds{10},
                                                  .backoff_multiplier = 2.0,
                                                  .max_delay = std::chrono::seconds{10},
                                                  .is_retryable = {}},
+                                .max_running = options.max_running,
                                 .marker_ttl = std::chrono::minutes{10},
                                 .executor = {},
                                 .clock = &clock,

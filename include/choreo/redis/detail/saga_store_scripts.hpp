@@ -185,26 +185,85 @@ end
 return answer
 )lua";
 
-// A marker's value: "<until ms>\n<holder>". The expiry compares the caller's clock (the
-// runtime's), so tests on a manual clock behave as in production; Redis's own expiry
-// (PX) only cleans up after holders that never release.
+// A marker's value: lines "<until ms>", "<holder>", then three per waiter, first come
+// first: "<saga>", "<waits until ms>", "<holds for ms>". Expiries compare the caller's clock
+// (the runtime's), so tests on a manual clock behave as in production; Redis's own expiry
+// (PX, past the last of them plus ARGV's grace) only cleans up after holders that never
+// release. Saga keys hold no newline (correlation keys cannot).
 inline constexpr std::string_view marker_script = R"lua(
 local key, op = KEYS[1], ARGV[1]
 local value = redis.call('GET', key)
-local until_ms, holder = nil, nil
+local until_ms, holder, queue = 0, nil, {}
 if value then
-  local cut = string.find(value, '\n', 1, true)
-  until_ms, holder = tonumber(string.sub(value, 1, cut - 1)), string.sub(value, cut + 1)
+  local fields, start = {}, 1
+  while true do
+    local cut = string.find(value, '\n', start, true)
+    if not cut then fields[#fields + 1] = string.sub(value, start) break end
+    fields[#fields + 1] = string.sub(value, start, cut - 1)
+    start = cut + 1
+  end
+  until_ms, holder = tonumber(fields[1]), fields[2]
+  for i = 3, #fields - 2, 3 do
+    queue[#queue + 1] = {fields[i], tonumber(fields[i + 1]), tonumber(fields[i + 2])}
+  end
+end
+local function prune(now, saga)
+  local kept = {}
+  for _, w in ipairs(queue) do
+    if w[1] ~= saga and w[2] > now then kept[#kept + 1] = w end
+  end
+  queue = kept
+end
+local function save(now, grace)
+  local parts, last = {string.format('%d', until_ms), holder}, until_ms
+  for _, w in ipairs(queue) do
+    parts[#parts + 1] = w[1]
+    parts[#parts + 1] = string.format('%d', w[2])
+    parts[#parts + 1] = string.format('%d', w[3])
+    if w[2] > last then last = w[2] end
+  end
+  redis.call('SET', key, table.concat(parts, '\n'), 'PX', math.max(last - now, 1) + grace)
 end
 if op == 'acquire' then
   local now, saga, new_until = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-  if holder and holder ~= saga and until_ms > now then return {0, holder} end
-  redis.call('SET', key, ARGV[4] .. '\n' .. saga, 'PX', math.max(new_until - now, 1) + tonumber(ARGV[5]))
-  return {1, ''}
+  local grace, wait_until = tonumber(ARGV[5]), tonumber(ARGV[6])
+  if holder == nil or holder == saga or until_ms <= now then
+    prune(now, saga)
+    holder, until_ms = saga, new_until
+    save(now, grace)
+    return {1, '', 0, 0}
+  end
+  prune(now, nil)
+  for i, w in ipairs(queue) do
+    if w[1] == saga then
+      save(now, grace)
+      return {0, holder, 1, i - 1}
+    end
+  end
+  if wait_until <= now then
+    save(now, grace)
+    return {0, holder, 0, #queue}
+  end
+  queue[#queue + 1] = {saga, wait_until, new_until - now}
+  save(now, grace)
+  return {0, holder, 1, #queue - 1}
 end
 if op == 'release' then
-  if holder == ARGV[2] then redis.call('DEL', key) return 1 end
-  return 0
+  local saga, now, grace = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+  if holder == nil then return {0, ''} end
+  prune(now, saga)
+  if holder ~= saga then
+    save(now, grace)
+    return {0, ''}
+  end
+  if #queue == 0 then
+    redis.call('DEL', key)
+    return {1, ''}
+  end
+  local first = table.remove(queue, 1)
+  holder, until_ms = first[1], now + first[3]
+  save(now, grace)
+  return {1, holder}
 end
 if op == 'holder' then
   if holder and until_ms > tonumber(ARGV[2]) then return holder end

@@ -65,16 +65,22 @@ struct step_call {
     std::string payload;                             // the event, encoded, for a journaled step
     std::uint64_t order = 0;                         // when it was kept: compensations run newest first
     bool given_up = false;                           // its compensation ran out of retries
+    // The end of its wait for a held aggregate, set when it first waits, so that waking and
+    // queueing again does not extend the wait. Only the thread running the step touches it.
+    mutable time_point wait_until{};
 };
 
 // Thrown inside a journaled step's transaction when its journal has the step already
 // (committed by another delivery, or abandoned): the transaction rolls back, nothing else.
 struct recorded_already {};
 
-// Thrown by step_context::hold() and caught by the participant: the step waits and retries.
+// Thrown by step_context::hold() and caught by the participant: the step waits in the
+// aggregate's queue (queued) or, past its wait, is refused.
 struct aggregate_busy {
     std::string aggregate;
     std::string holder;
+    bool queued = false;
+    std::size_t ahead = 0;
 };
 
 class participant_core;
@@ -153,7 +159,7 @@ public:
 
     void on_started(const saga_started& event, completion outcome, const envelope& env) noexcept;
 
-    void hold(std::string_view key, std::string_view aggregate);
+    void hold(const step_call& call, std::string_view aggregate);
 
     // Stops new work and waits for what runs now; from then on deliveries do nothing.
     void close() noexcept {
@@ -236,6 +242,13 @@ private:
     }
 
     void run_step(const std::shared_ptr<step_call>& call, unsigned attempt);
+
+    // The step found an aggregate held: it waits in the marker's queue, or is refused.
+    void wait_or_refuse(const std::shared_ptr<step_call>& call, unsigned attempt, const aggregate_busy& busy);
+
+    // Releases the markers of a saga that ended; a marker handed to a waiter of this
+    // process wakes it.
+    void release_markers(std::string_view key, const std::vector<std::string>& markers);
 
     // A step is done and its saga runs: the fan-ins waiting for it, and the completion it
     // asked for. `resuming`: after a restart, when the arrival may be recorded already.

@@ -33,8 +33,9 @@ public:
     [[nodiscard]] virtual std::optional<saga_record> get(std::string_view key) const = 0;
     [[nodiscard]] virtual std::vector<std::string> overdue(time_point now) const = 0;
     [[nodiscard]] virtual std::vector<std::string> stalled(time_point when) const = 0;
-    virtual marker_outcome acquire(std::string_view marker, std::string_view key, time_point now, time_point until) = 0;
-    virtual bool release(std::string_view marker, std::string_view key) = 0;
+    virtual marker_outcome acquire(std::string_view marker, std::string_view key, time_point now, time_point until,
+                                   time_point wait_until) = 0;
+    virtual marker_release release(std::string_view marker, std::string_view key, time_point now) = 0;
     [[nodiscard]] virtual std::optional<std::string> holder(std::string_view marker, time_point now) const = 0;
 };
 
@@ -82,10 +83,13 @@ public:
     std::optional<saga_record> get(std::string_view key) const override { return states_.get(key); }
     std::vector<std::string> overdue(time_point now) const override { return states_.overdue(now); }
     std::vector<std::string> stalled(time_point when) const override { return states_.stalled(when); }
-    marker_outcome acquire(std::string_view marker, std::string_view key, time_point now, time_point until) override {
-        return markers_.acquire(marker, key, now, until);
+    marker_outcome acquire(std::string_view marker, std::string_view key, time_point now, time_point until,
+                           time_point wait_until) override {
+        return markers_.acquire(marker, key, now, until, wait_until);
     }
-    bool release(std::string_view marker, std::string_view key) override { return markers_.release(marker, key); }
+    marker_release release(std::string_view marker, std::string_view key, time_point now) override {
+        return markers_.release(marker, key, now);
+    }
     std::optional<std::string> holder(std::string_view marker, time_point now) const override {
         return markers_.holder(marker, now);
     }

@@ -12,8 +12,19 @@ inline void participant_core::begin_saga(const step_def& def, const correlation_
     auto now = clock.now();
     auto timeout = rt_->options().timeout;
     auto deadline = timeout.count() > 0 ? now + timeout : time_point::max();
-    if (!rt_->store().create(key.view(), now, deadline, def.name, unit ? step_state::claimed : step_state::done))
+    rt_->admit(key.view());
+    bool created = false;
+    try {
+        created =
+            rt_->store().create(key.view(), now, deadline, def.name, unit ? step_state::claimed : step_state::done);
+    } catch (...) {
+        rt_->leave(key.view(), false);
+        throw;
+    }
+    if (!created) {
+        rt_->leave(key.view(), false);
         throw saga_exists_error(fmt::format("a saga with key '{}' exists already", key.view()));
+    }
     if (unit && def.journal && !def.journal->record(key.view(), def.name, call->payload, false, {}))
         throw saga_exists_error(fmt::format("the journal has a start of saga '{}' already", key.view()));
     keep(std::move(call));
@@ -57,13 +68,53 @@ inline void participant_core::on_started(const saga_started& event, completion o
     }
 }
 
-inline void participant_core::hold(std::string_view key, std::string_view aggregate) {
+inline void participant_core::hold(const step_call& call, std::string_view aggregate) {
     auto now = rt_->clock().now();
-    auto got = rt_->store().acquire(aggregate, key, now, now + rt_->options().marker_ttl);
-    if (!got.acquired) throw aggregate_busy{std::string{aggregate}, std::move(got.holder)};
-    std::lock_guard lock{mutex_};
-    auto& markers = memory_[std::string{key}].markers;
-    if (std::find(markers.begin(), markers.end(), aggregate) == markers.end()) markers.emplace_back(aggregate);
+    if (call.wait_until == time_point{}) call.wait_until = now + rt_->options().marker_wait;
+    std::string_view key = call.key.view();
+    auto got = rt_->store().acquire(aggregate, key, now, now + rt_->options().marker_ttl, call.wait_until);
+    if (got.acquired || got.queued) {
+        // A saga in a marker's queue stays there until it ends, whose release takes it out.
+        std::lock_guard lock{mutex_};
+        auto& markers = memory_[std::string{key}].markers;
+        if (std::find(markers.begin(), markers.end(), aggregate) == markers.end()) markers.emplace_back(aggregate);
+    }
+    if (!got.acquired) throw aggregate_busy{std::string{aggregate}, std::move(got.holder), got.queued, got.ahead};
+}
+
+inline void participant_core::wait_or_refuse(const std::shared_ptr<step_call>& call, unsigned attempt,
+                                             const aggregate_busy& busy) {
+    std::string_view key = call->key.view();
+    const std::string& step = call->def->name;
+    if (!busy.queued) {
+        auto reason = fmt::format("'{}' stayed in progress for saga {} through the {} ms wait", busy.aggregate,
+                                  busy.holder, rt_->options().marker_wait.count());
+        rt_->report(saga_incident_kind::contention_exhausted, key, step, reason);
+        rt_->fail(key, reason, step);
+        return;
+    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(call->wait_until - rt_->clock().now());
+    rt_->report(saga_incident_kind::aggregate_busy, key, step,
+                fmt::format("'{}' is in progress for saga {}; waiting, {} ahead, up to {} ms more", busy.aggregate,
+                            busy.holder, busy.ahead, left.count()));
+    auto resume = [weak = weak_from_this(), call, attempt] {
+        if (auto self = weak.lock())
+            self->retry_later(std::chrono::milliseconds{0},
+                              [call, attempt](participant_core& core) { core.run(call, attempt + 1); });
+    };
+    auto wait = rt_->wait_for_marker(busy.aggregate, key, busy.holder, resume);
+    if (wait.id == 0) return; // handed over already
+    // The holder ended here, yet the marker was not free: its hand-over is due from the
+    // process that held it, which tells only its own waiters; look again shortly.
+    auto check = wait.holder_ended ? std::min(left, std::chrono::milliseconds{10}) : left;
+    rt_->clock().after(
+        std::max(check, std::chrono::milliseconds{0}),
+        [weak = weak_from_this(), call, attempt, id = wait.id] {
+            auto self = weak.lock();
+            if (!self || !self->rt_->withdraw(id)) return;
+            self->deliver([self, call, attempt] { self->run(call, attempt + 1); });
+        },
+        task_kind::watchdog);
 }
 
 inline void participant_core::run_step(const std::shared_ptr<step_call>& call, unsigned attempt) {
@@ -131,19 +182,7 @@ inline void participant_core::run_step(const std::shared_ptr<step_call>& call, u
 
     if (busy) {
         forget(key, step);
-        const auto& policy = rt_->options().contention;
-        if (attempt <= policy.delayed_retries) {
-            auto delay = policy.delay_before(attempt - 1);
-            rt_->report(saga_incident_kind::aggregate_busy, key, step,
-                        fmt::format("'{}' is in progress for saga {}; retry {} of {} in {} ms", busy->aggregate,
-                                    busy->holder, attempt, policy.delayed_retries, delay.count()));
-            retry_later(delay, [call, attempt](participant_core& self) { self.run(call, attempt + 1); });
-        } else {
-            auto reason = fmt::format("'{}' stayed in progress for saga {} through {} retries", busy->aggregate,
-                                      busy->holder, policy.delayed_retries);
-            rt_->report(saga_incident_kind::contention_exhausted, key, step, reason);
-            rt_->fail(key, reason, step);
-        }
+        wait_or_refuse(call, attempt, *busy);
         return;
     }
     rt_->trace(key, step, call->def->type == step_def::kind::join ? saga_work::join : saga_work::step,

@@ -72,11 +72,18 @@ inline void participant_core::on_ended(const saga_ended& event) noexcept {
                 fmt::format("reading or clearing the step journal failed: {}", describe(std::current_exception())));
         }
     }
+    release_markers(event.key, markers);
+    rt_->holder_ended(event.key);
+    rt_->leave(event.key, true);
+}
+
+inline void participant_core::release_markers(std::string_view key, const std::vector<std::string>& markers) {
     for (auto& m : markers) {
         try {
-            rt_->store().release(m, event.key);
+            auto released = rt_->store().release(m, key, rt_->clock().now());
+            if (!released.next.empty()) rt_->released_to(m, released.next);
         } catch (...) {
-            rt_->report(saga_incident_kind::compensation_failed, event.key, {},
+            rt_->report(saga_incident_kind::compensation_failed, key, {},
                         fmt::format("releasing the marker on '{}' failed (it expires by itself): {}", m,
                                     describe(std::current_exception())));
         }
