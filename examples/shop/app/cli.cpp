@@ -27,11 +27,13 @@ const char* const usage = R"(usage:
   shop order PRODUCT:QUANTITY... [--card] [--mode transactional|saga]
                                               order from the catalog (1 apple, 2 pear, 3 last unit) and pay
   shop diagram [--format mermaid|dot] [--flow create|pay] [--mode transactional|saga]
-  shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N]
-                                              the shop's web API (see README), until SIGTERM
+  shop serve --http ADDRESS:PORT --dir DIR [--mode transactional|saga] [--threads N] [--max-running N]
+                                              the shop's web API (see README), until SIGTERM;
+                                              saga mode runs at most N sagas at once (512),
+                                              answering 503 with Retry-After past that
   shop serve --context NAME --redis URL --dir DIR [--prefix P] [--kafka URL [--kafka-partitions N]]
              [--http ADDRESS:PORT (order only)] [--instance NAME (data_platform only)] [--grace SECONDS]
-             [--die-before-reply OP]
+             [--die-before-reply OP] [--max-running N]
                                               run one context (order, product, coupon, point,
                                               payment) or the data_platform in this process,
                                               with its database in DIR, talking only through Redis
@@ -43,11 +45,18 @@ const char* const usage = R"(usage:
                                               leaves the rest in its database; for the
                                               process tests, --die-before-reply OP kills it
                                               with SIGKILL once the first command OP ran,
-                                              before it answers)
+                                              before it answers; the order process runs at
+                                              most --max-running sagas at once, 512, and
+                                              refuses more as busy before they start)
   shop load --redis URL --dir DIR [--orders N] [--concurrency C] [--products P] [--users U]
-            [--seed S] [--timeout SECONDS] [--prefix P]
+            [--stock N] [--seed S] [--timeout SECONDS] [--prefix P]
                                               drive orders through the six serving processes, then
-                                              audit their databases
+                                              audit their databases (a command refused as busy
+                                              is sent again after the wait it was given)
+  shop load --mode transactional --dir DIR [--orders N] [--concurrency C] [--products P] [--users U]
+            [--stock N] [--seed S]
+                                              the same orders (for a seed) on the one-process
+                                              transactional shop, databases made in DIR (empty)
 )";
 
 // The lines of `usage` for one command: each entry that starts "  shop COMMAND" with the
@@ -89,7 +98,7 @@ arguments parse(int argc, char** argv) {
                  arg == "--redis" || arg == "--prefix" || arg == "--orders" || arg == "--concurrency" ||
                  arg == "--products" || arg == "--users" || arg == "--seed" || arg == "--timeout" || arg == "--http" ||
                  arg == "--threads" || arg == "--kafka" || arg == "--kafka-partitions" || arg == "--instance" ||
-                 arg == "--grace" || arg == "--die-before-reply") {
+                 arg == "--grace" || arg == "--die-before-reply" || arg == "--max-running" || arg == "--stock") {
             if (i + 1 >= argc) throw usage_error(arg + " needs a value");
             a.options[arg.substr(2)] = argv[++i];
         } else if (arg.starts_with("--"))

@@ -161,7 +161,9 @@ struct one_process::impl {
         sagas.emplace(*bus, store,
                       choreo::saga::runtime_options{
                           .timeout = cfg.saga_timeout,
-                          .contention = kernel::contention(12, std::chrono::milliseconds{100}),
+                          // A waiter queues (no polling), so it may wait as long as its saga may run.
+                          .marker_wait = cfg.saga_timeout,
+                          .max_running = cfg.max_running,
                           .faults = &faults,
                           .on_incident =
                               [this](const choreo::saga::saga_incident& i) {

@@ -27,6 +27,9 @@ struct config {
     bool start_relay = true;      // false: the outbox relay waits for start_relay()
     // Saga mode: a saga still running this long after it started is rolled back.
     std::chrono::seconds saga_timeout{10};
+    // Saga mode: the most sagas running at once; a flow that would start one more is refused
+    // with choreo::saga::saga_overloaded_error (HTTP 503 with Retry-After). Zero: no limit.
+    std::size_t max_running = 0;
 };
 
 class one_process final : public command_storefront {

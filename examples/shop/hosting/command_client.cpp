@@ -184,7 +184,8 @@ json::object command_client::call(std::string_view context, std::string op, cons
             fmt::format("no answer from the {} process to {} within {} ms", context, c.op, timeout.count()));
     }
     auto reply = answer.get();
-    if (!reply.ok) throw command_failed(reply.error, reply.refusal, reply.code);
+    if (!reply.ok)
+        throw command_failed(reply.error, reply.refusal, reply.code, std::chrono::milliseconds{reply.retry_after_ms});
     return json::parse(reply.result).as_object();
 }
 

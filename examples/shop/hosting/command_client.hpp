@@ -23,14 +23,18 @@ namespace shop::app {
 class command_failed : public std::runtime_error {
 public:
     // `refusal`: the kernel::refusal as a number when a business rule refused it, else -1.
-    command_failed(const std::string& message, int refusal = -1, std::string code = {})
-        : std::runtime_error(message), refusal_(refusal), code_(std::move(code)) {}
+    // `retry_after`: for code "busy", when to try again.
+    command_failed(const std::string& message, int refusal = -1, std::string code = {},
+                   std::chrono::milliseconds retry_after = {})
+        : std::runtime_error(message), refusal_(refusal), code_(std::move(code)), retry_after_(retry_after) {}
     [[nodiscard]] int refusal() const noexcept { return refusal_; }
     [[nodiscard]] const std::string& code() const noexcept { return code_; }
+    [[nodiscard]] std::chrono::milliseconds retry_after() const noexcept { return retry_after_; }
 
 private:
     int refusal_;
     std::string code_;
+    std::chrono::milliseconds retry_after_;
 };
 
 class command_client {

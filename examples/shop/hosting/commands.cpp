@@ -31,6 +31,7 @@ int serve_http_command(const arguments& a) {
     o.directory = required(a, "dir");
     o.mode = modes_of(a, false).front();
     o.threads = count_option(a, "threads", o.threads);
+    o.max_running = count_option(a, "max-running", o.max_running);
     return ::shop::app::serve_http(o);
 }
 #else
@@ -61,19 +62,22 @@ int serve_command(const arguments& a) {
     if (a.options.contains("http")) std::tie(o.http_address, o.http_port) = http_endpoint(a);
     o.grace = std::chrono::seconds{count_option(a, "grace", static_cast<std::uint64_t>(o.grace.count()))};
     if (auto it = a.options.find("die-before-reply"); it != a.options.end()) o.die_before_reply = it->second;
+    o.max_running = count_option(a, "max-running", o.max_running);
     return ::shop::app::serve(o);
 }
 
 int load_command(const arguments& a) {
-    load_options o{.redis_url = required(a, "redis"), .directory = required(a, "dir")};
+    auto in_process = a.options.contains("mode") && modes_of(a, false).front() == mode::transactional;
+    load_options o{.redis_url = in_process ? std::string{} : required(a, "redis"), .directory = required(a, "dir")};
     if (auto it = a.options.find("prefix"); it != a.options.end()) o.prefix = it->second;
     o.orders = count_option(a, "orders", o.orders);
     o.concurrency = count_option(a, "concurrency", o.concurrency);
     o.products = count_option(a, "products", o.products);
     o.users = count_option(a, "users", o.users);
+    o.stock = count_option(a, "stock", o.stock);
     o.seed = count_option(a, "seed", o.seed);
     o.timeout = std::chrono::seconds{count_option(a, "timeout", static_cast<std::uint64_t>(o.timeout.count()))};
-    return ::shop::app::load(o);
+    return in_process ? ::shop::app::load_in_process(o) : ::shop::app::load(o);
 }
 #else
 int serve_command(const arguments&) { throw usage_error("this shop was built without Redis (choreo::redis)"); }

@@ -221,8 +221,12 @@ int serve_http(const http_options& o) {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    one_process s{config{
-        .mode = o.mode, .directory = o.directory, .record_timeline = false, .reopen = true, .start_relay = true}};
+    one_process s{config{.mode = o.mode,
+                         .directory = o.directory,
+                         .record_timeline = false,
+                         .reopen = true,
+                         .start_relay = true,
+                         .max_running = o.max_running}};
     http_service service{s, o};
     service.start();
     fmt::print("shop: listening on {} ({} mode, databases in {})\n", service.url(), to_string(o.mode), o.directory);

@@ -20,6 +20,7 @@ struct http_options {
     app::mode mode = mode::transactional;
     std::size_t threads = 4; // serving requests; each runs its command to the end
     std::size_t body_limit = 64 * 1024;
+    std::size_t max_running = 512; // saga mode: sagas at once; past it, 503 with Retry-After
 };
 
 // The API over any shop: the one-process shop, or the six processes' (six_processes) from

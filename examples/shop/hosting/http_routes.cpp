@@ -14,6 +14,7 @@
 #include <cmath>
 #include <limits>
 
+#include <choreo/saga/errors.hpp>
 #include <choreo/sqlite/database.hpp>
 
 #include "../kernel/errors.hpp"
@@ -89,6 +90,13 @@ public:
             return error_response({status_of(e.kind()), e.code(), e.what()}, req.version());
         } catch (const kernel::outside_unavailable& e) {
             return error_response({http::status::service_unavailable, e.code(), e.what()}, req.version());
+        } catch (const choreo::saga::saga_overloaded_error& e) {
+            // Refused before anything started: the client may send it again (with its
+            // Idempotency-Key) after the whole seconds Retry-After says.
+            auto res = error_response({http::status::service_unavailable, "busy", e.what()}, req.version());
+            auto seconds = std::max<std::int64_t>(1, (e.retry_after().count() + 999) / 1000);
+            res.set(http::field::retry_after, std::to_string(seconds));
+            return res;
         } catch (const choreo::sqlite::sqlite_error& e) {
             return error_response({http::status::service_unavailable, "storage_unavailable", e.what()}, req.version());
         } catch (const std::exception& e) {

@@ -5,7 +5,9 @@
 #include "../app/audit.hpp"
 #include "command_client.hpp"
 #include "hop_report.hpp"
+#include "load_plan.hpp"
 #include "serve_and_load.hpp"
+#include "six_processes.hpp"
 #include "streams.hpp"
 
 #include <boost/json.hpp>
@@ -13,13 +15,10 @@
 #include <choreo/saga/key.hpp>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,112 +32,68 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-enum class outcome { completed, cancelled, payment_failed, refused, unfinished };
-
-struct catalog {
-    std::vector<std::int64_t> products;
-    std::map<std::int64_t, std::int64_t> initial_stock;
-    std::map<std::int64_t, std::vector<std::int64_t>> coupons_of; // user -> issued coupons
-    std::int64_t stock = 0, points = 0;
-};
-
-catalog set_up(command_client& shop, const load_options& o) {
-    catalog c;
-    c.stock = std::max<std::int64_t>(1, static_cast<std::int64_t>(o.orders * 8 / (5 * o.products)));
-    c.points = 2000;
-    for (std::size_t i = 0; i < o.products; ++i) {
-        auto id = shop.call("add_product", {{"name", fmt::format("item-{}", i + 1)},
-                                            {"price", static_cast<std::int64_t>(100 + 50 * i)},
-                                            {"stock", c.stock}})
-                      .at("product")
-                      .as_int64();
-        c.products.push_back(id);
-        c.initial_stock[id] = c.stock;
+// Sends a command that starts a saga. A shop that runs as many sagas as it may refuses it
+// as busy, before anything starts, and says when to try again: the order waits that long (a
+// client honouring Retry-After; only this order's thread waits) and sends it again with the
+// same idempotency key, so it runs once whatever happened to the first.
+json::object call_starting_saga(command_client& shop, const std::string& op, const json::object& args,
+                                const std::string& idempotency_key, clock_type::time_point deadline, load_tally& t) {
+    for (;;) {
+        try {
+            return shop.call(op, args, std::chrono::seconds{30}, idempotency_key);
+        } catch (const command_failed& e) {
+            if (e.code() != "busy" || clock_type::now() + e.retry_after() >= deadline) throw;
+            {
+                std::lock_guard lock{t.mutex};
+                ++t.busy;
+            }
+            std::this_thread::sleep_for(e.retry_after());
+        }
     }
-    auto coupon = shop.call("define_coupon", {{"name", "welcome"},
-                                              {"type", "FIXED"},
-                                              {"amount", 50},
-                                              {"stock", static_cast<std::int64_t>(2 * o.users)},
-                                              {"valid_for", 86400}})
-                      .at("coupon")
-                      .as_int64();
-    for (std::int64_t user = 1; user <= static_cast<std::int64_t>(o.users); ++user) {
-        for (int n = 0; n < 2; ++n)
-            c.coupons_of[user].push_back(
-                shop.call("issue_coupon", {{"coupon", coupon}, {"user", user}}).at("issued_coupon").as_int64());
-        shop.call("charge_points", {{"user", user}, {"amount", c.points}});
-    }
-    return c;
 }
 
-struct tally {
-    std::mutex mutex;
-    std::condition_variable order_ended; // the progress line waits on it
-    std::map<outcome, std::size_t> outcomes;
-    std::vector<double> latencies_ms; // of the orders that ended
-    std::size_t sagas_ended = 0;
-    std::size_t created = 0;           // create_order commands answered with an order
-    std::vector<std::string> problems; // orders that did not end, commands that failed
-    std::size_t ended() {
-        std::size_t n = 0;
-        for (auto& [o, count] : outcomes) n += count;
-        return n;
-    }
-};
-
 // One order: create it, wait for its creation saga; if created, pay it and wait again.
-void run_order(command_client& shop, const load_options& o, const catalog& c, std::size_t index,
-               clock_type::time_point deadline, tally& t) {
-    std::mt19937_64 rng{o.seed * 1'000'003 + index};
-    auto user = static_cast<std::int64_t>(1 + rng() % o.users);
-    json::array lines;
-    auto first = rng() % c.products.size();
-    auto count = std::min<std::size_t>(c.products.size(), 1 + rng() % 2);
-    for (std::size_t n = 0; n < count; ++n)
-        lines.push_back(
-            json::array{c.products[(first + n) % c.products.size()], static_cast<std::int64_t>(1 + rng() % 2)});
-    json::array coupons;
-    if (rng() % 3 == 0) coupons.push_back(c.coupons_of.at(user)[rng() % 2]);
-    bool by_card = rng() % 2 == 0;
-
+// `run` tells this run's idempotency keys apart from an earlier run's on the same databases.
+void run_order(command_client& shop, const load_options& o, const load_catalog& c, const std::string& run,
+               std::size_t index, clock_type::time_point deadline, load_tally& t) {
+    auto plan = plan_order(o, c, index);
+    json::array lines, coupons;
+    for (auto& [product, quantity] : plan.lines) lines.push_back(json::array{product, quantity});
+    for (auto coupon : plan.coupons) coupons.push_back(coupon);
     auto started = clock_type::now();
-    auto finish = [&](outcome what, std::size_t sagas, std::string problem = {}) {
-        std::lock_guard lock{t.mutex};
-        ++t.outcomes[what];
-        t.sagas_ended += sagas;
-        if (what != outcome::unfinished && what != outcome::refused)
-            t.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - started).count());
-        if (!problem.empty()) t.problems.push_back(std::move(problem));
-        t.order_ended.notify_all();
+    auto finish = [&](load_outcome what, std::size_t sagas, std::string problem = {}) {
+        t.finish(what, sagas, started, std::move(problem));
     };
     try {
         auto id =
-            shop.call("create_order", {{"user", user}, {"lines", lines}, {"coupons", coupons}}).at("order").as_int64();
+            call_starting_saga(shop, "create_order", {{"user", plan.user}, {"lines", lines}, {"coupons", coupons}},
+                               fmt::format("load {} order {}", run, index + 1), deadline, t)
+                .at("order")
+                .as_int64();
         {
             std::lock_guard lock{t.mutex};
             ++t.created;
         }
         auto created = shop.wait_ended(
             std::string{choreo::saga::key_for<events::OrderCreateStart>(std::to_string(id)).view()}, deadline);
-        if (!created) return finish(outcome::unfinished, 0, fmt::format("order {}: its creation saga did not end", id));
-        if (*created != choreo::saga::saga_status::completed) return finish(outcome::cancelled, 1);
-        auto attempt = shop.call("pay", {{"order", id}, {"card", by_card}}).at("attempt").as_int64();
+        if (!created)
+            return finish(load_outcome::unfinished, 0, fmt::format("order {}: its creation saga did not end", id));
+        if (*created != choreo::saga::saga_status::completed) return finish(load_outcome::cancelled, 1);
+        auto attempt = call_starting_saga(shop, "pay", {{"order", id}, {"card", plan.by_card}},
+                                          fmt::format("load {} pay {}", run, index + 1), deadline, t)
+                           .at("attempt")
+                           .as_int64();
         auto paid = shop.wait_ended(
             std::string{choreo::saga::key_for<events::PayStart>(fmt::format("{}#{}", id, attempt)).view()}, deadline);
-        if (!paid) return finish(outcome::unfinished, 1, fmt::format("order {}: its payment saga did not end", id));
-        finish(*paid == choreo::saga::saga_status::completed ? outcome::completed : outcome::payment_failed, 2);
+        if (!paid)
+            return finish(load_outcome::unfinished, 1, fmt::format("order {}: its payment saga did not end", id));
+        finish(*paid == choreo::saga::saga_status::completed ? load_outcome::completed : load_outcome::payment_failed,
+               2);
     } catch (const command_failed& e) {
-        finish(outcome::refused, 0, fmt::format("order #{} refused: {}", index + 1, e.what()));
+        finish(load_outcome::refused, 0, fmt::format("order #{} refused: {}", index + 1, e.what()));
     } catch (const std::exception& e) {
-        finish(outcome::unfinished, 0, fmt::format("order #{}: {}", index + 1, e.what()));
+        finish(load_outcome::unfinished, 0, fmt::format("order #{}: {}", index + 1, e.what()));
     }
-}
-
-double percentile(std::vector<double> values, double p) {
-    if (values.empty()) return 0;
-    std::sort(values.begin(), values.end());
-    auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(values.size() - 1) + 0.5);
-    return values[std::min(rank, values.size() - 1)];
 }
 
 // Every invariant of the shop over the five databases, the card gateway's books, the data
@@ -154,8 +109,8 @@ std::size_t orders_in(const load_options& o) {
 }
 
 // `orders_added`: how many create_order commands this run had answered with an order.
-std::vector<std::string> audit(command_client& shop, const load_options& o, const catalog& c, std::size_t orders_before,
-                               std::size_t orders_added) {
+std::vector<std::string> audit(command_client& shop, const load_options& o, const load_catalog& c,
+                               std::size_t orders_before, std::size_t orders_added) {
     std::optional<serving_databases> databases;
     try {
         databases.emplace(o.directory);
@@ -207,60 +162,26 @@ int load(const load_options& o) {
         auto pong = shop.call(name, "ping", {}, std::chrono::seconds{60});
         fmt::print("  {:<13} process {} is up\n", name, pong.at("pid").as_int64());
     }
-    auto c = set_up(shop, o);
+    six_processes storefront{{.redis_url = o.redis_url, .prefix = o.prefix, .databases = o.directory}};
+    auto c = set_up_catalog(storefront, o);
     auto orders_before = orders_in(o);
-    fmt::print("catalog: {} products with {} in stock each (orders will run some out), {} users with 2 coupons and {} "
-               "points each\n",
-               c.products.size(), c.stock, o.users, c.points);
+    print_catalog(c, o);
     std::fflush(stdout);
 
-    tally t;
-    std::atomic<std::size_t> next{0};
-    auto start = clock_type::now();
-    auto deadline = start + o.timeout;
-    std::vector<std::jthread> workers;
-    for (std::size_t w = 0; w < std::min(o.concurrency, o.orders); ++w)
-        workers.emplace_back([&] {
-            for (auto i = next++; i < o.orders; i = next++) run_order(shop, o, c, i, deadline, t);
-        });
-    auto line = [&](std::string_view prefix) {
-        std::lock_guard lock{t.mutex};
-        auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-        auto ended = t.ended();
-        fmt::print(
-            "{}[{:6.1f} s] {:>5}/{} ended: completed {}, cancelled {}, payment failed {}, refused {}, unfinished {}; "
-            "{:.1f} orders/s\n",
-            prefix, seconds, ended, o.orders, t.outcomes[outcome::completed], t.outcomes[outcome::cancelled],
-            t.outcomes[outcome::payment_failed], t.outcomes[outcome::refused], t.outcomes[outcome::unfinished],
-            seconds > 0 ? static_cast<double>(ended) / seconds : 0.0);
-        std::fflush(stdout);
-    };
-    // A progress line each second until the last order ends (woken by it, not polling).
-    for (auto next_line = clock_type::now() + std::chrono::seconds{1};; next_line += std::chrono::seconds{1}) {
-        {
-            std::unique_lock lock{t.mutex};
-            if (t.order_ended.wait_until(lock, next_line, [&] { return t.ended() >= o.orders; })) break;
-        }
-        line("  ");
-    }
-    workers.clear(); // joins
-    auto elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
-    line("  ");
-
-    fmt::print("throughput: {:.1f} orders/s and {:.1f} sagas/s over {:.1f} s (an order is a creation saga and, once "
-               "created, a payment saga)\n",
-               static_cast<double>(o.orders) / elapsed, static_cast<double>(t.sagas_ended) / elapsed, elapsed);
-    fmt::print(
-        "latency from create to its last saga's end: p50 {:.1f} ms, p90 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
-        percentile(t.latencies_ms, 50), percentile(t.latencies_ms, 90), percentile(t.latencies_ms, 99),
-        percentile(t.latencies_ms, 100));
+    load_tally t;
+    const auto run = load_run_name();
+    const auto deadline = clock_type::now() + o.timeout;
+    drive_orders(o, t, [&](std::size_t index) { run_order(shop, o, c, run, index, deadline, t); });
     choreo::durable::hop_latency hops;
     for (auto name : process_names) add_hops_json(hops, shop.call(name, "hops", {}));
     print_hops(hops);
+    if (t.busy > 0)
+        fmt::print("  {} commands were refused as busy (too many sagas running) and sent again after the wait the "
+                   "shop asked\n",
+                   t.busy);
     if (auto n = shop.found_in_store())
         fmt::print("  {} saga ends were found in the store, their broadcast lost with a process\n", n);
-    for (std::size_t i = 0; i < std::min<std::size_t>(t.problems.size(), 10); ++i) fmt::print("  {}\n", t.problems[i]);
-    if (t.problems.size() > 10) fmt::print("  ... and {} more\n", t.problems.size() - 10);
+    print_problems(t);
 
     // Ended sagas still release markers and relay the data platform's sends: the audit is
     // retried until it holds or the processes had ample time to settle.
@@ -278,7 +199,7 @@ int load(const load_options& o) {
         fmt::print("invariants: {} broken\n", broken.size());
         for (auto& b : broken) fmt::print("  {}\n", b);
     }
-    bool all_ended = t.outcomes[outcome::unfinished] == 0;
+    bool all_ended = t.outcomes[load_outcome::unfinished] == 0;
     return broken.empty() && all_ended ? 0 : 1;
 }
 

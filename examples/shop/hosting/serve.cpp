@@ -224,7 +224,9 @@ private:
             choreo::saga::runtime_options{// A saga whose process died mid-step is rolled back at its deadline
                                           // and settled from the journals; markers outlast any running saga.
                                           .timeout = std::chrono::seconds{10},
-                                          .contention = kernel::contention(14, std::chrono::milliseconds{200}),
+                                          // A waiter queues (no polling): it may wait as long as its saga.
+                                          .marker_wait = std::chrono::seconds{10},
+                                          .max_running = options_.max_running,
                                           .marker_ttl = std::chrono::seconds{15},
                                           .faults = &faults_,
                                           .on_incident = [name](const choreo::saga::saga_incident& i) {
@@ -283,7 +285,7 @@ private:
     }
 
     void answer(const command& c) {
-        command_reply reply{c.request, false, {}, {}, -1, {}};
+        command_reply reply{c.request, false, {}, {}, -1, {}, 0};
         try {
             auto parsed = json::parse(c.args);
             if (!parsed.is_object()) throw kernel::domain_error("a command's arguments are a JSON object");
@@ -298,6 +300,10 @@ private:
             reply.error = e.what();
             reply.refusal = static_cast<int>(e.kind());
             reply.code = e.code();
+        } catch (const choreo::saga::saga_overloaded_error& e) {
+            reply.error = e.what();
+            reply.code = "busy";
+            reply.retry_after_ms = e.retry_after().count();
         } catch (const std::exception& e) {
             reply.error = fmt::format("{} failed: {}", c.op, e.what());
         }

@@ -34,6 +34,9 @@ struct serve_options {
     // For the process tests: once the first command called this has run (committed), the
     // process kills itself with SIGKILL before it answers, as a crash there would.
     std::string die_before_reply;
+    // The order process: the most sagas it runs at once; an order or payment past it is
+    // refused as busy, with when to try again (HTTP 503 with Retry-After), before it starts.
+    std::size_t max_running = 512;
 };
 
 // The exit status of a serving process whose stop was cut short (EX_TEMPFAIL).
@@ -50,6 +53,7 @@ struct load_options {
     std::size_t concurrency = 8;
     std::size_t products = 4; // few products, so orders contend for their stock
     std::size_t users = 20;
+    std::size_t stock = 0; // of each product; 0: enough for most orders, a few run out
     std::uint64_t seed = 1;
     std::chrono::seconds timeout{120}; // for the whole run; an order still unfinished then fails it
 };
@@ -58,5 +62,10 @@ struct load_options {
 // to settle and checks every invariant across their databases. 0 when all orders ended and
 // every invariant holds.
 int load(const load_options& options);
+
+// The same load on the one-process transactional shop, its databases made in
+// options.directory (which must be empty); redis_url and prefix are not used. 0 when every
+// invariant holds.
+int load_in_process(const load_options& options);
 
 } // namespace shop::app

@@ -6,6 +6,7 @@
 
 #include "../kernel/errors.hpp"
 
+#include <choreo/saga/errors.hpp>
 #include <choreo/saga/key.hpp>
 
 #include <fmt/format.h>
@@ -25,6 +26,7 @@ namespace {
 void rethrow_refusal(const command_failed& e) {
     if (e.refusal() >= 0 && e.refusal() <= static_cast<int>(kernel::refusal::rule_violated))
         throw kernel::domain_error(static_cast<kernel::refusal>(e.refusal()), e.code(), e.what());
+    if (e.code() == "busy") throw choreo::saga::saga_overloaded_error(e.what(), e.retry_after());
 }
 } // namespace
 

@@ -13,6 +13,7 @@
 #include <boost/describe/class.hpp>
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -40,8 +41,10 @@ struct command_reply {
     // -1 and empty for any other failure.
     int refusal = -1;
     std::string code;
+    // "busy" (too many sagas running): when to try again.
+    std::int64_t retry_after_ms = 0;
 };
-BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error, refusal, code))
+BOOST_DESCRIBE_STRUCT(command_reply, (), (request, ok, result, error, refusal, code, retry_after_ms))
 
 // The process of the data platform, which takes completed orders to the outside data platform.
 inline constexpr std::string_view data_platform_process = "data_platform";

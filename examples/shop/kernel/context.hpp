@@ -129,17 +129,6 @@ template <class Rows, class Row>
     });
 }
 
-// How a saga step waits for an aggregate another saga holds: retried after 2 ms, doubling up
-// to `longest`, `retries` times, then the saga fails.
-[[nodiscard]] inline choreo::retry_policy contention(unsigned retries, std::chrono::milliseconds longest) {
-    return {.immediate_retries = 0,
-            .delayed_retries = retries,
-            .initial_delay = std::chrono::milliseconds{2},
-            .backoff_multiplier = 2.0,
-            .max_delay = longest,
-            .is_retryable = {}};
-}
-
 // The behaviour of an outside system called `name` in args' "behaviour" (its names listed in
 // `names`, in the order of its enumerators).
 template <class Behaviour, std::size_t N>
