@@ -2,11 +2,8 @@
 /// @file
 /// @brief The saga runtime: one per bus, shared by that process's participants.
 
-#include <algorithm>
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,8 +11,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -25,6 +20,8 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/core/listener_options.hpp>
 #include <choreo/core/observe.hpp>
+#include <choreo/saga/detail/admission.hpp>
+#include <choreo/saga/detail/marker_waiters.hpp>
 #include <choreo/saga/detail/store_ref.hpp>
 #include <choreo/saga/errors.hpp>
 #include <choreo/saga/events.hpp>
@@ -85,7 +82,7 @@ namespace detail {
 class runtime_core : public std::enable_shared_from_this<runtime_core> {
 public:
     runtime_core(choreo::bus& events, std::unique_ptr<store_ref> store, runtime_options options)
-        : bus_(events), store_(std::move(store)), options_(std::move(options)) {
+        : bus_(events), store_(std::move(store)), options_(std::move(options)), admission_(options_.max_running) {
         if (!options_.clock) {
             own_clock_ = std::make_unique<asio_scheduler>(events.executor());
             options_.clock = own_clock_.get();
@@ -172,90 +169,10 @@ public:
         announce(key, t, reason, step);
     }
 
-    // Steps of this process waiting in a marker's queue. A wait ends once: when this process
-    // hands the marker to the waiter (released_to), when it hears the holder's saga end
-    // (holder_ended: the holder may be in another process), or at the wait's bound
-    // (withdraw). A hand-over heard while its waiter is between two attempts is kept for
-    // the next wait of that saga on that marker, so it is not lost.
-    struct marker_wait {
-        std::uint64_t id = 0;      // 0: handed over already, and resumed
-        bool holder_ended = false; // its end was heard here: the hand-over is due from elsewhere
-    };
-    marker_wait wait_for_marker(std::string_view aggregate, std::string_view key, std::string_view holder,
-                                std::function<void()> resume) {
-        {
-            std::lock_guard lock{mutex_};
-            auto handed = std::find_if(handed_over_.begin(), handed_over_.end(),
-                                       [&](const auto& h) { return h.first == aggregate && h.second == key; });
-            if (handed == handed_over_.end()) {
-                waiters_.push_back({++waiter_count_, std::string{aggregate}, std::string{key}, std::string{holder},
-                                    std::move(resume)});
-                return {waiter_count_, std::find(ended_.begin(), ended_.end(), holder) != ended_.end()};
-            }
-            handed_over_.erase(handed);
-        }
-        resume();
-        return {};
-    }
-    // The marker on `aggregate` was handed to saga `next` by this process.
-    void released_to(std::string_view aggregate, std::string_view next) {
-        auto woken = take_waiters([&](const marker_waiter& w) { return w.aggregate == aggregate && w.key == next; });
-        if (!woken.empty()) return resume_all(std::move(woken));
-        std::lock_guard lock{mutex_};
-        if (handed_over_.size() >= max_handed_over) handed_over_.erase(handed_over_.begin());
-        handed_over_.emplace_back(std::string{aggregate}, std::string{next});
-    }
-    // Saga `key` ended: its markers are released (here or in another process), and what it
-    // waited for it waits for no more.
-    void holder_ended(std::string_view key) {
-        {
-            std::lock_guard lock{mutex_};
-            std::erase_if(handed_over_, [&](const auto& h) { return h.second == key; });
-            if (std::find(ended_.begin(), ended_.end(), key) == ended_.end()) {
-                if (ended_.size() >= max_ended) ended_.pop_front();
-                ended_.emplace_back(key);
-            }
-        }
-        resume_all(take_waiters([&](const marker_waiter& w) { return w.holder == key; }));
-    }
-    // The wait `id` reached its bound: true if it was still waiting (it is no more).
-    bool withdraw(std::uint64_t id) {
-        return !take_waiters([&](const marker_waiter& w) { return w.id == id; }).empty();
-    }
-
-    // Admission: a saga this runtime starts takes a place among max_running until its end
-    // is heard (or its deadline passes); past the limit the start is refused.
-    void admit(std::string_view key) {
-        if (options_.max_running == 0) return;
-        std::lock_guard lock{mutex_};
-        if (running_.size() < options_.max_running) {
-            running_.insert_or_assign(std::string{key}, std::chrono::steady_clock::now());
-            return;
-        }
-        auto oldest = std::chrono::steady_clock::now();
-        for (auto& [k, started] : running_) oldest = std::min(oldest, started);
-        auto age = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - oldest);
-        auto typical = ended_count_ == 0 ? std::chrono::milliseconds{100} : typical_duration_;
-        auto retry_after = std::max(std::chrono::milliseconds{1}, typical - age);
-        throw saga_overloaded_error(fmt::format("{} sagas are running, the most this process starts at once; "
-                                                "try again in {} ms",
-                                                running_.size(), retry_after.count()),
-                                    retry_after);
-    }
-    // The saga left the running ones: it ended (`ended`), or its start or deadline passed.
-    void leave(std::string_view key, bool ended) {
-        if (options_.max_running == 0) return;
-        std::lock_guard lock{mutex_};
-        auto it = running_.find(std::string{key});
-        if (it == running_.end()) return;
-        if (ended) {
-            // A moving average of the last few dozen sagas: what the next refusal says to wait.
-            auto took =
-                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - it->second);
-            typical_duration_ = ended_count_++ == 0 ? took : (typical_duration_ * 7 + took) / 8;
-        }
-        running_.erase(it);
-    }
+    // The steps of this process waiting for markers, and what wakes them.
+    marker_waiters& waiters() noexcept { return waiters_; }
+    // Back-pressure: the sagas this runtime started and has not heard end.
+    detail::admission& admission() noexcept { return admission_; }
 
     void watch(std::string key, std::chrono::milliseconds timeout) {
         clock().after(
@@ -264,7 +181,7 @@ public:
                 auto self = weak.lock();
                 if (!self) return;
                 self->expire(key, timeout);
-                self->leave(key, false);
+                self->admission_.leave(key, false);
             },
             task_kind::watchdog);
     }
@@ -302,33 +219,6 @@ public:
     }
 
 private:
-    struct marker_waiter {
-        std::uint64_t id;
-        std::string aggregate;
-        std::string key;
-        std::string holder;
-        std::function<void()> resume;
-    };
-    static constexpr std::size_t max_handed_over = 1024;
-    static constexpr std::size_t max_ended = 256;
-
-    template <class Match>
-    std::vector<marker_waiter> take_waiters(Match match) {
-        std::vector<marker_waiter> taken;
-        std::lock_guard lock{mutex_};
-        for (auto it = waiters_.begin(); it != waiters_.end();)
-            if (match(*it)) {
-                taken.push_back(std::move(*it));
-                it = waiters_.erase(it);
-            } else {
-                ++it;
-            }
-        return taken;
-    }
-    static void resume_all(std::vector<marker_waiter> woken) {
-        for (auto& w : woken) w.resume();
-    }
-
     choreo::bus& bus_;
     std::unique_ptr<store_ref> store_;
     std::unique_ptr<asio_scheduler> own_clock_;
@@ -336,13 +226,8 @@ private:
     mutable std::mutex mutex_;
     std::vector<std::string> steps_;
     std::vector<std::string> participants_;
-    std::vector<marker_waiter> waiters_;
-    std::uint64_t waiter_count_ = 0;
-    std::vector<std::pair<std::string, std::string>> handed_over_; // (aggregate, saga) heard with no waiter
-    std::deque<std::string> ended_;                                // sagas whose end was heard lately
-    std::unordered_map<std::string, std::chrono::steady_clock::time_point> running_; // started here, not ended
-    std::chrono::milliseconds typical_duration_{0};
-    std::uint64_t ended_count_ = 0;
+    marker_waiters waiters_;
+    detail::admission admission_;
 };
 
 } // namespace detail

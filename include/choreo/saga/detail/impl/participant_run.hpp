@@ -12,17 +12,17 @@ inline void participant_core::begin_saga(const step_def& def, const correlation_
     auto now = clock.now();
     auto timeout = rt_->options().timeout;
     auto deadline = timeout.count() > 0 ? now + timeout : time_point::max();
-    rt_->admit(key.view());
+    rt_->admission().enter(key.view());
     bool created = false;
     try {
         created =
             rt_->store().create(key.view(), now, deadline, def.name, unit ? step_state::claimed : step_state::done);
     } catch (...) {
-        rt_->leave(key.view(), false);
+        rt_->admission().leave(key.view(), false);
         throw;
     }
     if (!created) {
-        rt_->leave(key.view(), false);
+        rt_->admission().leave(key.view(), false);
         throw saga_exists_error(fmt::format("a saga with key '{}' exists already", key.view()));
     }
     if (unit && def.journal && !def.journal->record(key.view(), def.name, call->payload, false, {}))
@@ -102,7 +102,7 @@ inline void participant_core::wait_or_refuse(const std::shared_ptr<step_call>& c
             self->retry_later(std::chrono::milliseconds{0},
                               [call, attempt](participant_core& core) { core.run(call, attempt + 1); });
     };
-    auto wait = rt_->wait_for_marker(busy.aggregate, key, busy.holder, resume);
+    auto wait = rt_->waiters().add(busy.aggregate, key, busy.holder, resume);
     if (wait.id == 0) return; // handed over already
     // The holder ended here, yet the marker was not free: its hand-over is due from the
     // process that held it, which tells only its own waiters; look again shortly.
@@ -111,7 +111,7 @@ inline void participant_core::wait_or_refuse(const std::shared_ptr<step_call>& c
         std::max(check, std::chrono::milliseconds{0}),
         [weak = weak_from_this(), call, attempt, id = wait.id] {
             auto self = weak.lock();
-            if (!self || !self->rt_->withdraw(id)) return;
+            if (!self || !self->rt_->waiters().withdraw(id)) return;
             self->deliver([self, call, attempt] { self->run(call, attempt + 1); });
         },
         task_kind::watchdog);

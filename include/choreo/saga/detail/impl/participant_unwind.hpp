@@ -73,15 +73,15 @@ inline void participant_core::on_ended(const saga_ended& event) noexcept {
         }
     }
     release_markers(event.key, markers);
-    rt_->holder_ended(event.key);
-    rt_->leave(event.key, true);
+    rt_->waiters().ended(event.key);
+    rt_->admission().leave(event.key, true);
 }
 
 inline void participant_core::release_markers(std::string_view key, const std::vector<std::string>& markers) {
     for (auto& m : markers) {
         try {
             auto released = rt_->store().release(m, key, rt_->clock().now());
-            if (!released.next.empty()) rt_->released_to(m, released.next);
+            if (!released.next.empty()) rt_->waiters().handed_to(m, released.next);
         } catch (...) {
             rt_->report(saga_incident_kind::compensation_failed, key, {},
                         fmt::format("releasing the marker on '{}' failed (it expires by itself): {}", m,
