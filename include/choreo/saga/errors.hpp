@@ -20,6 +20,7 @@ public:
 /// retry_after(), when the oldest running saga should have ended.
 class saga_overloaded_error : public choreo::error {
 public:
+    /// @brief The refusal's words for people, and when to try again.
     saga_overloaded_error(const std::string& message, std::chrono::milliseconds retry_after)
         : choreo::error(message), retry_after_(retry_after) {}
     /// @brief How long to wait before trying again.
