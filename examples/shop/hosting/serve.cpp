@@ -10,6 +10,7 @@
 #endif
 #include "../app/storefront.hpp"
 #include "../app/views.hpp"
+#include "command_answer.hpp"
 #include "event_transport.hpp"
 #include "hop_report.hpp"
 #include "io_thread.hpp"
@@ -285,28 +286,17 @@ private:
     }
 
     void answer(const command& c) {
-        command_reply reply{c.request, false, {}, {}, -1, {}, 0};
-        try {
+        auto reply = answer_to(c, [&] {
             auto parsed = json::parse(c.args);
             if (!parsed.is_object()) throw kernel::domain_error("a command's arguments are a JSON object");
             // The caller's key, or the client's name (its reply stream) and its request's
             // number: the same when the stream hands the command over again, or the client
             // sends it again.
             auto key = c.key.empty() ? "request " + c.reply_to + "#" + c.request : "key " + c.op + " " + c.key;
-            reply.result = json::serialize(execute(c.op, parsed.as_object(), key));
-            reply.ok = true;
+            auto result = execute(c.op, parsed.as_object(), key);
             if (c.op == options_.die_before_reply) ::raise(SIGKILL);
-        } catch (const kernel::domain_error& e) {
-            reply.error = e.what();
-            reply.refusal = static_cast<int>(e.kind());
-            reply.code = e.code();
-        } catch (const choreo::saga::saga_overloaded_error& e) {
-            reply.error = e.what();
-            reply.code = "busy";
-            reply.retry_after_ms = e.retry_after().count();
-        } catch (const std::exception& e) {
-            reply.error = fmt::format("{} failed: {}", c.op, e.what());
-        }
+            return result;
+        });
         choreo::envelope env{{reply_ids_high_, ++replies_},
                              {},
                              {},
