@@ -143,3 +143,29 @@ TEST_CASE("a saga across two processes: a step failing in one is compensated in 
     CHECK(orders.bridge.sent() >= 1);
     CHECK(payments.bridge.sent() >= 2);
 }
+
+TEST_CASE("a rollback crosses processes with its steps; one from an older version, without them, still reads") {
+    choreo::durable::json_codec codec;
+    choreo::saga::saga_rolled_back sent{"Job:1", "card declined", "payment/charge", {"order/place", "payment/charge"}};
+    auto back = codec.decode<choreo::saga::saga_rolled_back>(codec.encode(sent));
+    CHECK(back.key == sent.key);
+    CHECK(back.reason == sent.reason);
+    CHECK(back.failed_step == sent.failed_step);
+    CHECK(back.steps == sent.steps);
+
+    // Before the steps were carried: every participant reads the saga's record.
+    auto old = codec.decode<choreo::saga::saga_rolled_back>(
+        R"({"key":"Job:1","reason":"card declined","failed_step":"payment/charge"})");
+    CHECK(old.failed_step == "payment/charge");
+    CHECK(old.steps.empty());
+    // A member a newer version adds is skipped.
+    CHECK(codec
+              .decode<choreo::saga::saga_rolled_back>(
+                  R"({"key":"Job:1","reason":"r","failed_step":"","steps":[],"processes":["a"]})")
+              .key == "Job:1");
+    CHECK_THROWS_AS((void)codec.decode<choreo::saga::saga_rolled_back>(R"({"reason":"r","failed_step":""})"),
+                    choreo::durable::codec_error);
+    CHECK_THROWS_AS((void)codec.decode<choreo::saga::saga_rolled_back>(
+                        R"({"key":"k","reason":"r","failed_step":"","steps":"order/place"})"),
+                    choreo::durable::codec_error);
+}

@@ -73,8 +73,11 @@ TEST_CASE_TEMPLATE_DEFINE("the rollback-state and marker store contract", S, sto
         CHECK(first.changed);
         CHECK_FALSE(first.ended_now);
         CHECK(first.status == saga_status::rolling_back);
+        // Every step the saga has, so only their owners need to read the record.
+        CHECK(first.steps == std::vector<std::string>{"a/start", "b/one", "c/two", "d/three"});
         auto second = store.roll_back("s", "other", "x/y");
         CHECK_FALSE(second.changed);
+        CHECK(second.steps.empty());
         auto r = store.get("s");
         CHECK(r->reason == "boom");
         CHECK(r->failed_step == "c/two");
@@ -116,6 +119,7 @@ TEST_CASE_TEMPLATE_DEFINE("the rollback-state and marker store contract", S, sto
         CHECK(t.changed);
         CHECK(t.ended_now);
         CHECK(t.status == saga_status::rolled_back);
+        CHECK(t.steps == std::vector<std::string>{"a/start"});
     }
     SUBCASE("expire rolls back running sagas at their deadline only") {
         auto made = store_under_test<S>::make();
@@ -129,6 +133,7 @@ TEST_CASE_TEMPLATE_DEFINE("the rollback-state and marker store contract", S, sto
         auto t = store.expire("early", t0 + 2s, "timed out");
         CHECK(t.changed);
         CHECK(t.status == saga_status::rolling_back);
+        CHECK(t.steps == std::vector<std::string>{"a/start"});
         CHECK(store.get("early")->reason == "timed out");
         CHECK(store.overdue(t0 + 2s).empty());
         CHECK_FALSE(store.expire("done", t0 + 2s, "timed out").changed);

@@ -12,6 +12,7 @@
 
 #include <boost/describe/class.hpp>
 #include <boost/describe/enum.hpp>
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -30,8 +31,37 @@
 // What the JSON codec needs to carry the saga events; kept here, out of the saga layer.
 namespace choreo::saga {
 BOOST_DESCRIBE_ENUM(saga_status, running, completed, rolling_back, rolled_back)
-BOOST_DESCRIBE_STRUCT(saga_rolled_back, (), (key, reason, failed_step))
 BOOST_DESCRIBE_STRUCT(saga_ended, (), (key, outcome))
+
+// A rollback is read leniently: from a process of an older version it comes without its
+// steps (then every participant reads the saga's record, as before), and members a newer
+// version adds are skipped.
+inline void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const saga_rolled_back& e) {
+    boost::json::array steps;
+    for (auto& s : e.steps) steps.emplace_back(s);
+    json = {{"key", e.key}, {"reason", e.reason}, {"failed_step", e.failed_step}, {"steps", std::move(steps)}};
+}
+inline boost::json::result<saga_rolled_back> tag_invoke(boost::json::try_value_to_tag<saga_rolled_back>,
+                                                        const boost::json::value& json) {
+    const auto* object = json.if_object();
+    if (!object) return boost::json::make_error_code(boost::json::error::not_object);
+    saga_rolled_back e;
+    for (auto [name, member] :
+         {std::pair{"key", &e.key}, std::pair{"reason", &e.reason}, std::pair{"failed_step", &e.failed_step}}) {
+        const auto* found = object->if_contains(name);
+        if (!found || !found->is_string()) return boost::json::make_error_code(boost::json::error::not_string);
+        *member = found->get_string();
+    }
+    if (const auto* steps = object->if_contains("steps")) {
+        const auto* list = steps->if_array();
+        if (!list) return boost::json::make_error_code(boost::json::error::not_array);
+        for (auto& s : *list) {
+            if (!s.is_string()) return boost::json::make_error_code(boost::json::error::not_string);
+            e.steps.emplace_back(s.get_string());
+        }
+    }
+    return e;
+}
 } // namespace choreo::saga
 /// @endcond
 

@@ -4,6 +4,7 @@
 /// marker, every operation one Lua call on one key.
 
 #include <choreo/redis/connection.hpp>
+#include <choreo/redis/detail/saga_store_replies.hpp>
 #include <choreo/redis/detail/saga_store_scripts.hpp>
 #include <choreo/saga/status.hpp>
 #include <choreo/saga/store.hpp>
@@ -125,7 +126,7 @@ public:
     /// @brief A running saga becomes rolling_back (the first caller wins); the step, if claimed, failed.
     [[nodiscard]] saga::transition roll_back(std::string_view key, std::string_view reason,
                                              std::string_view failed_step) {
-        return transition_of(run_saga(key, {"roll_back", reason, failed_step}));
+        return rollback_of(run_saga(key, {"roll_back", reason, failed_step}));
     }
 
     /// @brief Whether to compensate a step now (and marks it compensating).
@@ -149,7 +150,7 @@ public:
 
     /// @brief A running saga whose deadline is at or before `now` becomes rolling_back.
     [[nodiscard]] saga::transition expire(std::string_view key, saga::time_point now, std::string_view reason) {
-        return transition_of(run_saga(key, {"expire", std::to_string(detail::to_ms(now)), reason}));
+        return rollback_of(run_saga(key, {"expire", std::to_string(detail::to_ms(now)), reason}));
     }
 
     /// @brief Records a fan-in branch once; says how many distinct branches arrived.
@@ -324,18 +325,11 @@ private:
         return out;
     }
 
-    static std::int64_t element(const reply& r, std::size_t i) {
-        if (r.type != reply::kind::array || r.elements.size() <= i)
-            throw redis_error(errc::protocol, "the saga store's script answered with an unexpected shape");
-        return r.elements[i].as_integer();
-    }
-
+    static std::int64_t element(const reply& r, std::size_t i) { return detail::script_element(r, i); }
     static saga::transition transition_of(const reply& r, std::size_t at = 0) {
-        return {.found = element(r, at) == 1,
-                .changed = element(r, at + 1) == 1,
-                .ended_now = element(r, at + 2) == 1,
-                .status = static_cast<saga::saga_status>(element(r, at + 3))};
+        return detail::transition_from(r, at);
     }
+    static saga::transition rollback_of(const reply& r) { return detail::rollback_from(r); }
 
     // A saga operation under a fresh operation id, so that repeating it is safe.
     reply run_saga(std::string_view key, std::vector<std::string_view> args) const {

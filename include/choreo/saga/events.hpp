@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <choreo/saga/status.hpp>
 
@@ -14,6 +15,10 @@ struct saga_rolled_back {
     std::string key;         ///< the saga
     std::string reason;      ///< why
     std::string failed_step; ///< which step failed; empty for a timeout
+    /// The steps the saga had claimed or run when it was rolled back (no step is claimed
+    /// after that), so a participant that owns none of them has nothing to compensate and
+    /// need not read the saga's record. Empty: not known, every participant reads it.
+    std::vector<std::string> steps;
     static constexpr std::string_view choreo_event_name = "choreo.saga_rolled_back"; ///< stable type name
 };
 

@@ -78,6 +78,7 @@ public:
                 r.reason = std::string{reason};
                 r.failed_step = std::string{failed_step};
                 t.changed = true;
+                t.steps = r.step_names();
             }
             if (auto* s = find_step(r, failed_step); s && s->state == step_state::claimed)
                 s->state = step_state::failed;
@@ -130,6 +131,7 @@ public:
             r.status = saga_status::rolling_back;
             r.reason = std::string{reason};
             t.changed = true;
+            t.steps = r.step_names();
         });
     }
 
@@ -303,7 +305,8 @@ private:
         std::lock_guard lock{s.mutex};
         auto* r = find(s, key);
         if (!r) return {};
-        transition t{.found = true};
+        transition t;
+        t.found = true;
         change(*r, t);
         if (r->status == saga_status::rolling_back && std::none_of(r->steps.begin(), r->steps.end(), [](auto& st) {
                 return st.state == step_state::claimed || st.state == step_state::done ||

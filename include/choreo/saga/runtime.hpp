@@ -155,7 +155,7 @@ public:
     // saga back, the end event when this call ended it.
     void announce(std::string_view key, const transition& t, std::string_view reason, std::string_view step) {
         if (t.changed && t.status != saga_status::completed)
-            bus_.publish(saga_rolled_back{std::string{key}, std::string{reason}, std::string{step}},
+            bus_.publish(saga_rolled_back{std::string{key}, std::string{reason}, std::string{step}, t.steps},
                          correlation_key{key});
         if (t.ended_now) bus_.publish(saga_ended{std::string{key}, t.status}, correlation_key{key});
     }
@@ -200,7 +200,8 @@ public:
         for (auto& key : store_->stalled(before)) {
             auto record = store_->get(key);
             if (!record || record->status != saga_status::rolling_back) continue;
-            bus_.publish(saga_rolled_back{key, record->reason, record->failed_step}, correlation_key{key});
+            bus_.publish(saga_rolled_back{key, record->reason, record->failed_step, record->step_names()},
+                         correlation_key{key});
             ++n;
         }
         return n;

@@ -85,6 +85,13 @@ struct saga_record {
             if (s.name == step) return s.state;
         return std::nullopt;
     }
+    /// @brief The names of its steps, in the order they were first claimed.
+    [[nodiscard]] std::vector<std::string> step_names() const {
+        std::vector<std::string> names;
+        names.reserve(steps.size());
+        for (const auto& s : steps) names.push_back(s.name);
+        return names;
+    }
     /// @brief How many steps are in the given state.
     [[nodiscard]] std::size_t count(step_state state) const noexcept {
         std::size_t n = 0;
@@ -117,6 +124,10 @@ struct transition {
     bool changed = false;   ///< this call changed the saga's status (first rollback, completion, expiry)
     bool ended_now = false; ///< this call made it end (completed, or the last compensation)
     saga_status status = saga_status::running; ///< the status after the call
+    /// When this call rolled the saga back (`changed`, status not completed): every step the
+    /// saga had claimed or run by then, so only their owners need the saga's record. Empty
+    /// when the store does not say.
+    std::vector<std::string> steps;
 };
 
 /// @brief The answer to a fan-in arrival.

@@ -59,6 +59,13 @@ local function settle(changed, ended)
   return {1, changed, ended, status}
 end
 
+-- A transition that rolled the saga back also names its steps (newline-separated), so
+-- only their owners need to read the saga: no step is claimed after a rollback.
+local function with_steps(answer)
+  if answer[2] == 1 then answer[#answer + 1] = redis.call('HGET', key, 'steps') or '' end
+  return answer
+end
+
 -- A claimed step (or one never claimed: a start) becomes done or failed.
 local function finish(step, succeeded)
   local s = state_of(step)
@@ -152,7 +159,7 @@ local function apply()
       changed = 1
     end
     if state_of(ARGV[3]) == CLAIMED then redis.call('HSET', key, 's:' .. ARGV[3], FAILED) end
-    return settle(changed, 0)
+    return with_steps(settle(changed, 0))
   end
   if op == 'finish_compensation' then
     if state_of(ARGV[2]) == COMPENSATING then redis.call('HSET', key, 's:' .. ARGV[2], COMPENSATED) end
@@ -167,7 +174,7 @@ local function apply()
     local deadline = tonumber(redis.call('HGET', key, 'dl'))
     if status ~= RUNNING or deadline < 0 or deadline > tonumber(ARGV[2]) then return settle(0, 0) end
     redis.call('HSET', key, 'st', ROLLING_BACK, 'rs', ARGV[3])
-    return settle(1, 0)
+    return with_steps(settle(1, 0))
   end
   return redis.error_reply('choreo saga script: unknown operation ' .. tostring(op))
 end

@@ -101,6 +101,9 @@ public:
     const std::string& name() const noexcept { return name_; }
     runtime_core& rt() noexcept { return *rt_; }
     bool owns(std::string_view step) const noexcept { return step.starts_with(prefix_); }
+    bool owns_any(const std::vector<std::string>& steps) const noexcept {
+        return std::any_of(steps.begin(), steps.end(), [this](const std::string& s) { return owns(s); });
+    }
 
     const step_def& add(step_def def) {
         if (def.name.empty()) throw usage_error(fmt::format("a step of participant '{}' needs a name", name_));

@@ -23,7 +23,7 @@ inline std::size_t participant_core::resume() {
             envelope cause{};
             cause.key = correlation_key{key};
             if (record->status == saga_status::rolling_back) {
-                on_rolled_back(saga_rolled_back{key, record->reason, record->failed_step}, cause);
+                on_rolled_back(saga_rolled_back{key, record->reason, record->failed_step, record->step_names()}, cause);
             } else if (has_ended(record->status)) {
                 on_ended(saga_ended{key, record->status});
             } else {

@@ -24,6 +24,9 @@ inline void participant_core::on_rolled_back(const saga_rolled_back& event, cons
     in_flight guard{*this};
     if (!guard) return;
     try {
+        // Every process hears every rollback; one whose participants own none of the saga's
+        // steps has nothing to compensate, and the saga's record need not cross the network.
+        if (!event.steps.empty() && !owns_any(event.steps) && kept_for(event.key).empty()) return;
         auto record = rt_->store().get(event.key);
         if (record && !recover(*record, env)) return; // a compensation's retry goes on from there
         auto calls = kept_for(event.key);
