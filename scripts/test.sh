@@ -52,7 +52,9 @@ configure_and_build build-clang -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBU
   -DCMAKE_CXX_COMPILER=clang++-14 -DCHOREO_WERROR=ON \
   -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker" -DCHOREO_TEST_SHOP_OVER_KAFKA=OFF
 stage "Clang tests"
-ctest --test-dir build-clang -j 2 --output-on-failure
+# The packaging tests (find_package, add_subdirectory, FetchContent, Conan) check CMake's side
+# of the package and ran in the GCC stage; here they would build five consumers again.
+ctest --test-dir build-clang -j 2 --output-on-failure -E "^package_"
 
 # Sanitizers cover every test binary and the shop program the process tests run (the
 # benchmarks add nothing there; the packaging and documentation checks build nothing new).
@@ -63,19 +65,21 @@ sanitized_tests="^(core|saga|durable|redis|shop|shop_processes|shop_http)$"
 # The build type's flags come after CMAKE_CXX_FLAGS and would override an -O1 there, so -O1
 # is set in the build type's flags.
 sanitized() {
-  local dir=$1 flags=$2
-  cmake -S "$choreo_root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++ \
+  local dir=$1 compiler=$2 flags=$3
+  cmake -S "$choreo_root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$compiler" \
     -DCMAKE_CXX_FLAGS="$flags" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DCHOREO_BUILD_EXAMPLES=ON -DCHOREO_BUILD_BENCHMARKS=OFF >/dev/null
   cmake --build "$dir" -j "$(nproc)" --target "${sanitized_targets[@]}"
 }
 
 stage "ThreadSanitizer build"
-sanitized build-tsan "-fsanitize=thread"
+sanitized build-tsan g++ "-fsanitize=thread"
 stage "ThreadSanitizer tests"
 TSAN_OPTIONS="halt_on_error=1" ctest --test-dir build-tsan -j 2 -R "$sanitized_tests" --output-on-failure
 
-stage "AddressSanitizer + UndefinedBehaviorSanitizer build"
-sanitized build-asan "-fsanitize=address,undefined -fno-sanitize-recover=all"
+stage "AddressSanitizer + UndefinedBehaviorSanitizer build (Clang)"
+# The suite's longest build: 1,045 s with GCC on a fresh 2-core machine, 938 s with Clang on
+# the same sources here; the tests pass under both.
+sanitized build-asan clang++-14 "-fsanitize=address,undefined -fno-sanitize-recover=all"
 stage "AddressSanitizer + UndefinedBehaviorSanitizer tests"
 ASAN_OPTIONS="detect_leaks=1" ctest --test-dir build-asan -j 2 -R "$sanitized_tests" --output-on-failure
 

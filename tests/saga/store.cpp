@@ -1,7 +1,9 @@
-// memory_store against the store contract (store_contract.hpp), and what is its own.
+// memory_store against the store contract (store_contract.hpp), under many sagas at once
+// (concurrent_orders.hpp), and what is its own.
 
 #include <choreo/saga/memory_store.hpp>
 
+#include "concurrent_orders.hpp"
 #include "store_contract.hpp"
 
 #include <string>
@@ -35,4 +37,9 @@ TEST_CASE("ended sagas beyond the limit are forgotten; running ones never") {
     CHECK(store.size() <= 32 + 50);
     for (int i = 0; i < 50; ++i) CHECK(store.status("running-" + std::to_string(i)) == saga_status::running);
     CHECK(store.status("ended-199") == saga_status::completed);
+}
+
+TEST_CASE("concurrent sagas from several threads keep every invariant") {
+    memory_store store;
+    saga_test::concurrent_orders(store, 4, 25);
 }

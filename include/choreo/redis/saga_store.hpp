@@ -326,9 +326,7 @@ private:
     }
 
     static std::int64_t element(const reply& r, std::size_t i) { return detail::script_element(r, i); }
-    static saga::transition transition_of(const reply& r, std::size_t at = 0) {
-        return detail::transition_from(r, at);
-    }
+    static saga::transition transition_of(const reply& r, std::size_t at = 0) { return detail::transition_from(r, at); }
     static saga::transition rollback_of(const reply& r) { return detail::rollback_from(r); }
 
     // A saga operation under a fresh operation id, so that repeating it is safe.
