@@ -18,7 +18,7 @@ struct saga_rolled_back {
     /// The steps the saga had claimed or run when it was rolled back (no step is claimed
     /// after that), so a participant that owns none of them has nothing to compensate and
     /// need not read the saga's record. Empty: not known, every participant reads it.
-    std::vector<std::string> steps;
+    std::vector<std::string> steps{};
     static constexpr std::string_view choreo_event_name = "choreo.saga_rolled_back"; ///< stable type name
 };
 

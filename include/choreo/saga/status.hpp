@@ -127,7 +127,7 @@ struct transition {
     /// When this call rolled the saga back (`changed`, status not completed): every step the
     /// saga had claimed or run by then, so only their owners need the saga's record. Empty
     /// when the store does not say.
-    std::vector<std::string> steps;
+    std::vector<std::string> steps{};
 };
 
 /// @brief The answer to a fan-in arrival.
