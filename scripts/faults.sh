@@ -13,5 +13,5 @@ configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER
 log=build/fault-log.tsv
 rm -f "$log"
 CHOREO_FAULT_LOG="$choreo_root/$log" ctest --test-dir build -j 2 --output-on-failure \
-  -R "^(saga|durable|redis|kafka|shop|shop_processes|shop_processes_kafka|shop_http)$"
+  -R "^(saga|durable|redis|kafka|shop|shop_processes|shop_processes_scenarios|shop_processes_kafka|shop_http)$"
 python3 scripts/fault_matrix.py "$log" docs/faults.md
