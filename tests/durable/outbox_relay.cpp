@@ -1,22 +1,30 @@
-// The relay and its own commits (include/choreo/durable/impl/outbox_relay.hpp): on a store
-// that claims_on_append, the rows a commit writes are claimed by the relay already and
-// reach it from memory, with no claim transaction per commit; a unit of work that rolls back
-// hands it nothing; rows written claimed by a run that died are delivered by the next run.
+// The relay (include/choreo/durable/impl/outbox_relay.hpp): on a store that
+// claims_on_append, the rows a commit writes are claimed by the relay already and reach it
+// from memory, with no claim transaction per commit; a unit of work that rolls back hands it
+// nothing; rows written claimed by a run that died are delivered by the next run. Two relays
+// on one database deliver each row once; asynchronous listeners are settled by their reports
+// without a relay thread waiting; the tracer sees the relay's deliveries.
 
 #include "support.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <exception>
+#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace durable_test;
 using choreo::durable::outbox;
 using choreo::sqlite::database;
+using choreo::sqlite::outbox_store;
 
 namespace {
 
@@ -70,17 +78,6 @@ struct delivered_orders {
     }
 };
 
-choreo::bus_options quiet_bus() {
-    return {.threads = 2, .on_incident = [](const choreo::incident&) {}};
-}
-
-void pay(choreo::bus& bus, database& db, std::int64_t order) {
-    auto unit = bus.begin(db);
-    insert_order(db, order, 10);
-    unit.publish(order_paid{order, 10, "kim"});
-    unit.commit();
-}
-
 // Commits `count` payments one at a time, each delivered before the next; returns the
 // claims the relay made meanwhile.
 template <bool claiming>
@@ -98,7 +95,7 @@ int claims_for_commits(int count) {
     relay.start();
     REQUIRE(eventually([&] { return store.claims.load() >= 1; })); // the first pass, at start
     for (int i = 1; i <= count; ++i) {
-        pay(bus, db, i);
+        pay(bus, db, i, 10);
         REQUIRE(eventually([&] { return got.size() == static_cast<std::size_t>(i); }));
     }
     REQUIRE(eventually([&] { return relay.counts().delivered == static_cast<std::uint64_t>(count); }));
@@ -138,7 +135,7 @@ TEST_CASE("a unit of work that fails at its commit hands its rows to no relay") 
         CHECK_THROWS(unit.commit()); // the outbox row was written claimed, then rolled back
     }
     // The next row may well get the rolled-back row's id: it must be delivered, once.
-    pay(bus, db, 2);
+    pay(bus, db, 2, 10);
     REQUIRE(eventually([&] { return relay.counts().delivered == 1; }));
     relay.stop();
     CHECK(got.orders == std::vector<std::int64_t>{2});
@@ -170,4 +167,220 @@ TEST_CASE("rows a run wrote claimed and never relayed are delivered by the next 
     next.stop();
     CHECK(std::set<std::int64_t>(got.orders.begin(), got.orders.end()) == std::set<std::int64_t>{1, 2, 3});
     CHECK(got.size() == 3);
+}
+
+TEST_CASE("two relays on one database deliver each row once") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    const auto path = dir.file("shop.db");
+    database first_db{path};
+    create_orders_table(first_db);
+    database second_db{path};
+    outbox_store first_store{first_db};
+    outbox_store second_store{second_db};
+    std::mutex mutex;
+    std::map<std::int64_t, int> deliveries;
+    std::map<std::string, int> by_relay;
+    auto listener = [&](const char* relay) {
+        return [&, relay](const order_paid& e) {
+            std::lock_guard lock{mutex};
+            ++deliveries[e.order_id];
+            ++by_relay[relay];
+        };
+    };
+    outbox first{bus, first_store, {.relay_name = "first", .batch_size = 16}};
+    outbox second{bus, second_store, {.relay_name = "second", .batch_size = 16}};
+    first.subscribe<order_paid>(listener("first"), {.name = "send"});
+    second.subscribe<order_paid>(listener("second"), {.name = "send"});
+    first.start();
+    second.start();
+
+    constexpr int per_writer = 400;
+    std::thread writer_a{[&] {
+        for (int i = 0; i < per_writer; ++i) pay(bus, first_db, 2 * i, 1);
+    }};
+    std::thread writer_b{[&] {
+        for (int i = 0; i < per_writer; ++i) pay(bus, second_db, 2 * i + 1, 1);
+    }};
+    writer_a.join();
+    writer_b.join();
+    REQUIRE(eventually([&] { return first.counts().delivered == 2 * per_writer; }));
+    std::lock_guard lock{mutex};
+    CHECK(deliveries.size() == 2 * per_writer);
+    int twice = 0;
+    for (const auto& [order, n] : deliveries) twice += n != 1;
+    CHECK(twice == 0);
+    MESSAGE("first relay delivered " << by_relay["first"] << ", second " << by_relay["second"]);
+}
+
+namespace {
+
+// What an asynchronous durable listener was handed, with the reports it has not made yet.
+struct handed_log {
+    std::mutex mutex;
+    std::vector<std::int64_t> orders; // in hand-over order
+    std::vector<choreo::durable::delivery_report> reports;
+
+    void take(const order_paid& e, choreo::durable::delivery_report report) {
+        std::lock_guard lock{mutex};
+        orders.push_back(e.order_id);
+        reports.push_back(std::move(report));
+    }
+    std::size_t size() {
+        std::lock_guard lock{mutex};
+        return orders.size();
+    }
+    // Reports for hand-over `n` from a thread of its own, as a transport's poller would.
+    void report_from_another_thread(std::size_t n, std::exception_ptr error) {
+        choreo::durable::delivery_report report;
+        {
+            std::lock_guard lock{mutex};
+            report = reports.at(n);
+        }
+        std::thread{[report, error] { report(error); }}.join();
+    }
+};
+
+} // namespace
+
+TEST_CASE("an asynchronous listener's rows are delivered when it reports, and no relay thread waits for the reports") {
+    scratch_dir dir;
+    // One thread in the pool: a relay that waited on it for the reports would stop the bus.
+    choreo::bus bus{{.threads = 1, .on_incident = [](const choreo::incident&) {}}};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.poll_interval = std::chrono::milliseconds{5}}};
+    handed_log handed;
+    relay.subscribe_async<order_paid>(
+        [&](const order_paid& e, const choreo::envelope& env, choreo::durable::delivery_report report) {
+            CHECK(env.key.view() == "order:" + std::to_string(e.order_id));
+            handed.take(e, std::move(report));
+        },
+        {.name = "to the transport", .retry = {.delayed_retries = 3, .initial_delay = std::chrono::milliseconds{1}}});
+    std::atomic<int> bus_ran{0};
+    auto other = bus.subscribe<order_cancelled>([&](const order_cancelled&) { ++bus_ran; },
+                                                {.mode = choreo::delivery::asynchronous});
+    relay.start();
+    {
+        auto unit = bus.begin(db);
+        for (std::int64_t order = 1; order <= 3; ++order) {
+            insert_order(db, order, 10 * order);
+            unit.publish(order_paid{order, 10 * order, "kim"},
+                         choreo::correlation_key{"order:" + std::to_string(order)});
+        }
+        unit.commit();
+    }
+    REQUIRE(eventually([&] { return handed.size() == 3; }));
+    {
+        std::lock_guard lock{handed.mutex};
+        CHECK(handed.orders == std::vector<std::int64_t>{1, 2, 3}); // one batch, in the rows' order
+    }
+    // The pool's only thread is free while the reports are outstanding.
+    bus.publish(order_cancelled{9});
+    CHECK(eventually([&] { return bus_ran == 1; }));
+    CHECK(relay.counts() == choreo::durable::outbox_counts{3, 0, 0});
+
+    handed.report_from_another_thread(0, nullptr);
+    handed.report_from_another_thread(1, std::make_exception_ptr(std::runtime_error("broker away")));
+    handed.report_from_another_thread(0, std::make_exception_ptr(std::runtime_error("a second report"))); // ignored
+    CHECK(relay.counts().delivered == 0); // the batch settles when its last report came
+    handed.report_from_another_thread(2, nullptr);
+    // Row 2 comes round again; its second hand-over is reported delivered.
+    REQUIRE(eventually([&] { return handed.size() == 4; }));
+    {
+        std::lock_guard lock{handed.mutex};
+        CHECK(handed.orders.back() == 2);
+    }
+    CHECK(relay.counts() == choreo::durable::outbox_counts{1, 2, 0});
+    handed.report_from_another_thread(3, nullptr);
+    REQUIRE(eventually([&] { return relay.counts() == choreo::durable::outbox_counts{0, 3, 0}; }));
+    relay.stop();
+}
+
+TEST_CASE("an asynchronous listener may report at once, throw, or never report (retried after the lease)") {
+    scratch_dir dir;
+    incident_log incidents;
+    choreo::bus bus{incidents.bus_options()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.lease = std::chrono::milliseconds{300}, .poll_interval = std::chrono::milliseconds{5}}};
+    handed_log silent; // order 3's first hand-over is never reported
+    std::atomic<int> handovers{0};
+    relay.subscribe_async<order_paid>(
+        [&](const order_paid& e, const choreo::envelope&, choreo::durable::delivery_report report) {
+            ++handovers;
+            if (e.order_id == 1) return report(nullptr); // delivered before the listener returns
+            if (e.order_id == 2) throw choreo::permanent_error("the transport refuses this event");
+            if (silent.size() == 0) return silent.take(e, std::move(report));
+            report(nullptr);
+        },
+        {.name = "to the transport", .retry = {.delayed_retries = 2, .initial_delay = std::chrono::milliseconds{1}}});
+    relay.start();
+    pay(bus, db, 1, 10);
+    REQUIRE(eventually([&] { return relay.counts().delivered == 1; }));
+    pay(bus, db, 2, 20);
+    REQUIRE(eventually([&] { return relay.counts().failed == 1; }));
+    CHECK(relay.failed()[0].last_error == "the transport refuses this event");
+    pay(bus, db, 3, 30);
+    REQUIRE(eventually([&] { return relay.counts().delivered == 2; }));
+    CHECK(handovers == 4); // order 3 twice: unreported within the lease, then delivered
+    silent.report_from_another_thread(0, std::make_exception_ptr(std::runtime_error("too late"))); // ignored
+    CHECK(relay.counts() == choreo::durable::outbox_counts{0, 2, 1});
+    std::lock_guard lock{incidents.mutex};
+    CHECK(std::any_of(incidents.messages.begin(), incidents.messages.end(), [](const std::string& m) {
+        return m.find("no delivery report within the lease (300 ms)") != std::string::npos;
+    }));
+}
+
+TEST_CASE("relay_once() waits for an asynchronous listener's reports; immediate retries are refused for it") {
+    scratch_dir dir;
+    choreo::bus bus{quiet_bus()};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store, {.relay = false}};
+    std::vector<std::thread> transport;
+    relay.subscribe_async<order_paid>(
+        [&](const order_paid&, const choreo::envelope&, choreo::durable::delivery_report report) {
+            transport.emplace_back([report] {
+                std::this_thread::sleep_for(std::chrono::milliseconds{50});
+                report(nullptr);
+            });
+        },
+        {.name = "to the transport"});
+    CHECK_THROWS_AS(relay.subscribe_async<order_cancelled>(
+                        [](const order_cancelled&, const choreo::envelope&, choreo::durable::delivery_report) {},
+                        {.name = "eager", .retry = {.immediate_retries = 1}}),
+                    choreo::usage_error);
+    relay.start();
+    pay(bus, db, 1, 10);
+    pay(bus, db, 2, 20);
+    CHECK(relay.relay_once() == 2);
+    CHECK(relay.counts() == choreo::durable::outbox_counts{0, 2, 0});
+    CHECK(relay.relay_once() == 0);
+    for (auto& t : transport) t.join();
+}
+
+TEST_CASE("the tracer sees relay deliveries") {
+    scratch_dir dir;
+    std::mutex mutex;
+    std::vector<std::string> traced;
+    choreo::bus bus{{.threads = 2, .tracer = [&](const choreo::dispatch_trace& t) {
+                         std::lock_guard lock{mutex};
+                         traced.push_back(fmt::format("{} {} {} {}", t.listener, to_string(t.listener_phase),
+                                                      to_string(t.outcome), t.attempt));
+                     }}};
+    database db{dir.file("shop.db")};
+    create_orders_table(db);
+    outbox_store store{db};
+    outbox relay{bus, store};
+    relay.subscribe<order_paid>([](const order_paid&) {}, {.name = "send to data platform"});
+    relay.start();
+    pay(bus, db, 1, 10);
+    REQUIRE(eventually([&] {
+        std::lock_guard lock{mutex};
+        return std::find(traced.begin(), traced.end(), "send to data platform after_commit ok 1") != traced.end();
+    }));
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Events and helpers shared by the durable tests: described structs (so the JSON codec
-// needs nothing more), a temporary directory per test, and a wait with a deadline.
+// needs nothing more), a temporary directory per test, a wait with a deadline, and the
+// outbox tests' recorders and payment.
 
 #include <choreo/durable.hpp>
 #include <choreo/sqlite.hpp>
@@ -10,9 +11,11 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace durable_test {
 
@@ -74,6 +77,51 @@ inline std::int64_t count_rows(choreo::sqlite::database& db, const std::string& 
         choreo::sqlite::statement query{db, sql};
         return query.step() ? query.integer(0) : std::int64_t{-1};
     });
+}
+
+// What a durable listener of order_paid received, with the envelopes.
+struct received {
+    std::mutex mutex;
+    std::vector<order_paid> events;
+    std::vector<choreo::envelope> envelopes;
+
+    void add(const order_paid& e, const choreo::envelope& env) {
+        std::lock_guard lock{mutex};
+        events.push_back(e);
+        envelopes.push_back(env);
+    }
+    std::size_t size() {
+        std::lock_guard lock{mutex};
+        return events.size();
+    }
+};
+
+// A bus that keeps its incidents to itself (the tests provoke them).
+inline choreo::bus_options quiet_bus() {
+    return {.threads = 2, .on_incident = [](const choreo::incident&) {}};
+}
+
+// The incidents a bus reports: their kinds and messages, in order.
+struct incident_log {
+    std::mutex mutex;
+    std::vector<choreo::incident_kind> kinds;
+    std::vector<std::string> messages;
+
+    choreo::bus_options bus_options() {
+        return {.threads = 2, .on_incident = [this](const choreo::incident& i) {
+                    std::lock_guard lock{mutex};
+                    kinds.push_back(i.kind);
+                    messages.emplace_back(i.message);
+                }};
+    }
+};
+
+// Commits one paid order and its event in one unit of work.
+inline void pay(choreo::bus& bus, choreo::sqlite::database& db, std::int64_t order, std::int64_t amount) {
+    auto unit = bus.begin(db);
+    insert_order(db, order, amount);
+    unit.publish(order_paid{order, amount, "kim"});
+    unit.commit();
 }
 
 } // namespace durable_test
