@@ -50,7 +50,11 @@ class server;
 class session : public std::enable_shared_from_this<session> {
 public:
     session(tcp::socket socket, server& owner);
-    void start() { read(); }
+    // The accept handler runs on the acceptor's executor, not this connection's strand, and
+    // stop() may already be closing the socket on the strand: the first read starts there too.
+    void start() {
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    }
     // Closes the connection if it is waiting for a request; one being handled is answered
     // first, and the connection closes after the answer.
     void stop() {
