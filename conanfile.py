@@ -73,6 +73,8 @@ class ChoreoConan(ConanFile):
         toolchain.cache_variables["CHOREO_REDIS"] = bool(self.options.get_safe("redis", False))
         # The Kafka layer gets an option (and a librdkafka requirement) once the shop runs on it.
         toolchain.cache_variables["CHOREO_KAFKA"] = False
+        # Likewise the PostgreSQL layer, once it is complete (issue 25).
+        toolchain.cache_variables["CHOREO_POSTGRESQL"] = False
         toolchain.generate()
 
     def package_id(self):

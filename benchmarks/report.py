@@ -94,6 +94,16 @@ if all(f"outbox_relay/disk:{d}/batch:{b}/real_time" in runs for d, b in relay_ru
         emit(f"| one commit per event plus relay, {where[d]} (commits alone: {ceiling:,.0f}/s) | {eps:,.0f} | "
              f"{eps / 14_500:.2f}x |")
     emit()
+if "postgresql_commit_only/real_time" in runs:
+    emit("| transactional outbox on PostgreSQL (fsync on) | events per second | vs anchor (14,500/s) | vs commits alone |")
+    emit("|---|---:|---:|---:|")
+    ceiling = counter("postgresql_commit_only/real_time", "events_per_second")
+    relay = counter("postgresql_outbox_relay/batch:256/real_time", "events_per_second")
+    both = counter("postgresql_outbox_commit_and_relay/real_time", "events_per_second")
+    emit(f"| relay alone, batches of 256 | {relay:,.0f} | {relay / 14_500:.2f}x | |")
+    emit(f"| one commit per event plus relay | {both:,.0f} | {both / 14_500:.2f}x | {both / ceiling:.2f}x |")
+    emit(f"| the same commits without the event | {ceiling:,.0f} | | 1.00x |")
+    emit()
 if "sagas/redis:1/real_time" in runs:
     emit("| through Redis (a redis-server on loopback) | in memory | with Redis | ratio |")
     emit("|---|---:|---:|---:|")

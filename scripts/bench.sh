@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$choreo_root"
 
-ensure_packages "${core_packages[@]}" gnuplot-nox python3
+ensure_packages "${core_packages[@]}" gnuplot-nox python3 libpq-dev postgresql-15
 kafka_broker=$(ensure_kafka_broker) # the sagas over Kafka run against a broker of their own
 configure_and_build build-release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ -DCHOREO_BUILD_BENCHMARKS=ON \
   -DCHOREO_KAFKA_BROKER_LIBS="$kafka_broker" >/dev/null

@@ -20,8 +20,8 @@ stage() {
 }
 trap "stage_took || true" EXIT
 
-stage "Installing what is missing (Debian packages, conan, the Kafka broker's jars)"
-ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev clang-format-14 doxygen
+stage "Installing what is missing (Debian packages, PostgreSQL 15, conan, the Kafka broker's jars)"
+ensure_packages "${core_packages[@]}" clang-14 libclang-rt-14-dev clang-format-14 doxygen libpq-dev postgresql-15
 
 conan=$(ensure_conan)
 kafka_broker=$(ensure_kafka_broker)

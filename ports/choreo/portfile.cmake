@@ -19,6 +19,7 @@ vcpkg_cmake_configure(
         -DCHOREO_BUILD_EXAMPLES=OFF
         -DCHOREO_BUILD_BENCHMARKS=OFF
         -DCHOREO_KAFKA=OFF # a feature of its own once the shop runs on it
+        -DCHOREO_POSTGRESQL=OFF # a feature of its own once the layer is complete
         ${FEATURE_OPTIONS}
 )
 

@@ -9,6 +9,9 @@
 #if CHOREO_ODR_WITH_KAFKA
 #include <choreo/kafka.hpp>
 #endif
+#if CHOREO_ODR_WITH_POSTGRESQL
+#include <choreo/postgresql.hpp>
+#endif
 
 #include <cstdio>
 

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <choreo/durable/detail/outbox_columns.hpp>
 #include <choreo/durable/store.hpp>
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/detail/schema.hpp>
@@ -62,7 +63,7 @@ public:
     /// transaction on resource() (the outbox does, for the rows its own relay will take).
     std::int64_t append_claimed(const durable::outbox_message& message, std::string_view relay,
                                 std::chrono::system_clock::time_point until) {
-        insert(message, relay, milliseconds_of(until));
+        insert(message, relay, durable::detail::milliseconds_of(until));
         return db_.last_insert_id();
     }
 
@@ -77,7 +78,8 @@ public:
                             "claimed_until <= ?3 ORDER BY id LIMIT ?4) RETURNING "} +
                 std::string{row_columns};
             statement claim{db_, sql};
-            claim.bind(relay, milliseconds_of(now + lease), milliseconds_of(now), static_cast<std::int64_t>(limit));
+            claim.bind(relay, durable::detail::milliseconds_of(now + lease), durable::detail::milliseconds_of(now),
+                       static_cast<std::int64_t>(limit));
             auto rows = read_rows(claim);
             std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
             return rows;
@@ -87,7 +89,7 @@ public:
     /// @brief Records what became of claimed rows, all in one transaction.
     void settle(std::span<const durable::settlement> settled) {
         if (settled.empty()) return;
-        auto now = milliseconds_of(std::chrono::system_clock::now());
+        auto now = durable::detail::milliseconds_of(std::chrono::system_clock::now());
         using outcome = durable::settlement::outcome;
         // Delivered rows, the common case, are marked by one statement per round count
         // (usually one): their ids go in as a JSON array.
@@ -113,7 +115,7 @@ public:
                 case outcome::retry: {
                     statement later{db_, "UPDATE choreo_outbox SET attempts = ?, due_at = ?, last_error = ?, "
                                          "claimed_by = NULL, claimed_until = 0 WHERE id = ?"};
-                    later.bind(attempts, milliseconds_of(s.retry_at), s.error, s.id).run();
+                    later.bind(attempts, durable::detail::milliseconds_of(s.retry_at), s.error, s.id).run();
                     break;
                 }
                 case outcome::failed: {
@@ -188,7 +190,7 @@ public:
     std::size_t purge_delivered(std::chrono::system_clock::time_point before) {
         return db_.transact([&] {
             statement purge{db_, "DELETE FROM choreo_outbox WHERE state = 1 AND settled_at < ?"};
-            purge.bind(milliseconds_of(before)).run();
+            purge.bind(durable::detail::milliseconds_of(before)).run();
             return static_cast<std::size_t>(db_.changes());
         });
     }
@@ -203,7 +205,7 @@ private:
                               "correlation_key, event_time, payload, claimed_by, claimed_until) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"};
         const std::string_view event_id{event, 32}, causation_id{causation, 32};
-        const auto time = nanoseconds_of(env.time);
+        const auto time = durable::detail::nanoseconds_of(env.time);
         if (relay.empty())
             insert.bind(message.event_type, message.listener, event_id, causation_id, env.key.view(), time,
                         message.payload, std::nullopt, std::int64_t{0});
@@ -219,32 +221,10 @@ private:
 
     static std::vector<durable::outbox_row> read_rows(statement& query) {
         std::vector<durable::outbox_row> rows;
-        while (query.step()) {
-            durable::outbox_row row;
-            row.id = query.integer(0);
-            row.event_type = query.text(1);
-            row.listener = query.text(2);
-            auto event = event_id::parse(query.text(3));
-            auto causation = event_id::parse(query.text(4));
-            if (!event)
-                row.problem = "corrupt row: event_id '" + query.text(3) + "' is not 32 hex digits";
-            else if (!causation)
-                row.problem = "corrupt row: causation_id '" + query.text(4) + "' is not 32 hex digits";
-            row.event = event.value_or(event_id{});
-            row.causation = causation.value_or(event_id{});
-            row.key = query.text(5);
-            row.time =
-                std::chrono::system_clock::time_point{std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                    std::chrono::nanoseconds{query.integer(6)})};
-            row.payload = query.text(7);
-            row.attempts = static_cast<unsigned>(std::max<std::int64_t>(0, query.integer(8)));
-            auto state = query.integer(9);
-            row.state = state == 1   ? durable::row_state::delivered
-                        : state == 2 ? durable::row_state::failed
-                                     : durable::row_state::pending;
-            row.last_error = query.text(10);
-            rows.push_back(std::move(row));
-        }
+        while (query.step())
+            rows.push_back(durable::detail::row_of({query.integer(0), query.text(1), query.text(2), query.text(3),
+                                                    query.text(4), query.text(5), query.integer(6), query.text(7),
+                                                    query.integer(8), query.integer(9), query.text(10)}));
         return rows;
     }
 
@@ -253,13 +233,6 @@ private:
         for (int i = 0; i < 16; ++i) out[i] = digits[(id.high >> (60 - 4 * i)) & 0xf];
         for (int i = 0; i < 16; ++i) out[16 + i] = digits[(id.low >> (60 - 4 * i)) & 0xf];
     }
-    static std::int64_t milliseconds_of(std::chrono::system_clock::time_point t) noexcept {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-    }
-    static std::int64_t nanoseconds_of(std::chrono::system_clock::time_point t) noexcept {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-    }
-
     database& db_;
 };
 

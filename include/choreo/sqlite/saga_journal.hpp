@@ -13,6 +13,7 @@
 #include <choreo/core/errors.hpp>
 #include <choreo/durable/codec.hpp>
 #include <choreo/durable/json_codec.hpp>
+#include <choreo/saga/detail/journal_columns.hpp>
 #include <choreo/saga/journal.hpp>
 #include <choreo/sqlite/database.hpp>
 #include <choreo/sqlite/detail/schema.hpp>
@@ -66,7 +67,7 @@ public:
     /// @brief Records a committed step; false if the step has a row already.
     bool record(std::string_view key, std::string_view step, std::string_view payload, bool completes,
                 const std::vector<std::string>& markers) {
-        return insert(key, step, "done", payload, completes, join(markers), "record");
+        return insert(key, step, "done", payload, completes, saga::detail::join_markers(markers), "record");
     }
 
     /// @brief Marks a done step compensated; false if it is not done.
@@ -159,31 +160,12 @@ private:
         saga::journal_entry e;
         e.key = q.text(0);
         e.step = q.text(1);
-        auto state = q.text(2);
-        e.state = state == "done"          ? saga::journal_entry::state::done
-                  : state == "compensated" ? saga::journal_entry::state::compensated
-                                           : saga::journal_entry::state::abandoned;
+        e.state = saga::detail::journal_state_of(q.text(2));
         e.completes = q.integer(3) != 0;
         e.payload = q.text(4);
-        auto markers = q.text(5);
-        for (std::size_t from = 0; from < markers.size();) {
-            auto end = markers.find('\n', from);
-            if (end == std::string::npos) end = markers.size();
-            if (end > from) e.markers.push_back(markers.substr(from, end - from));
-            from = end + 1;
-        }
+        e.markers = saga::detail::split_markers(q.text(5));
         e.sequence = static_cast<std::uint64_t>(q.integer(6));
         return e;
-    }
-
-    static std::string join(const std::vector<std::string>& markers) {
-        std::string out;
-        for (auto& m : markers) {
-            if (m.find('\n') != std::string::npos) throw usage_error("a marker name may not contain a newline");
-            if (!out.empty()) out += '\n';
-            out += m;
-        }
-        return out;
     }
 
     static std::int64_t now_ms() noexcept {
