@@ -152,6 +152,32 @@ TEST_CASE("postgresql: a server restart is a lost connection, and the next trans
     db.rollback();
     server.start();
     CHECK(db.read([&] { return db.query("SELECT count(*) FROM orders").integer(0, 0); }) == 2);
+
+    // Outside a transaction, the statement after the one that found the connection lost
+    // connects again by itself.
+    server.stop();
+    server.start();
+    CHECK(failure_of([&] {
+              (void)db.query("INSERT INTO orders VALUES ($1, $2)", {3, 300});
+          }) == failure::connection_lost);
+    (void)db.query("INSERT INTO orders VALUES ($1, $2)", {3, 300});
+    CHECK(db.reconnections() == 3);
+
+    // Inside one, nothing connects again until it ends: the statements after the loss must
+    // not commit on their own, outside the transaction they belong to.
+    db.begin();
+    (void)db.query("INSERT INTO orders VALUES ($1, $2)", {4, 400});
+    server.stop();
+    server.start();
+    CHECK(failure_of([&] {
+              (void)db.query("INSERT INTO orders VALUES ($1, $2)", {5, 500});
+          }) == failure::connection_lost);
+    CHECK(failure_of([&] {
+              (void)db.query("INSERT INTO orders VALUES ($1, $2)", {6, 600});
+          }) == failure::connection_lost);
+    CHECK(db.in_transaction());
+    db.rollback();
+    CHECK(db.read([&] { return db.query("SELECT count(*) FROM orders").integer(0, 0); }) == 3);
 }
 
 TEST_CASE("postgresql: a server that cannot be reached is a connection_lost error naming it") {

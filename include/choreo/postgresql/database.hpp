@@ -112,6 +112,7 @@ public:
         try {
             reconnect_if_lost();
             execute("BEGIN");
+            unit_open_ = true;
         } catch (...) {
             mutex_.unlock();
             throw;
@@ -122,30 +123,37 @@ public:
     /// had failed is rolled back by the server and reported as failure::transaction_aborted.
     void commit() {
         finish_commit();
+        unit_open_ = false;
         mutex_.unlock();
     }
     /// @brief Rolls back (when a transaction is open) and releases the lock.
     void rollback() {
         std::unique_lock lock{mutex_, std::adopt_lock};
+        unit_open_ = false;
         if (in_transaction()) result ignored{PQexec(connection_.get(), "ROLLBACK")};
     }
 
-    /// @brief True inside a transaction on this connection (a failed one included).
+    /// @brief True inside a transaction on this connection (a failed one included, and one
+    /// whose connection was lost: it is over only at its commit or rollback).
     [[nodiscard]] bool in_transaction() const noexcept {
         auto status = PQtransactionStatus(connection_.get());
-        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+        return unit_open_ || status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
     }
 
-    /// @brief Runs one or more statements without parameters; their last result.
+    /// @brief Runs one or more statements without parameters; their last result. Outside a
+    /// transaction, a connection lost earlier is made again first; inside one, never (the
+    /// statements after it would commit on their own).
     result execute(std::string_view sql) {
         std::lock_guard lock{mutex_};
+        if (!unit_open_) reconnect_if_lost();
         return checked(PQexec(connection_.get(), std::string{sql}.c_str()), sql);
     }
 
     /// @brief Runs `sql` with `$1`, `$2`... bound to `params`, as a statement prepared on
-    /// this connection the first time it is seen.
+    /// this connection the first time it is seen (reconnecting as execute() does).
     result query(std::string_view sql, const std::vector<parameter>& params = {}) {
         std::lock_guard lock{mutex_};
+        if (!unit_open_) reconnect_if_lost();
         const auto& name = prepared(sql);
         std::vector<const char*> values;
         values.reserve(params.size());
@@ -159,7 +167,7 @@ public:
     template <class F>
     auto read(F&& read) {
         std::lock_guard lock{mutex_};
-        if (!in_transaction()) reconnect_if_lost();
+        if (!unit_open_) reconnect_if_lost();
         return read();
     }
 
@@ -177,20 +185,23 @@ public:
             reconnect_if_lost();
             try {
                 execute("BEGIN");
+                unit_open_ = true;
                 if constexpr (std::is_void_v<decltype(work())>) {
                     work();
                     finish_commit();
+                    unit_open_ = false;
                     return;
                 } else {
                     auto outcome = work();
                     finish_commit();
+                    unit_open_ = false;
                     return outcome;
                 }
             } catch (const postgresql_error& e) {
-                if (in_transaction()) result ignored{PQexec(connection_.get(), "ROLLBACK")};
+                abandon_transaction();
                 if (!e.retryable() || attempt >= attempts) throw;
             } catch (...) {
-                if (in_transaction()) result ignored{PQexec(connection_.get(), "ROLLBACK")};
+                abandon_transaction();
                 throw;
             }
         }
@@ -218,6 +229,11 @@ private:
         result utc{checked(PQexec(connection_.get(), "SET TIME ZONE 'UTC'"), "SET TIME ZONE 'UTC'")};
         for (const auto& statement : session_)
             result done{checked(PQexec(connection_.get(), statement.c_str()), statement)};
+    }
+
+    void abandon_transaction() noexcept {
+        unit_open_ = false;
+        if (in_transaction()) result ignored{PQexec(connection_.get(), "ROLLBACK")};
     }
 
     void reconnect_if_lost() {
@@ -274,6 +290,7 @@ private:
     std::recursive_mutex mutex_; // recursive: a store's statement inside a unit of work on the same thread
     std::unordered_map<std::string, std::string> prepared_; // SQL text -> statement name
     std::uint64_t reconnections_ = 0;
+    bool unit_open_ = false; // from BEGIN to COMMIT or ROLLBACK, even if the connection died in between
 };
 
 } // namespace choreo::postgresql
