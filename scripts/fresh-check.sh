@@ -25,6 +25,9 @@ mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/nu
 mirror=${mirror:-http://deb.debian.org/debian}
 
 root=$(mktemp -d /var/tmp/choreo-fresh.XXXXXX)
+# mktemp makes the directory 0700; as the chroot's / it would let no user but root run
+# anything (PostgreSQL, which refuses root, runs as its own user in the tests).
+chmod 755 "$root"
 mounted=()
 cleanup() {
   local status=$?
